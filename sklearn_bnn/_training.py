@@ -1,0 +1,194 @@
+"""The training loop: skorch inside, in small overridable steps and callbacks.
+
+Users never see skorch: :class:`~sklearn_bnn.BinaryNetClassifier` builds a
+:class:`SBNNet` (a :class:`skorch.NeuralNet`) and drives it.  What this module adds:
+
+* data that already lives on the device as tensors, served in slices
+  (:class:`TensorData`, :class:`TensorBatches`): no per-row Python, no per-batch host to
+  device copy;
+* the loss (cross-entropy, optionally sample-weighted, plus the ``alpha`` L2 term scaled
+  as in :class:`~sklearn.neural_network.MLPClassifier`);
+* projection of the weight means onto [-1, 1] after each optimiser step;
+* callbacks: divergence guard, fraction of flipped weight signs per epoch, validation
+  accuracy of the prediction network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch.nn import functional as F
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class TensorData(torch.utils.data.Dataset):
+    """Features, encoded labels and optional sample weights as tensors on one device."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, sample_weight=None) -> None:
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i):  # rows, for generic torch code; training uses slices
+        return self.X[i], self.y[i]
+
+
+class TensorBatches:
+    """Iterate over a :class:`TensorData` in mini-batches by slicing (or gathering).
+
+    Yields ``(X, y)`` or, with sample weights, ``({"X": X, "sample_weight": w}, y)``.
+    Shuffling draws a permutation from torch's RNG on the data's device.
+    """
+
+    def __init__(self, dataset: TensorData, batch_size: int, shuffle: bool = False) -> None:
+        self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        data = self.dataset
+        n = len(data)
+        order = torch.randperm(n, device=data.X.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                idx = slice(start, start + self.batch_size)
+            else:
+                idx = order[start : start + self.batch_size]
+            X, y = data.X[idx], data.y[idx]
+            if data.sample_weight is not None:
+                yield {"X": X, "sample_weight": data.sample_weight[idx]}, y
+            else:
+                yield X, y
+
+
+class SBNNet(NeuralNet):
+    """skorch net for a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
+
+    Parameters (beyond :class:`skorch.NeuralNet`'s)
+    ----------------------------------------------
+    train_mode : str
+        Forward pass used for the training and validation loss.
+    alpha : float
+        L2 penalty, ``0.5 * alpha * ||W||^2 / n_batch`` as in MLPClassifier.
+    """
+
+    def __init__(self, *args, train_mode: str = "deterministic", alpha: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.train_mode = train_mode
+        self.alpha = alpha
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):
+            x = x["X"]
+        return self.module_(x, mode=self.train_mode)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        losses = F.cross_entropy(y_pred, y_true, reduction="none")
+        if isinstance(X, Mapping) and X.get("sample_weight") is not None:
+            w = X["sample_weight"]
+            total = w.sum()
+            loss = (w * losses).sum() / total
+        else:
+            total = losses.shape[0]
+            loss = losses.mean()
+        if self.alpha and training:
+            penalty = sum(p.pow(2).sum() for n, p in self.module_.named_parameters() if n.endswith("weight"))
+            loss = loss + 0.5 * self.alpha * penalty / total
+        return loss
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        self.module_.project_()
+        return step
+
+
+class FiniteLoss(Callback):
+    """Stop with :class:`TrainingDivergedError` as soon as a training batch loss is not finite."""
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            loss = net.history[-1, "batches", -1, "train_loss"]
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"training diverged: the loss became {loss} in epoch {len(net.history)}. "
+                    f"Lower learning_rate_init (now {net.lr}) or standardise the features."
+                )
+
+
+class FlipRatio(Callback):
+    """Record, per epoch, the fraction of 1-bit weights sign(M) that changed."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._signs = net.module_.weight_signs()
+
+    def on_epoch_end(self, net, **kwargs):
+        now = net.module_.weight_signs()
+        flipped = sum(int((a != b).sum()) for a, b in zip(self._signs, now))
+        total = sum(a.numel() for a in now)
+        net.history.record("flip_ratio", flipped / total)
+
+
+class ValidAccuracy(Callback):
+    """Record the validation accuracy of the network that ``predict`` uses."""
+
+    def __init__(self, predict_proba) -> None:
+        self.predict_proba = predict_proba
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        proba = self.predict_proba(net.module_, dataset_valid.X)
+        hit = (proba.argmax(1) == dataset_valid.y).to(proba.dtype)
+        w = dataset_valid.sample_weight
+        acc = float((hit * w).sum() / w.sum()) if w is not None else float(hit.mean())
+        net.history.record("valid_acc", acc)
+
+
+@torch.no_grad()
+def forward_proba(
+    module,
+    X: torch.Tensor,
+    mode: str,
+    n_samples: int = 1,
+    seed: int | None = None,
+    batch_size: int = 8192,
+) -> torch.Tensor:
+    """Class probabilities of ``module`` on ``X`` under forward pass ``mode``.
+
+    With ``n_samples > 1`` the softmax outputs of that many forward passes are averaged,
+    each drawn from a generator seeded with ``seed`` (so the result is reproducible).
+    """
+    was_training = module.training
+    module.eval()
+    generator = None
+    if n_samples > 1 or seed is not None:
+        generator = torch.Generator(device=X.device)
+        generator.manual_seed(int(seed or 0))
+    out = []
+    for chunk in X.split(batch_size):
+        p = sum(
+            torch.softmax(module(chunk, mode=mode, generator=generator), dim=1)
+            for _ in range(n_samples)
+        )
+        out.append(p / n_samples)
+    module.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, module.head.out_features, device=X.device)
+
+
+def history_without_batches(history) -> list[dict]:
+    """The skorch history as a list of per-epoch dicts, batch records dropped."""
+    return [{k: v for k, v in row.items() if k != "batches"} for row in history]
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()

@@ -1,0 +1,638 @@
+"""BinaryNetClassifier: a stochastic binary neural network as a scikit-learn classifier.
+
+This module is plumbing only: parameters, validation, labels, devices, seeding and the
+fitted attributes.  The math lives in :mod:`sklearn_bnn.nn` and the loop in
+:mod:`sklearn_bnn._training`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._training import (
+    FiniteLoss,
+    FlipRatio,
+    SBNNet,
+    TensorBatches,
+    TensorData,
+    ValidAccuracy,
+    forward_proba,
+    history_without_batches,
+    to_numpy,
+)
+from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
+from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, BinaryNetwork, NoiseModel
+from .nn import get_noise, training_forward
+
+
+def _resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; otherwise check the device exists."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid device. Valid values: 'auto', 'cpu', "
+            "'cuda', 'cuda:<index>' or a torch.device."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} asks for CUDA, which is not available on this machine. "
+            "Use device='auto' or device='cpu'."
+        )
+    return dev
+
+
+class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
+    r"""Stochastic binary neural network classifier (+-1 weights, +-1 activations).
+
+    Hidden layers have binary weights :math:`S_{ij} \in \{-1, +1\}` with learned means
+    :math:`M_{ij} = E[S_{ij}]` and binary units :math:`x = \operatorname{sign}(h - Z)` with
+    neuron noise :math:`Z`; the output layer is real.  Training minimises the expected
+    cross-entropy through a continuous surrogate of the stochastic network [SGL20]_ (or,
+    later, a gradient estimator for sampled units [SY21]_ [SYF20]_).  Prediction uses, by
+    default, the deterministic 1-bit network :math:`W = \operatorname{sign}(M)`,
+    :math:`x = \operatorname{sign}(h)`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(256, 256)
+        Width of each binary hidden layer (at least one).
+    surrogate : {"deterministic", "lrt", "sampled"}, default="deterministic"
+        How the training forward pass treats randomness. ``"deterministic"`` propagates
+        means and variances analytically (S1 of [SGL20]_). ``"lrt"`` and ``"sampled"`` are
+        declared and raise a ``ValueError`` until the sampled-training issue lands.
+    gradient_estimator : {"auto", "st", "psa", "reinforce", "arm"}, default="auto"
+        Gradient rule for sampled binary units. ``"auto"`` is exact autograd where nothing
+        binary is sampled. Only ``"auto"`` is available yet; invalid pairs with
+        ``surrogate`` raise a ``ValueError`` that lists the valid ones.
+    noise : {"sign", "gaussian", "logistic", "uniform"} or NoiseModel, default="gaussian"
+        Neuron noise :math:`Z` (default scale 1), or a
+        :class:`~sklearn_bnn.nn.NoiseModel` instance for another scale.
+    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.75
+        Initialisation of the weight means: a named scheme, the second moment
+        :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
+        :math:`(\sigma_m^2, \sigma_b^2)`. See :mod:`sklearn_bnn.init`. ``"critical"`` is
+        declared and lands with the mean-field solver.
+    inference : {"binary", "surrogate", "mc"}, default="binary"
+        Network used by ``predict``: the 1-bit network, the surrogate's deterministic
+        output, or the stochastic network averaged over ``n_mc_samples`` draws (seeded
+        from ``random_state``, so repeated calls agree).
+    n_mc_samples : int, default=32
+        Number of Monte-Carlo draws for ``inference="mc"``.
+    alpha : float, default=0.0
+        L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples in each epoch.
+    tol : float, default=1e-4
+        Improvement of the monitored score (training loss, or validation accuracy with
+        ``early_stopping``) below which an epoch counts as no improvement.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the data, stop when its accuracy
+        (of the ``inference`` network) stops improving, and restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Reuse the previous fit's weights and optimiser state.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available, else CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and Monte-Carlo prediction.
+        Torch's global RNG state is left as it was.
+    verbose : int, default=0
+        ``1`` prints one table row per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    n_iter_ : int
+        Number of epochs run (over all fits when warm-starting).
+    loss_curve_ : list of float
+        Training loss per epoch.
+    best_loss_ : float or None
+        Lowest training loss (``None`` with early stopping, as in ``MLPClassifier``).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with early stopping, else ``None``.
+    best_validation_score_ : float or None
+        Best validation accuracy with early stopping, else ``None``.
+    coefs_ : list of ndarray
+        Weight means of each binary layer, shape (n_in, n_out), then the real head.
+    intercepts_ : list of ndarray
+        Biases of each layer, the head last.
+    n_layers_ : int
+        Number of layers including input and output (as ``MLPClassifier``).
+    n_outputs_ : int
+        Number of logits (one per class).
+    history_ : list of dict
+        Per epoch: ``train_loss``, ``valid_loss`` and ``valid_acc`` (with early
+        stopping), ``flip_ratio``, ``dur``.
+    flip_ratio_ : ndarray of shape (n_iter_,)
+        Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
+    init_ : dict
+        The init actually drawn: the ``init`` value and per-layer ``sigma_m2``, ``sigma_b2``.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Float multi-layer perceptron.
+
+    References
+    ----------
+    .. [SGL20] G. Stamatescu, F. Gerace, C. Lucibello, I. Fuss, L. White. Critical
+       initialisation in continuous approximations of binary neural networks. ICLR 2020,
+       arXiv:1902.00177.
+    .. [SY21] A. Shekhovtsov, V. Yanush. Reintroducing straight-through estimators as
+       principled methods for stochastic binary networks. GCPR 2021, arXiv:2006.06880.
+    .. [SYF20] A. Shekhovtsov, V. Yanush, B. Flach. Path sample-analytic gradient
+       estimators for stochastic binary networks. NeurIPS 2020, arXiv:2006.03143.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(
+    ...     StandardScaler(),
+    ...     BinaryNetClassifier((32,), max_iter=100, random_state=0),
+    ... ).fit(X, y)
+    >>> clf.score(X, y) > 0.85
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "surrogate": [StrOptions(set(COMBINATIONS))],
+        "gradient_estimator": [StrOptions(ESTIMATORS.names)],
+        "noise": [StrOptions(NOISES.names), NoiseModel],
+        "init": [
+            StrOptions(INITS.names),
+            Interval(Real, 0, 1, closed="both"),
+            tuple,
+            list,
+        ],
+        "inference": [StrOptions(INFERENCE.names)],
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256),
+        *,
+        surrogate="deterministic",
+        gradient_estimator="auto",
+        noise="gaussian",
+        init=DEFAULT_SIGMA_M2,
+        inference="binary",
+        n_mc_samples=32,
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.surrogate = surrogate
+        self.gradient_estimator = gradient_estimator
+        self.noise = noise
+        self.init = init
+        self.inference = inference
+        self.n_mc_samples = n_mc_samples
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; standardise it (e.g. with ``StandardScaler``): the first layer
+            sees real features through binary weights.
+        y : array-like of shape (n_samples,)
+            Class labels (strings, integers, any hashable labels).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : BinaryNetClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False, classes=None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``X``, ``y`` (continuing from the current state).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All classes that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : BinaryNetClassifier
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _fit(self, X, y, sample_weight, incremental, classes):
+        # Everything that can be rejected is checked before any state is touched.
+        train_mode = training_forward(self.surrogate, self.gradient_estimator)
+        noise = get_noise(self.noise)
+        resolve_init(self.init)
+        INFERENCE.lookup(self.inference)
+        device = _resolve_device(self.device)
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer) or (sizes < 1).any():
+            raise ValueError(
+                "hidden_layer_sizes must be a non-empty sequence of positive integers, "
+                f"got {self.hidden_layer_sizes!r}."
+            )
+
+        saved = self._snapshot()
+        try:
+            if incremental:
+                first = _check_partial_fit_first_call(self, classes)
+            else:
+                first = not (self.warm_start and hasattr(self, "net_"))
+            self._fit_inner(X, y, sample_weight, incremental, first, train_mode, noise, device, tuple(int(s) for s in sizes))
+        except BaseException:
+            self._restore(saved)
+            raise
+        return self
+
+    def _snapshot(self):
+        """State to restore if a fit fails half-way: attributes and, if any, weights."""
+        state = dict(self.__dict__)
+        net = state.get("net_")
+        weights = None
+        if net is not None:
+            weights = (
+                copy.deepcopy(net.module_.state_dict()),
+                copy.deepcopy(net.optimizer_.state_dict()),
+                len(net.history),
+            )
+        return state, weights
+
+    def _restore(self, saved):
+        state, weights = saved
+        self.__dict__.clear()
+        self.__dict__.update(state)
+        if weights is not None:
+            module_state, optim_state, n_epochs = weights
+            self.net_.module_.load_state_dict(module_state)
+            self.net_.optimizer_.load_state_dict(optim_state)
+            del self.net_.history[n_epochs:]
+
+    def _fit_inner(self, X, y, sample_weight, incremental, first, train_mode, noise, device, sizes):
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64), y_numeric=False)
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+
+        if first:
+            # partial_fit's first call has set classes_ from its ``classes`` argument
+            labels = np.asarray(self.classes_) if incremental else np.unique(y)
+            if len(labels) < 2:
+                raise ValueError(
+                    f"BinaryNetClassifier needs samples of at least 2 classes in the data; "
+                    f"got 1 class: {labels.tolist()!r}."
+                )
+            self.classes_ = labels
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()!r} not seen in the first fit; "
+                f"known classes: {self.classes_.tolist()!r}."
+            )
+        y_enc = np.searchsorted(self.classes_, y)
+
+        if first:
+            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = self._seed + (len(self.net_.history) if not first else 0)
+
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            split = train_test_split(
+                np.arange(len(y_enc)),
+                test_size=self.validation_fraction,
+                stratify=y_enc,
+                random_state=seed,
+            )
+        else:
+            split = (np.arange(len(y_enc)), None)
+
+        def tensors(idx):
+            w = None if sample_weight is None else torch.as_tensor(sample_weight[idx], device=device)
+            return TensorData(
+                torch.as_tensor(X[idx], dtype=torch.float32, device=device),
+                torch.as_tensor(y_enc[idx], dtype=torch.long, device=device),
+                w,
+            )
+
+        train = tensors(split[0])
+        valid = tensors(split[1]) if split[1] is not None else None
+        batch_size = min(200, len(train)) if self.batch_size == "auto" else min(self.batch_size, len(train))
+        epochs = 1 if incremental else self.max_iter
+
+        forks = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forks):
+            torch.manual_seed(seed)
+            if first:
+                net = self._build_net(sizes, noise, device, train_mode)
+                self.init_ = initialize_network(net.module_, self.init)
+                net.module_.to(device)
+                self.net_ = net
+                self.device_ = device
+            net = self.net_
+            params = dict(
+                batch_size=batch_size,
+                train_split=predefined_split(valid) if valid is not None else None,
+                callbacks=self._callbacks(early_stopping, incremental),
+                verbose=self.verbose,
+                alpha=self.alpha,
+                train_mode=train_mode,
+            )
+            if net.lr != self.learning_rate_init:  # skorch updates the optimiser's lr in place
+                params["lr"] = self.learning_rate_init
+            net.set_params(**params)
+            # set directly: skorch's set_params on an initialised net only accepts
+            # prefixed keys of modules and criteria
+            net.iterator_train__shuffle = self.shuffle
+            net.partial_fit(train, None, epochs=epochs)
+
+        self._collect(net, early_stopping)
+        if not incremental and self._epochs_this_fit == self.max_iter and not self._stopped_early:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+    def _build_net(self, sizes, noise, device, train_mode) -> SBNNet:
+        net = SBNNet(
+            BinaryNetwork,
+            module__n_features=self.n_features_in_,
+            module__hidden_layer_sizes=sizes,
+            module__n_outputs=len(self.classes_),
+            module__noise=noise,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.learning_rate_init,
+            max_epochs=self.max_iter,
+            iterator_train=TensorBatches,
+            iterator_valid=TensorBatches,
+            train_split=None,
+            device=device,
+            callbacks=self._callbacks(False, True),
+            train_mode=train_mode,
+            alpha=self.alpha,
+            verbose=self.verbose,
+        )
+        net.initialize()
+        return net
+
+    def _callbacks(self, early_stopping: bool, incremental: bool) -> list:
+        callbacks = [
+            ("finite_loss", FiniteLoss()),
+            ("flip_ratio", FlipRatio()),
+            ("valid_acc", ValidAccuracy(self._valid_proba)),
+        ]
+        if incremental:  # one epoch: nothing to stop
+            return callbacks
+        stopper = EarlyStopping(
+            monitor="valid_acc" if early_stopping else "train_loss",
+            lower_is_better=not early_stopping,
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            load_best=early_stopping,
+            sink=print,
+        )
+        return [*callbacks, ("early_stopping", stopper)]
+
+    def _valid_proba(self, module, X):
+        forward, n = INFERENCE[self.inference]
+        n = self.n_mc_samples if n is None else n
+        return forward_proba(module, X, forward, n, seed=self._seed)
+
+    def _collect(self, net, early_stopping):
+        """Fitted attributes from the skorch history (all epochs, as MLPClassifier)."""
+        history = history_without_batches(net.history)
+        before = getattr(self, "n_iter_", 0) if hasattr(self, "history_") else 0
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self._epochs_this_fit = self.n_iter_ - before
+        self.loss_curve_ = [row["train_loss"] for row in history]
+        self.flip_ratio_ = np.array([row.get("flip_ratio", np.nan) for row in history])
+        stopper = dict(net.callbacks_).get("early_stopping")
+        self._stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
+        if stopper is not None and getattr(stopper, "best_model_weights_", None) is not None:
+            stopper.best_model_weights_ = None  # already loaded; keep pickles small
+        if early_stopping:
+            self.validation_scores_ = [row["valid_acc"] for row in history if "valid_acc" in row]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+        self.n_layers_ = len(net.module_.layers) + 2
+        self.n_outputs_ = net.module_.head.out_features
+
+    # --------------------------------------------------------------- prediction
+    def _proba_tensor(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        device = self.net_.device
+        Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+        return self._valid_proba(self.net_.module_, Xt)
+
+    def predict_proba(self, X):
+        """Class probabilities of the ``inference`` network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return to_numpy(self._proba_tensor(X)).astype(np.float64)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels (deterministic unless ``inference="mc"``, which is seeded).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self._proba_tensor(X)
+        return self.classes_[to_numpy(proba.argmax(dim=1))]
+
+    # -------------------------------------------------------------- inspection
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        check_is_fitted(self)
+        module = self.net_.module_
+        return [to_numpy(layer.weight).T.copy() for layer in module.layers] + [
+            to_numpy(module.head.weight).T.copy()
+        ]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        check_is_fitted(self)
+        module = self.net_.module_
+        return [to_numpy(layer.bias).copy() for layer in module.layers] + [
+            to_numpy(module.head.bias).copy()
+        ]
+
+    def summary(self) -> "ModelSummary":
+        """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
+
+        Returns
+        -------
+        ModelSummary
+            ``rows`` holds one dict per layer; ``str()`` gives a table.
+        """
+        check_is_fitted(self)
+        rows = []
+        module = self.net_.module_
+        for i, layer in enumerate(module.layers):
+            n_w, n_b = layer.weight.numel(), layer.bias.numel()
+            rows.append(
+                {
+                    "layer": f"binary {i + 1}",
+                    "shape": (layer.in_features, layer.out_features),
+                    "params": n_w + n_b,
+                    "binary_weights": n_w,
+                    "float32_bytes": 4 * (n_w + n_b),
+                    "packed_bytes": math.ceil(n_w / 8) + 4 * n_b,
+                }
+            )
+        head = module.head
+        n_head = head.weight.numel() + head.bias.numel()
+        rows.append(
+            {
+                "layer": "head (real)",
+                "shape": (head.in_features, head.out_features),
+                "params": n_head,
+                "binary_weights": 0,
+                "float32_bytes": 4 * n_head,
+                "packed_bytes": 4 * n_head,
+            }
+        )
+        return ModelSummary(rows)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class ModelSummary:
+    """Table of :meth:`BinaryNetClassifier.summary`; ``rows`` holds the numbers."""
+
+    columns = ("layer", "shape", "params", "binary_weights", "float32_bytes", "packed_bytes")
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+
+    @property
+    def total(self) -> dict:
+        return {
+            c: sum(r[c] for r in self.rows)
+            for c in ("params", "binary_weights", "float32_bytes", "packed_bytes")
+        }
+
+    def __str__(self) -> str:
+        body = [[str(r[c]) for c in self.columns] for r in self.rows]
+        t = self.total
+        body.append(["total", "", *(str(t[c]) for c in self.columns[2:])])
+        widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(self.columns)]
+        fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+        lines = [fmt.format(*self.columns), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*b) for b in body]
+        return "\n".join(lines)
+
+    __repr__ = __str__

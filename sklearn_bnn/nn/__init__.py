@@ -1,0 +1,35 @@
+"""PyTorch side of sklearn-bnn: noise models, binary layers, forward passes, the network.
+
+Nothing here knows about scikit-learn.
+"""
+
+from .estimators import COMBINATIONS, ESTIMATORS, training_forward
+from .layers import StochasticBinaryLinear
+from .network import BinaryNetwork
+from .noise import (
+    NOISES,
+    GaussianNoise,
+    LogisticNoise,
+    NoiseModel,
+    SignNoise,
+    UniformNoise,
+    get_noise,
+)
+from .surrogates import FORWARDS, INFERENCE
+
+__all__ = [
+    "BinaryNetwork",
+    "COMBINATIONS",
+    "ESTIMATORS",
+    "FORWARDS",
+    "INFERENCE",
+    "GaussianNoise",
+    "LogisticNoise",
+    "NOISES",
+    "NoiseModel",
+    "SignNoise",
+    "StochasticBinaryLinear",
+    "UniformNoise",
+    "get_noise",
+    "training_forward",
+]

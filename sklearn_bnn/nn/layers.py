@@ -1,0 +1,107 @@
+r"""The stochastic binary dense layer.
+
+A layer holds the *means* :math:`M_{ij} = E[S_{ij}] \in [-1, 1]` of independent binary
+weights :math:`S_{ij} \in \{-1, +1\}` (so :math:`P(S_{ij} = +1) = (1 + M_{ij})/2`) and a real
+bias :math:`b`.  The field uses the :math:`1/\sqrt{N}` convention of [SGL20]_:
+
+.. math::  h = \frac{1}{\sqrt{N_\text{in}}} S x + b.
+
+**Parameterisation.**  The learned parameter *is* the mean :math:`M`, kept in
+:math:`[-1, 1]` by projection after every optimiser step (:meth:`project_`).  This is the
+mirror-descent view of latent weights in [SY21]_ with uniform :math:`F_w`: projected SGD on
+:math:`E[w]`, i.e. BinaryConnect's latent clipping.  We prefer it to a smooth map such as
+:math:`M = \tanh\theta` because the critical initialisation puts means near :math:`\pm 1`,
+where :math:`\tanh' = 1 - M^2` would all but freeze learning (at :math:`M^2 = 0.99` a step on
+:math:`\theta` moves :math:`M` a hundred times less than a step on :math:`M`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .noise import _sign
+
+
+class StochasticBinaryLinear(nn.Module):
+    r"""Dense layer with :math:`\pm 1` weights of learned means and a real bias.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Fan-in :math:`N_\text{in}` and fan-out.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter of shape (out_features, in_features)
+        The weight means :math:`M \in [-1, 1]`.
+    bias : torch.nn.Parameter of shape (out_features,)
+        Real bias :math:`b`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn.layers import StochasticBinaryLinear
+    >>> layer = StochasticBinaryLinear(4, 3)
+    >>> with torch.no_grad():
+    ...     _ = layer.weight.fill_(0.5)
+    >>> mean, var = layer.moments(torch.ones(1, 4), torch.ones(1, 4))
+    >>> mean.shape, float(var[0, 0])
+    (torch.Size([1, 3]), 0.75)
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.zeros(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.scale = 1.0 / math.sqrt(in_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+    def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
+        r"""Mean and variance of the field under the CLT (S1 of [SGL20]_).
+
+        With independent inputs of mean :math:`\bar x_j` and second moment
+        :math:`E[x_j^2]` (``sq_mean``; ``None`` means :math:`x_j = \pm 1`, so 1),
+
+        .. math::
+            \bar h_i = \tfrac{1}{\sqrt N}\textstyle\sum_j M_{ij}\bar x_j + b_i, \qquad
+            \Sigma_{ii} = \tfrac1N \textstyle\sum_j \big(E[x_j^2] - M_{ij}^2 \bar x_j^2\big).
+
+        For a real input (first layer) :math:`E[x_j^2] = \bar x_j^2 = x_j^2` and
+        :math:`\Sigma = \tfrac1N\sum_j (1 - M_{ij}^2)x_j^2`; for :math:`\pm 1` units
+        :math:`\Sigma = 1 - \tfrac1N\sum_j M_{ij}^2 \bar x_j^2`.  Two matrix products; autograd
+        differentiates through both (unlike expectation backpropagation, [SGL20]_).
+        """
+        m = self.weight
+        hbar = F.linear(mean, m) * self.scale + self.bias
+        second = F.linear(mean * mean, m * m) * (self.scale**2)
+        if sq_mean is None:
+            total = 1.0
+        else:
+            total = sq_mean.sum(dim=-1, keepdim=True) * (self.scale**2)
+        # Clamp round-off only; the epsilon that keeps erf(h / sqrt(2 var)) finite lives in
+        # the surrogate, which knows whether the neuron adds noise variance of its own.
+        return hbar, (total - second).clamp_min(0.0)
+
+    def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Field of the 1-bit network: :math:`\operatorname{sign}(M) x / \sqrt N + b`."""
+        return F.linear(x, _sign(self.weight)) * self.scale + self.bias
+
+    def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""
+        m = self.weight
+        u = torch.rand(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+        s = torch.where(2.0 * u < 1.0 + m, 1.0, -1.0).to(m.dtype)
+        return F.linear(x, s) * self.scale + self.bias
+
+    @torch.no_grad()
+    def project_(self) -> None:
+        """Project the means back onto :math:`[-1, 1]` (in place)."""
+        self.weight.clamp_(-1.0, 1.0)

@@ -1,0 +1,73 @@
+"""The stochastic binary network: binary hidden layers and a real output head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import StochasticBinaryLinear
+from .noise import NoiseModel, get_noise
+from .surrogates import FORWARDS
+
+
+class BinaryNetwork(nn.Module):
+    r"""A stochastic binary network with a real-valued output layer.
+
+    Hidden layers are :class:`~sklearn_bnn.nn.layers.StochasticBinaryLinear` with
+    :math:`\pm 1` units of neuron noise ``noise``; the input stays real (standardised
+    features) and the head is an ordinary :class:`torch.nn.Linear` producing logits.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    hidden_layer_sizes : sequence of int
+        Width of each binary hidden layer (at least one layer).
+    n_outputs : int
+        Number of logits.
+    noise : str or NoiseModel, default="gaussian"
+        Neuron noise (see :mod:`sklearn_bnn.nn.noise`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> net = BinaryNetwork(4, (8, 8), 3)
+    >>> x = torch.randn(5, 4)
+    >>> [tuple(net(x, mode).shape) for mode in ("deterministic", "binary", "sampled")]
+    [(5, 3), (5, 3), (5, 3)]
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden_layer_sizes,
+        n_outputs: int,
+        noise: str | NoiseModel = "gaussian",
+    ) -> None:
+        super().__init__()
+        sizes = [int(n_features), *map(int, hidden_layer_sizes)]
+        if len(sizes) < 2:
+            raise ValueError("a BinaryNetwork needs at least one hidden layer")
+        self.noise = get_noise(noise)
+        self.layers = nn.ModuleList(
+            StochasticBinaryLinear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        )
+        self.head = nn.Linear(sizes[-1], int(n_outputs))
+
+    def features(self, x: torch.Tensor, mode: str = "deterministic", generator=None):
+        """Output of the last binary layer under forward pass ``mode``."""
+        return FORWARDS[mode](self, x, generator)
+
+    def forward(self, x: torch.Tensor, mode: str = "deterministic", generator=None):
+        """Logits under forward pass ``mode`` (a key of :data:`~sklearn_bnn.nn.surrogates.FORWARDS`)."""
+        return self.head(self.features(x, mode, generator))
+
+    def project_(self) -> None:
+        """Keep every weight mean in :math:`[-1, 1]` (call after each optimiser step)."""
+        for layer in self.layers:
+            layer.project_()
+
+    def weight_signs(self) -> list[torch.Tensor]:
+        """The 1-bit weights :math:`\\operatorname{sign}(M)` of each binary layer (as bools)."""
+        return [layer.weight.detach() >= 0 for layer in self.layers]
