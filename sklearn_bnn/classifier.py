@@ -409,7 +409,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(seed)
             if first:
                 net = self._build_net(sizes, noise, device, train_mode)
-                self.init_ = initialize_network(net.module_, self.init)
+                self.init_ = initialize_network(net.module_, self.init, self.surrogate)
                 net.module_.to(device)
                 self.net_ = net
                 self.device_ = device

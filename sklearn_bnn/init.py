@@ -46,6 +46,19 @@ DEFAULT_SIGMA_M2 = 0.75
 
 
 @dataclass(frozen=True)
+class InitContext:
+    """What a scheme may need to know about the network it initialises.
+
+    ``surrogate`` is the training surrogate name, ``noise`` the
+    :class:`~sklearn_bnn.nn.noise.NoiseModel`, ``depth`` the number of binary layers.
+    """
+
+    surrogate: str = "deterministic"
+    noise: object = None
+    depth: int = 1
+
+
+@dataclass(frozen=True)
 class LayerInit:
     """What an init scheme drew for one layer."""
 
@@ -86,14 +99,18 @@ def _uniform(fan_in: int, fan_out: int) -> LayerInit:
     return LayerInit(weight, torch.zeros(fan_out), 1.0 / 3.0, 0.0)
 
 
-INITS: Registry[Callable[[int, int], LayerInit]] = Registry(
+Draw = Callable[[int, int], LayerInit]
+
+#: Named schemes: each entry maps an :class:`InitContext` to a per-layer drawing function
+#: ``draw(fan_in, fan_out) -> LayerInit``.
+INITS: Registry[Callable[[InitContext], Draw]] = Registry(
     "init",
-    {"glorot": _glorot, "he": _he, "uniform": _uniform},
+    {"glorot": lambda ctx: _glorot, "he": lambda ctx: _he, "uniform": lambda ctx: _uniform},
     pending={"critical": "the mean-field solver lands with its own issue"},
 )
 
 
-def resolve_init(init) -> Callable[[int, int], LayerInit]:
+def resolve_init(init, context: InitContext | None = None) -> Draw:
     """Map an ``init`` value to a per-layer drawing function, validating it.
 
     Examples
@@ -108,7 +125,7 @@ def resolve_init(init) -> Callable[[int, int], LayerInit]:
     ValueError: init=(2.0, 0.0): sigma_m^2 must lie in [0, 1] (the means live in [-1, 1]) and sigma_b^2 must be >= 0.
     """
     if isinstance(init, str):
-        return INITS.lookup(init)
+        return INITS.lookup(init)(context or InitContext())
     if isinstance(init, numbers.Real) and not isinstance(init, bool):
         pair = (float(init), 0.0)
     elif (
@@ -131,13 +148,14 @@ def resolve_init(init) -> Callable[[int, int], LayerInit]:
 
 
 @torch.no_grad()
-def initialize_network(network, init) -> dict:
+def initialize_network(network, init, surrogate: str = "deterministic") -> dict:
     """Draw the means and biases of every binary layer of ``network`` in place.
 
     Uses torch's global random number generator (the estimator seeds it inside a forked
     RNG state).  Returns a record of what was chosen, per layer.
     """
-    draw = resolve_init(init)
+    context = InitContext(surrogate=surrogate, noise=network.noise, depth=len(network.layers))
+    draw = resolve_init(init, context)
     record = {"init": init, "sigma_m2": [], "sigma_b2": []}
     for layer in network.layers:
         drawn = draw(layer.in_features, layer.out_features)
