@@ -3,7 +3,7 @@
 Nothing here knows about scikit-learn.
 """
 
-from .estimators import COMBINATIONS, ESTIMATORS, training_forward
+from .estimators import COMBINATIONS, ESTIMATORS, SURROGATES, training_forward
 from .layers import StochasticBinaryLinear
 from .network import BinaryNetwork
 from .noise import (
@@ -29,6 +29,7 @@ __all__ = [
     "NoiseModel",
     "SignNoise",
     "StochasticBinaryLinear",
+    "SURROGATES",
     "UniformNoise",
     "get_noise",
     "training_forward",

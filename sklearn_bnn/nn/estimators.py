@@ -38,8 +38,13 @@ COMBINATIONS: dict[str, tuple[str, ...]] = {
     "sampled": ("auto", "st", "psa", "reinforce", "arm"),
 }
 
-#: What "auto" means for each surrogate: the forward pass used in training.
-AUTO: dict[str, str] = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled"}
+#: Training surrogates, each mapped to the forward pass it trains through.  A surrogate
+#: that samples binary units needs a gradient estimator, so it is pending until they land.
+SURROGATES: Registry[str] = Registry(
+    "surrogate",
+    {"deterministic": "deterministic"},
+    pending={"lrt": _LATER, "sampled": _LATER},
+)
 
 
 def training_forward(surrogate: str, estimator: str) -> str:
@@ -59,15 +64,16 @@ def training_forward(surrogate: str, estimator: str) -> str:
     ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st, psa; sampled: auto, st, psa, reinforce, arm.
     """
     if surrogate not in COMBINATIONS:
-        FORWARDS.lookup(surrogate)  # raises with the list of valid names
+        SURROGATES.lookup(surrogate)  # raises with the list of valid names
     if estimator not in COMBINATIONS[surrogate]:
-        ESTIMATORS.lookup(estimator)  # unknown names get the registry's message first
+        if estimator not in ESTIMATORS.names:
+            ESTIMATORS.lookup(estimator)  # unknown names get the registry's message
         valid = "; ".join(f"{s}: {', '.join(e)}" for s, e in COMBINATIONS.items())
         raise ValueError(
             f"gradient_estimator={estimator!r} does not apply to surrogate={surrogate!r}. "
             f"Valid combinations: {valid}."
         )
     ESTIMATORS.lookup(estimator)
-    name = AUTO[surrogate]
+    name = SURROGATES.lookup(surrogate)
     FORWARDS.lookup(name)
     return name

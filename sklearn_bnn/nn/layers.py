@@ -91,8 +91,18 @@ class StochasticBinaryLinear(nn.Module):
         return hbar, (total - second).clamp_min(0.0)
 
     def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Field of the 1-bit network: :math:`\operatorname{sign}(M) x / \sqrt N + b`."""
-        return F.linear(x, _sign(self.weight)) * self.scale + self.bias
+        r"""Field of the 1-bit network, up to a positive per-unit factor.
+
+        The surrogate's mean field is :math:`\bar h_i = \sum_j M_{ij} x_j/\sqrt N + b_i`.
+        Replacing :math:`M_{ij}` by :math:`\alpha_i \operatorname{sign}(M_{ij})` with
+        :math:`\alpha_i = \operatorname{mean}_j |M_{ij}|` (the scaling of XNOR-Net,
+        Rastegari et al. 2016) and dividing by :math:`\alpha_i > 0`, which leaves the sign
+        unit unchanged, gives the 1-bit field
+        :math:`\sum_j \operatorname{sign}(M_{ij}) x_j/\sqrt N + b_i/\alpha_i`: binary weights
+        and one real threshold per unit.
+        """
+        alpha = self.weight.abs().mean(dim=1).clamp_min(1e-12)
+        return F.linear(x, _sign(self.weight)) * self.scale + self.bias / alpha
 
     def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""

@@ -179,7 +179,8 @@ class LogisticNoise(NoiseModel):
     Backward factor :math:`2F'(a) = (2/s)\,\sigma(a/s)(1-\sigma(a/s))` [SY21]_.  The mean
     under a Gaussian field has no closed form; it uses the probit approximation
     :math:`\sigma(x) \approx \Phi(\sqrt{\pi/8}\,x)`, i.e. Gaussian noise of standard
-    deviation :math:`s\sqrt{8/\pi}` (absolute error below 0.02 on :math:`\phi`).
+    deviation :math:`s\sqrt{8/\pi}` (absolute error on :math:`\phi` below 0.04, and smaller
+    once averaged over a Gaussian field).
 
     Examples
     --------
