@@ -426,6 +426,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             if net.lr != self.learning_rate_init:  # skorch updates the optimiser's lr in place
                 params["lr"] = self.learning_rate_init
             net.set_params(**params)
+            net.initialize_callbacks()  # set_params(callbacks=...) alone keeps the old ones
             # set directly: skorch's set_params on an initialised net only accepts
             # prefixed keys of modules and criteria
             net.iterator_train__shuffle = self.shuffle
