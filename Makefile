@@ -1,0 +1,31 @@
+# The two commands of the README, each doing all of its own set-up on a fresh machine:
+#   make demo   - train on scikit-learn's digits and print the comparison table
+#   make test   - run the test suite (what .ci/run runs)
+# A virtual environment is created in .venv.  torch is installed first, pinned to the
+# 2.13.0 CPU build these machines carry (plain `pip install torch` would pull several GB
+# of CUDA packages); then the package with its extras.  Set TORCH_SPEC to change that pin,
+# e.g. `make test TORCH_SPEC="torch"` on a GPU machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+
+.PHONY: demo test docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m sklearn_bnn demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info docs/_build
