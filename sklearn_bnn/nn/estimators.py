@@ -500,15 +500,22 @@ class PathSampleAnalytic:
 
     @staticmethod
     def _first_layer_means(a, xin, w, c, scale, s):
-        r""":math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji}` for real inputs, chunked over ``b``."""
+        r""":math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji}` for real inputs, chunked over ``b``.
+
+        The per-connection tensor is laid out ``(N_in, b, N_out)`` and updated in place: the
+        fastest order on CPU (the broadcast runs along the contiguous output axis).
+        """
         n_out, n_in = w.shape
         rows = max(1, PSA_CHUNK // (n_out * n_in))
-        out = torch.zeros_like(w)
+        w_t = w.T.contiguous()
+        acc = torch.zeros(n_in, n_out, dtype=a.dtype, device=a.device)
         for start in range(0, a.shape[0], rows):
-            ab, xb, cb = a[start : start + rows], xin[start : start + rows], c[start : start + rows]
-            shifted = ab[:, :, None] - 2.0 * scale * w[None] * xb[:, None, :]  # (b, N_out, N_in)
-            delta = torch.sigmoid(shifted / s) - torch.sigmoid(ab / s)[:, :, None]
-            out += (cb[:, :, None] * delta).sum(0)
+            ab, cb = a[start : start + rows], c[start : start + rows]
+            xb = xin[start : start + rows].T
+            buf = torch.mul(xb[:, :, None], w_t[:, None, :])  # W_ji x_bi, (N_in, b, N_out)
+            buf.mul_(-2.0 * scale / s).add_(ab[None] / s).sigmoid_().mul_(cb[None])
+            acc += buf.sum(1)
+        out = acc.T - (c * torch.sigmoid(a / s)).sum(0)[:, None]
         return 0.5 * w * out
 
 

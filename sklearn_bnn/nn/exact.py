@@ -61,10 +61,16 @@ def all_states(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
 
 
 def cross_entropy_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample cross-entropy for logits of shape ``(n_samples, ..., n_classes)``."""
-    target = y.reshape(y.shape[0], *([1] * (logits.dim() - 2))).expand(logits.shape[:-1])
-    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-    return losses.reshape(logits.shape[:-1])
+    r"""Per-sample cross-entropy for logits of shape ``(n_samples, ..., n_classes)``.
+
+    :math:`\log\sum_c e^{z_c} - z_y`, written out: on CPU it is several times faster than
+    ``F.cross_entropy`` for the many short rows of PSA's flipped logits.
+    """
+    top = logits.detach().amax(-1, keepdim=True)
+    lse = (logits - top).exp().sum(-1).log() + top.squeeze(-1)
+    index = y.reshape(y.shape[0], *([1] * (logits.dim() - 1)))
+    index = index.expand(*logits.shape[:-1], 1)
+    return lse - logits.gather(-1, index).squeeze(-1)
 
 
 def _check_size(what: str, n: int) -> None:
