@@ -484,19 +484,33 @@ class PathSampleAnalytic:
                 a, xo, xin, w = path.fields[k].detach(), path.outputs[k], path.inputs[k], path.weights[k]
                 sig = torch.sigmoid(a / s)
                 grad_a[k] = -xo * sig * (1.0 - sig) / s * g
-                c = xo * g
                 if k == 0:
-                    grad_m[k] = self._first_layer_means(a, xin, w, c, layer.scale, s)
+                    grad_m[k] = self._first_layer_means(a, xin, w, xo * g, layer.scale, s)
                     break
-                d = 2.0 * layer.scale
-                sig_p, sig_m = torch.sigmoid((a - d) / s), torch.sigmoid((a + d) / s)
-                ca = c * (0.5 * (sig_p + sig_m) - sig)
-                cb = c * (0.5 * (sig_p - sig_m))
-                grad_m[k] = 0.5 * w * ca.sum(0)[:, None] + 0.5 * cb.T @ xin
-                g = -ca.sum(1, keepdim=True) - xin * (cb @ w)
+                grad_m[k], g = self._binary_layer(a, xo, xin, w, g, layer.scale, s)
         f_path = f.detach().mean()
         surrogate = _estimator_surrogate(net, path, f_path, grad_a, grad_m, head)
         return surrogate, logits
+
+    @staticmethod
+    def _binary_layer(a, xo, xin, w, g, scale, s):
+        r"""Weight-mean gradient and :math:`g^{k-1}` of a layer with :math:`\pm1` inputs.
+
+        :math:`\delta_{bji} = A_{bj} + W_{ji}\hat x_{bi} B_{bj}`, so
+        :math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji} = \tfrac12 W_{ji}\sum_b c_{bj}A_{bj}
+        + \tfrac12\sum_b c_{bj}B_{bj}\hat x_{bi}` and
+        :math:`g^{k-1}_{bi} = -\sum_j c_{bj}A_{bj} - \hat x_{bi}\sum_j c_{bj}B_{bj}W_{ji}`:
+        two matrix products, no per-connection tensor.
+        """
+        c = xo * g
+        d = 2.0 * scale
+        sig = torch.sigmoid(a / s)
+        sig_p, sig_m = torch.sigmoid((a - d) / s), torch.sigmoid((a + d) / s)
+        ca = c * (0.5 * (sig_p + sig_m) - sig)
+        cb = c * (0.5 * (sig_p - sig_m))
+        grad_m = 0.5 * w * ca.sum(0)[:, None] + 0.5 * cb.T @ xin
+        g_below = -ca.sum(1, keepdim=True) - xin * (cb @ w)
+        return grad_m, g_below
 
     @staticmethod
     def _first_layer_means(a, xin, w, c, scale, s):

@@ -183,3 +183,38 @@ def exact_gradient(net, x, y, sample_loss: SampleLoss | None = None) -> dict[str
         n: (torch.zeros_like(p, dtype=torch.float64) if g is None else g.to(torch.float64))
         for n, p, g in zip(names, params, grads)
     }
+
+
+def make_toy(n_samples: int = 200, generator: torch.Generator | None = None):
+    r"""The 2-D toy problem of [SYF20]_: float64 ``x`` of shape ``(n, 2)``, ``y`` in {-1, +1}.
+
+    Class +1 is uniform on :math:`[-\pi/2, \pi/2] \times [0, 1]`; class -1 uniform on the
+    region :math:`y < \cos x` of that rectangle (by rejection).  Half the points each.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.nn.exact import make_toy
+    >>> x, y = make_toy(10)
+    >>> x.shape, int(y.sum())
+    (torch.Size([10, 2]), 0)
+    """
+    half = n_samples // 2
+
+    def rect(n):
+        u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+        return torch.stack([(u[:, 0] - 0.5) * torch.pi, u[:, 1]], 1)
+
+    pos = rect(half)
+    neg = torch.empty(0, 2, dtype=torch.float64)
+    while len(neg) < n_samples - half:
+        cand = rect(2 * (n_samples - half))
+        neg = torch.cat([neg, cand[cand[:, 1] < torch.cos(cand[:, 0])]])
+    x = torch.cat([pos, neg[: n_samples - half]])
+    y = torch.cat([torch.ones(half), -torch.ones(n_samples - half)]).to(torch.float64)
+    return x, y
+
+
+def logistic_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample :math:`\log(1 + e^{-y z})` for one logit, ``y`` in {-1, +1}; logits ``(n, ..., 1)``."""
+    target = y.reshape(y.shape[0], *([1] * (logits.dim() - 2)))
+    return F.softplus(-target * logits[..., 0])
