@@ -22,7 +22,11 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from torch.nn import functional as F
+
+from .nn import FORWARDS, TRAINING
+from .nn.exact import cross_entropy_loss
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -77,7 +81,11 @@ class SBNNet(NeuralNet):
     Parameters (beyond :class:`skorch.NeuralNet`'s)
     ----------------------------------------------
     train_mode : str
-        Forward pass used for the training and validation loss.
+        A key of :data:`~sklearn_bnn.nn.TRAINING` (what
+        :func:`~sklearn_bnn.nn.training_forward` returns).  Forward-pass names
+        (``"deterministic"``, ``"lrt"``) train by exact autograd through that pass; the
+        others (``"sampled+psa"``, ...) train with the estimator's objective, and their
+        validation loss is that of the objective's forward pass.
     alpha : float
         L2 penalty, ``0.5 * alpha * ||W||^2 / n_batch`` as in MLPClassifier.
     """
@@ -87,10 +95,20 @@ class SBNNet(NeuralNet):
         self.train_mode = train_mode
         self.alpha = alpha
 
+    def _forward_mode(self) -> str:
+        if self.train_mode in FORWARDS:
+            return self.train_mode
+        return TRAINING.lookup(self.train_mode).forward
+
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x["X"]
-        return self.module_(x, mode=self.train_mode)
+        return self.module_(x, mode=self._forward_mode())
+
+    def _penalty(self, total):
+        """``0.5 * alpha * ||W||^2 / total`` over weight means and head weights."""
+        penalty = sum(p.pow(2).sum() for n, p in self.module_.named_parameters() if n.endswith("weight"))
+        return 0.5 * self.alpha * penalty / total
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         losses = F.cross_entropy(y_pred, y_true, reduction="none")
@@ -102,9 +120,39 @@ class SBNNet(NeuralNet):
             total = losses.shape[0]
             loss = losses.mean()
         if self.alpha and training:
-            penalty = sum(p.pow(2).sum() for n, p in self.module_.named_parameters() if n.endswith("weight"))
-            loss = loss + 0.5 * self.alpha * penalty / total
+            loss = loss + self._penalty(total)
         return loss
+
+    def train_step_single(self, batch, **fit_params):
+        """Exact autograd for forward-pass modes; otherwise the estimator's objective.
+
+        The objective's scalar has the sampled (weighted) mean loss as value and the
+        estimator's gradient as gradient; the ``alpha`` penalty is added and differentiated
+        exactly.
+        """
+        if self.train_mode in FORWARDS:
+            return super().train_step_single(batch, **fit_params)
+        objective = TRAINING.lookup(self.train_mode)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        if isinstance(Xi, Mapping):
+            x, w = Xi["X"], Xi.get("sample_weight")
+        else:
+            x, w = Xi, None
+        if w is None:
+            sample_loss, total = cross_entropy_loss, x.shape[0]
+        else:
+            scale, total = w / w.mean(), w.sum()
+
+            def sample_loss(logits, y):
+                losses = cross_entropy_loss(logits, y)
+                return losses * scale.reshape(-1, *([1] * (losses.dim() - 1)))
+
+        loss, y_pred = objective(self.module_, x, yi, sample_loss)
+        if self.alpha:
+            loss = loss + self._penalty(total)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)

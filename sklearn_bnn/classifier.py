@@ -36,7 +36,7 @@ from ._training import (
     to_numpy,
 )
 from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
-from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, BinaryNetwork, NoiseModel
+from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
 from .nn import get_noise, training_forward
 
 
@@ -309,8 +309,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental, classes):
         # Everything that can be rejected is checked before any state is touched.
-        train_mode = training_forward(self.surrogate, self.gradient_estimator)
         noise = get_noise(self.noise)
+        train_mode = training_forward(self.surrogate, self.gradient_estimator, noise=noise)
+        SURROGATES.lookup(self.surrogate)
         resolve_init(self.init)
         INFERENCE.lookup(self.inference)
         device = _resolve_device(self.device)

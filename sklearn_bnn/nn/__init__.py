@@ -3,7 +3,7 @@
 Nothing here knows about scikit-learn.
 """
 
-from .estimators import COMBINATIONS, ESTIMATORS, SURROGATES, training_forward
+from .estimators import COMBINATIONS, ESTIMATORS, PROXIES, SURROGATES, TRAINING, training_forward
 from .layers import StochasticBinaryLinear
 from .network import BinaryNetwork
 from .noise import (
@@ -23,6 +23,8 @@ __all__ = [
     "ESTIMATORS",
     "FORWARDS",
     "INFERENCE",
+    "PROXIES",
+    "TRAINING",
     "GaussianNoise",
     "LogisticNoise",
     "NOISES",

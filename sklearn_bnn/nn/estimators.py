@@ -1,12 +1,28 @@
 r"""Gradient estimators for sampled binary units, and which surrogate each one serves.
 
-``"auto"`` means exact autograd wherever nothing binary is sampled (the deterministic
-surrogate S1), and the noise-matched straight-through estimator of [SY21]_ otherwise.
-The other estimators (``"st"``, ``"psa"`` [SYF20]_, ``"reinforce"``, ``"arm"``) are declared
-here and land with the sampled-training issue; asking for one now raises a clear error.
+Training a stochastic binary network means minimising :math:`E_{S, x}[L]` over the weight
+means :math:`M`, the biases and the real head.  A *training objective* is one small unit
 
-A pair (surrogate, estimator) is valid only if the estimator has something to estimate:
-the deterministic surrogate samples nothing, so only ``"auto"`` (exact autograd) fits it.
+.. code-block:: python
+
+    objective(net, x, y, sample_loss, generator=None) -> (surrogate, logits)
+
+where ``sample_loss(logits, y)`` gives per-sample losses (logits may carry extra dimensions
+between the sample and the class axis), ``surrogate`` is a scalar whose value is the mean
+sampled loss and whose ``backward()`` leaves the estimator's gradient in every parameter,
+and ``logits`` are those of the sampled path.  One objective per (surrogate, estimator) pair:
+
+==============  ====================================================================
+``"auto"``      exact autograd where nothing binary is sampled (``"deterministic"``,
+                ``"lrt"``), noise-matched ST otherwise (``"sampled"``)
+``"st"``        straight-through with the proxy matched to the noise [SY21]_
+``"psa"``       path sample-analytic [SYF20]_ (logistic noise)
+``"reinforce"`` score function with a baseline
+``"arm"``       augment-REINFORCE-merge (Yin & Zhou 2019), layer by layer
+==============  ====================================================================
+
+All sampled estimators draw one set of weights per call (shared by the batch) and
+neurons per example, i.e. the network the ``"sampled"`` forward pass draws.
 
 References
 ----------
@@ -14,66 +30,617 @@ References
    principled methods for stochastic binary networks. GCPR 2021, arXiv:2006.06880.
 .. [SYF20] A. Shekhovtsov, V. Yanush, B. Flach. Path sample-analytic gradient estimators
    for stochastic binary networks. NeurIPS 2020, arXiv:2006.03143.
+.. [YZ19] M. Yin, M. Zhou. ARM: augment-REINFORCE-merge gradient for stochastic binary
+   networks. ICLR 2019, arXiv:1807.11143.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
 from .._registry import Registry
-from .surrogates import FORWARDS
+from .exact import cross_entropy_loss
+from .noise import LogisticNoise, NoiseModel, _sign
+from .surrogates import FORWARDS, VARIANCE_EPS
 
-_LATER = "lands with the sampled-training issue"
+SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: Gradient estimators.  Each implemented entry is the name of the forward pass that
-#: trains with it; "auto" resolves per surrogate through ``AUTO``.
-ESTIMATORS: Registry[str] = Registry(
-    "gradient_estimator",
-    {"auto": "auto"},
-    pending={"st": _LATER, "psa": _LATER, "reinforce": _LATER, "arm": _LATER},
+__all__ = [
+    "ARM",
+    "COMBINATIONS",
+    "ESTIMATORS",
+    "PROXIES",
+    "PathSampleAnalytic",
+    "Reinforce",
+    "StraightThrough",
+    "TRAINING",
+    "autograd_objective",
+    "cross_entropy_loss",
+    "training_forward",
+]
+
+
+def _with_value(value: torch.Tensor, gradient_terms: torch.Tensor) -> torch.Tensor:
+    """A scalar equal to ``value`` whose gradient is that of ``gradient_terms``."""
+    return value.detach() + (gradient_terms - gradient_terms.detach())
+
+
+def _uniform(shape, like: torch.Tensor, generator) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _sample_weights(layer, generator) -> torch.Tensor:
+    """One Bernoulli draw of the layer's weights, :math:`P(S=+1) = (1+M)/2` (detached)."""
+    m = layer.weight.detach()
+    return torch.where(2.0 * _uniform(m.shape, m, generator) < 1.0 + m, 1.0, -1.0).to(m.dtype)
+
+
+# ----------------------------------------------------------------------- exact autograd
+def autograd_objective(forward: str):
+    """Objective of a reparameterised or deterministic forward pass: plain autograd.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.estimators import autograd_objective
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> surrogate, logits = autograd_objective("deterministic")(
+    ...     net, torch.randn(5, 3), torch.zeros(5, dtype=torch.long), cross_entropy_loss)
+    >>> logits.shape
+    torch.Size([5, 2])
+    """
+    FORWARDS.lookup(forward)
+
+    def objective(net, x, y, sample_loss, generator=None):
+        logits = net(x, mode=forward, generator=generator)
+        return sample_loss(logits, y).mean(), logits
+
+    objective.forward = forward
+    return objective
+
+
+# ------------------------------------------------------------------ straight-through
+def _hardtanh(a, s):
+    return F.hardtanh(a / s)
+
+
+def _tanh(a, s):
+    return torch.tanh(a / (2.0 * s))
+
+
+def _erf(a, s):
+    return torch.erf(a / (math.sqrt(2.0) * s))
+
+
+def _approxsign(a, s):
+    u = (a / s).clamp(-1.0, 1.0)
+    return 2.0 * u - u * u.abs()
+
+
+#: Straight-through proxies :math:`\tilde\phi(a)`: the backward factor is
+#: :math:`\tilde\phi'(a)`.  ``"matched"`` is the noise model's own mean :math:`2F(a)-1`
+#: [SY21]_; the named ones use the noise's scale :math:`s`.
+#:
+#: ==============  =================================  ===================================
+#: proxy           :math:`\tilde\phi(a)`              backward :math:`\tilde\phi'(a)`
+#: ==============  =================================  ===================================
+#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)`     :math:`\tfrac1s 1[|a| \le s]` (uniform)
+#: ``tanh``        :math:`\tanh(a/2s)`                :math:`\tfrac{2}{s}\sigma(a/s)(1-\sigma(a/s))` (logistic)
+#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)`   :math:`\tfrac{2}{s}\mathcal N(a/s)` (Gaussian)
+#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped  :math:`\tfrac1s(2 - 2|u|)1[|a|\le s]` (triangular)
+#: ==============  =================================  ===================================
+PROXIES: Registry[Callable] = Registry(
+    "proxy",
+    {
+        "matched": None,
+        "hardtanh": _hardtanh,
+        "tanh": _tanh,
+        "erf": _erf,
+        "approxsign": _approxsign,
+    },
 )
 
-#: The estimators that make sense for each surrogate.
+
+def straight_through_sign(a: torch.Tensor, noise: NoiseModel, proxy: str = "matched", generator=None):
+    r"""Sample :math:`x = \operatorname{sign}(a - Z)`; backward through the proxy.
+
+    .. math::
+        x = \operatorname{sign}(a - Z) \quad\text{(forward)}, \qquad
+        \frac{\partial x}{\partial a} := \tilde\phi'(a) \quad\text{(backward)},
+
+    with :math:`\tilde\phi = 2F - 1` the noise's own mean for ``proxy="matched"`` (the
+    principled ST of [SY21]_: it backpropagates through :math:`E[x \mid a]`), or a named
+    entry of :data:`PROXIES`, which may deliberately mismatch the noise.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn.estimators import straight_through_sign
+    >>> from sklearn_bnn.nn.noise import UniformNoise
+    >>> a = torch.tensor([0.5, 2.0], requires_grad=True)
+    >>> straight_through_sign(a, UniformNoise(), "approxsign").sum().backward()
+    >>> a.grad
+    tensor([1., 0.])
+    """
+    fn = PROXIES.lookup(proxy)
+    soft = noise.phi(a) if fn is None else fn(a, noise.scale)
+    return noise.sample(a.detach(), generator) + (soft - soft.detach())
+
+
+def _st_sampled(net, x, proxy, generator):
+    """Weights: identity ST on the means (mirror descent); neurons: ST through the proxy."""
+    for layer in net.layers:
+        m = layer.weight
+        w = _sample_weights(layer, generator) + (m - m.detach())
+        a = F.linear(x, w) * layer.scale + layer.bias
+        x = straight_through_sign(a, net.noise, proxy, generator)
+    return x
+
+
+def _st_lrt(net, x, proxy, generator):
+    """Fields by local reparameterisation, neurons sampled with ST through the proxy."""
+    mean, sq_mean = x, x * x
+    for layer in net.layers:
+        hbar, var = layer.moments(mean, sq_mean)
+        eps = torch.randn(hbar.shape, generator=generator, device=hbar.device, dtype=hbar.dtype)
+        h = hbar + torch.sqrt(var + VARIANCE_EPS) * eps
+        mean, sq_mean = straight_through_sign(h, net.noise, proxy, generator), None
+    return mean
+
+
+_ST_PATHS = {"sampled": _st_sampled, "lrt": _st_lrt}
+
+
+@dataclass(frozen=True)
+class StraightThrough:
+    r"""Straight-through estimator for a stochastic binary network [SY21]_.
+
+    Forward: one sample of the network.  Backward, per unit,
+    :math:`\partial x / \partial a := \tilde\phi'(a)` (see :func:`straight_through_sign`);
+    with ``surrogate="sampled"`` the weights are drawn Bernoulli and differentiated with
+    the identity ST on their means,
+    :math:`w = S + (M - \operatorname{stopgrad} M)`.  This is mirror descent on the latent
+    weights with a uniform :math:`F_w` [SY21]_: projected SGD on :math:`M = E[w] \in [-1, 1]`
+    (the projection is :meth:`BinaryNetwork.project_`), BinaryConnect's latent clipping.
+    An L2 penalty ``alpha`` on the means plays the role of the KL term to the uniform prior
+    (the KL of a Bernoulli of mean :math:`M` to the fair coin is
+    :math:`\tfrac12 M^2 + O(M^4)`).  With ``surrogate="lrt"`` the fields are sampled by
+    local reparameterisation (exact autograd for the weights) and only the neurons use ST.
+
+    ST is unbiased for one layer with a multilinear head; its bias comes from depth and
+    nonlinearity.  Deep ST is PSA linearised [SYF20]_.  Cost: one backprop.
+
+    Parameters
+    ----------
+    proxy : str, default="matched"
+        A key of :data:`PROXIES`.
+    surrogate : {"sampled", "lrt"}, default="sampled"
+    """
+
+    proxy: str = "matched"
+    surrogate: str = "sampled"
+
+    def __post_init__(self):
+        PROXIES.lookup(self.proxy)
+        if self.surrogate not in _ST_PATHS:
+            raise ValueError(
+                f"StraightThrough(surrogate={self.surrogate!r}) is not valid. "
+                f"Valid values: {', '.join(map(repr, _ST_PATHS))}."
+            )
+
+    @property
+    def forward(self) -> str:
+        """Forward pass for validation losses: the sampled network, or S3 for ``"lrt"``."""
+        return "sampled" if self.surrogate == "sampled" else "lrt"
+
+    def __call__(self, net, x, y, sample_loss, generator=None):
+        if self.proxy == "matched":
+            net.noise.dphi(x[:1, :0])  # the sign neuron has no proxy: raise early and clearly
+        logits = net.head(_ST_PATHS[self.surrogate](net, x, self.proxy, generator))
+        return sample_loss(logits, y).mean(), logits
+
+
+# -------------------------------------------------------------- one sampled path
+@dataclass
+class _Path:
+    """One sample of the SBN: per layer the input, sampled weights, field and output."""
+
+    inputs: list
+    weights: list
+    fields: list
+    outputs: list
+
+
+def _sample_path(net, x, generator, u_weights=None, u_units=None) -> _Path:
+    r"""Draw weights and neurons; fields keep their graph to the biases only.
+
+    With ``u_weights``/``u_units`` given (uniform numbers per weight and per unit), the
+    draws are :math:`S = +1 \iff u < (1+M)/2` and :math:`x = +1 \iff u < F(a)`.
+    """
+    path = _Path([], [], [], [])
+    for k, layer in enumerate(net.layers):
+        m = layer.weight.detach()
+        if u_weights is None:
+            s = _sample_weights(layer, generator)
+        else:
+            s = torch.where(u_weights[k] < (1.0 + m) / 2.0, 1.0, -1.0).to(m.dtype)
+        a = F.linear(x, s) * layer.scale + layer.bias
+        if u_units is None:
+            out = net.noise.sample(a.detach(), generator)
+        else:
+            out = torch.where(u_units[k] < net.noise.cdf(a.detach()), 1.0, -1.0).to(a.dtype)
+        path.inputs.append(x)
+        path.weights.append(s)
+        path.fields.append(a)
+        path.outputs.append(out)
+        x = out
+    return path
+
+
+def _estimator_surrogate(net, path, loss_value, grad_fields, grad_means, head_term):
+    r"""Scalar with value ``loss_value`` and gradient: :math:`\sum G_a a + \sum G_M M` + head."""
+    terms = head_term
+    for layer, a, ga, gm in zip(net.layers, path.fields, grad_fields, grad_means):
+        terms = terms + (ga.detach() * a).sum() + (gm.detach() * layer.weight).sum()
+    return _with_value(loss_value, terms)
+
+
+def _head_losses(net, features, y, sample_loss):
+    """Per-sample losses with gradient to the head only."""
+    logits = net.head(features.detach())
+    return sample_loss(logits, y), logits
+
+
+# ------------------------------------------------------------------------- REINFORCE
+def _log_prob_units(noise, a, x):
+    """:math:`\\log P(x \\mid a)`; the field ``a`` keeps its graph."""
+    if isinstance(noise, LogisticNoise):
+        return F.logsigmoid(x * a / noise.scale)
+    p = noise.cdf(a)
+    tiny = torch.finfo(a.dtype).tiny
+    return torch.where(x > 0, p, 1.0 - p).clamp_min(tiny).log()
+
+
+@dataclass(frozen=True)
+class Reinforce:
+    r"""Score-function (REINFORCE) estimator with the mean-field loss as baseline.
+
+    .. math::
+        \hat g = \big(L(x) - c\big)\,\nabla \log p(S, x) + \nabla_{\text{head}} L(x),
+
+    with :math:`\log p = \sum_k \log p(S^k \mid M^k) + \sum_k \log p(x^k \mid a^k)`,
+    :math:`p(S \mid M) = (1 + SM)/2`, :math:`p(x \mid a) = F(xa)`-style per unit.  The
+    baseline :math:`c_b` is the loss of the deterministic surrogate S1 on example ``b``
+    (detached): it depends on the parameters and the input only, so the estimator stays
+    unbiased (Williams 1992); the weights, shared by the batch, use the batch mean
+    :math:`\bar L - \bar c`.  Unbiased, high variance: a test reference and baseline.
+    """
+
+    forward = "sampled"
+
+    def __call__(self, net, x, y, sample_loss, generator=None):
+        path = _sample_path(net, x, generator)
+        losses, logits = _head_losses(net, path.outputs[-1], y, sample_loss)
+        with torch.no_grad():
+            baseline = sample_loss(net(x, mode="deterministic"), y)
+        advantage = (losses - baseline).detach()
+        log_units = sum(_log_prob_units(net.noise, a, o).sum(-1) for a, o in zip(path.fields, path.outputs))
+        log_weights = sum(
+            ((1.0 + s * layer.weight) / 2.0).clamp_min(torch.finfo(s.dtype).tiny).log().sum()
+            for layer, s in zip(net.layers, path.weights)
+        )
+        score = (advantage * log_units).mean() + advantage.mean() * log_weights
+        return _with_value(losses.mean(), losses.mean() + score), logits
+
+
+# ------------------------------------------------------------------------------- ARM
+@dataclass(frozen=True)
+class ARM:
+    r"""Augment-REINFORCE-merge [YZ19]_, one stochastic stage at a time.
+
+    For a Bernoulli vector :math:`z` with :math:`P(z=1) = p`, :math:`u \sim U(0,1)`:
+
+    .. math::
+        \frac{\partial E[f]}{\partial p}
+        = E_u\Big[\big(f(1[u > 1-p]) - f(1[u < p])\big)\,\frac{u - \tfrac12}{p(1-p)}\Big].
+
+    The network is a chain of stages: for each layer the weights
+    (:math:`p = (1+M)/2`, so :math:`\partial/\partial M = \tfrac12\,\partial/\partial p`) and
+    then the neurons (:math:`p = F(a)`, so :math:`\partial/\partial a = F'(a)\,\partial/\partial p`).
+    The base path draws :math:`z = 1[u < p]` at every stage; for each stage the antithetic
+    :math:`1[u > 1-p]` is propagated to the loss with the same uniforms downstream (common
+    random numbers), an unbiased estimate of :math:`E[L \mid \text{stages} \le t]`.  Cost:
+    :math:`2L + 1` partial forward passes.  Where :math:`p(1-p) = 0` both draws agree and the
+    term is 0 (so at :math:`M = \pm 1` exactly the weight gradient is not estimated).
+    """
+
+    forward = "sampled"
+
+    def __call__(self, net, x, y, sample_loss, generator=None):
+        layers = list(net.layers)
+        u_w = [_uniform(layer.weight.shape, x, generator) for layer in layers]
+        u_x = [_uniform((x.shape[0], layer.out_features), x, generator) for layer in layers]
+        path = _sample_path(net, x, generator, u_w, u_x)
+        losses, logits = _head_losses(net, path.outputs[-1], y, sample_loss)
+        base = losses.detach()
+        n = x.shape[0]
+        grad_a, grad_m = [], []
+        with torch.no_grad():
+            for k, layer in enumerate(layers):
+                m = layer.weight.detach()
+                p_w = (1.0 + m) / 2.0
+                anti = torch.where(u_w[k] > 1.0 - p_w, 1.0, -1.0).to(m.dtype)
+                f_anti = self._tail(net, k, path.inputs[k], anti, u_w, u_x, y, sample_loss)
+                grad_m.append((f_anti - base).mean() * self._ratio(u_w[k], p_w, 0.5))
+
+                a = path.fields[k].detach()
+                p_x = net.noise.cdf(a)
+                anti = torch.where(u_x[k] > 1.0 - p_x, 1.0, -1.0).to(a.dtype)
+                f_anti = self._tail(net, k + 1, anti, None, u_w, u_x, y, sample_loss)
+                dp_da = net.noise.dphi(a) / 2.0
+                grad_a.append((f_anti - base)[:, None] / n * self._ratio(u_x[k], p_x, dp_da))
+        surrogate = _estimator_surrogate(net, path, losses.mean(), grad_a, grad_m, losses.mean())
+        return surrogate, logits
+
+    @staticmethod
+    def _ratio(u, p, dp):
+        """:math:`(u - 1/2)\\,dp / (p(1-p))`, 0 where :math:`p(1-p) = 0`."""
+        var = p * (1.0 - p)
+        safe = torch.where(var > 0, var, torch.ones_like(var))
+        return torch.where(var > 0, (u - 0.5) * dp / safe, torch.zeros_like(var))
+
+    @staticmethod
+    def _tail(net, k, x, weights, u_w, u_x, y, sample_loss):
+        """Per-sample loss from layer ``k`` on, given its input ``x`` (and weights, if given)."""
+        for j in range(k, len(net.layers)):
+            layer = net.layers[j]
+            s = weights if j == k and weights is not None else None
+            if s is None:
+                m = layer.weight
+                s = torch.where(u_w[j] < (1.0 + m) / 2.0, 1.0, -1.0).to(m.dtype)
+            a = F.linear(x, s) * layer.scale + layer.bias
+            x = torch.where(u_x[j] < net.noise.cdf(a), 1.0, -1.0).to(a.dtype)
+        return sample_loss(net.head(x), y)
+
+
+# ------------------------------------------------------------------------------- PSA
+#: Elements per chunk of the first layer's per-connection tensor (real inputs).
+PSA_CHUNK = 2**22
+
+
+@dataclass(frozen=True)
+class PathSampleAnalytic:
+    r"""Path sample-analytic (PSA) estimator [SYF20]_ for logistic neuron noise.
+
+    One path :math:`\hat x^k \sim p(x^k \mid a^k)`, :math:`P(x=+1 \mid a) = \sigma(a/s)`, is
+    sampled forward.  The last binary layer is summed analytically (Rao-Blackwellised):
+
+    .. math::
+        E = \tfrac{1}{N_L}\textstyle\sum_i \big[P(\hat x_i) f(\hat x)
+            + (1 - P(\hat x_i))\, f(\hat x^{\downarrow i})\big],
+        \qquad g^L_i = f(\hat x^{\downarrow i}) - f(\hat x),
+
+    (:math:`\downarrow i`: unit :math:`i` flipped), which also gives the head's gradient.
+    Going down, with :math:`c^k_j = \hat x^k_j g^k_j` and
+    :math:`\delta_{ji} = \sigma((a_j - 2 W_{ji}\hat x_i/\sqrt N)/s) - \sigma(a_j/s)` (the change
+    of :math:`P(x_j = +1)` when input :math:`i`, or weight :math:`W_{ji}`, flips),
+
+    .. math::
+        \frac{\partial E}{\partial a^k_j} = -\hat x^k_j\,\sigma'(a^k_j/s)\,g^k_j / s, \quad
+        g^{k-1}_i = -\textstyle\sum_j c^k_j\,\delta_{ji}, \quad
+        \frac{\partial E}{\partial M^k_{ji}} = \tfrac12 W_{ji} \textstyle\sum_b c^k_{bj}\,\delta_{bji}.
+
+    The last line is the local expectation over the binary weight :math:`W_{ji}` (drawn
+    once per batch, :math:`P(W=+1) = (1+M)/2`), the same flip argument as for the units: a
+    generalisation of [SYF20]_ (deterministic real weights there) to the SBN's stochastic
+    weights.  With one stochastic layer the estimator is the unbiased local-expectation
+    gradient.
+
+    **Cost.**  With :math:`\pm1` weights and :math:`\pm1` inputs, :math:`t = W_{ji}\hat x_i`
+    takes two values, so :math:`\delta = A_j + t\,B_j` with
+    :math:`A = \tfrac12(\sigma_+ + \sigma_-) - \sigma(a/s)`,
+    :math:`B = \tfrac12(\sigma_+ - \sigma_-)`, :math:`\sigma_\pm = \sigma((a \mp 2/\sqrt N)/s)`,
+    and the sums over :math:`i` and :math:`b` are matrix products (one extra GEMM each).  Only
+    the first layer, whose inputs are real, evaluates :math:`\delta_{bji}` per connection, in
+    chunks of :data:`PSA_CHUNK` elements and only for the weight gradient.  The analytic last
+    layer costs one head evaluation per unit of the last layer.
+    """
+
+    forward = "sampled"
+
+    def __call__(self, net, x, y, sample_loss, generator=None):
+        noise = net.noise
+        if not isinstance(noise, LogisticNoise):
+            raise ValueError(
+                f"gradient_estimator='psa' needs noise='logistic' (PSA is derived for "
+                f"P(x=+1|a) = sigmoid(a/s)); got noise={noise.name!r}."
+            )
+        s = noise.scale
+        path = _sample_path(net, x, generator)
+        n = x.shape[0]
+        xl = path.outputs[-1]
+        # analytic last layer: the head on the path and on every single flip
+        logits = net.head(xl)
+        w_head = net.head.weight  # (C, N_L)
+        flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * w_head.T[None]  # (B, N_L, C)
+        f = sample_loss(logits, y)
+        f_flip = sample_loss(flipped, y)
+        with torch.no_grad():
+            p_keep = torch.sigmoid(xl * path.fields[-1] / s)
+            pi = (1.0 - p_keep) / xl.shape[1]
+            g = (f_flip - f[:, None]).detach() / n  # derivative of the batch mean
+        head = (f * (1.0 - pi.sum(1)) + (pi * f_flip).sum(1)).mean()
+
+        grad_a, grad_m = [None] * len(net.layers), [None] * len(net.layers)
+        with torch.no_grad():
+            for k in range(len(net.layers) - 1, -1, -1):
+                layer = net.layers[k]
+                a, xo, xin, w = path.fields[k].detach(), path.outputs[k], path.inputs[k], path.weights[k]
+                sig = torch.sigmoid(a / s)
+                grad_a[k] = -xo * sig * (1.0 - sig) / s * g
+                if k == 0:
+                    grad_m[k] = self._first_layer_means(a, xin, w, xo * g, layer.scale, s)
+                    break
+                grad_m[k], g = self._binary_layer(a, xo, xin, w, g, layer.scale, s)
+        f_path = f.detach().mean()
+        surrogate = _estimator_surrogate(net, path, f_path, grad_a, grad_m, head)
+        return surrogate, logits
+
+    @staticmethod
+    def _binary_layer(a, xo, xin, w, g, scale, s):
+        r"""Weight-mean gradient and :math:`g^{k-1}` of a layer with :math:`\pm1` inputs.
+
+        :math:`\delta_{bji} = A_{bj} + W_{ji}\hat x_{bi} B_{bj}`, so
+        :math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji} = \tfrac12 W_{ji}\sum_b c_{bj}A_{bj}
+        + \tfrac12\sum_b c_{bj}B_{bj}\hat x_{bi}` and
+        :math:`g^{k-1}_{bi} = -\sum_j c_{bj}A_{bj} - \hat x_{bi}\sum_j c_{bj}B_{bj}W_{ji}`:
+        two matrix products, no per-connection tensor.
+        """
+        c = xo * g
+        d = 2.0 * scale
+        sig = torch.sigmoid(a / s)
+        sig_p, sig_m = torch.sigmoid((a - d) / s), torch.sigmoid((a + d) / s)
+        ca = c * (0.5 * (sig_p + sig_m) - sig)
+        cb = c * (0.5 * (sig_p - sig_m))
+        grad_m = 0.5 * w * ca.sum(0)[:, None] + 0.5 * cb.T @ xin
+        g_below = -ca.sum(1, keepdim=True) - xin * (cb @ w)
+        return grad_m, g_below
+
+    @staticmethod
+    def _first_layer_means(a, xin, w, c, scale, s):
+        r""":math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji}` for real inputs, chunked over ``b``.
+
+        The per-connection tensor is laid out ``(N_in, b, N_out)`` and updated in place: the
+        fastest order on CPU (the broadcast runs along the contiguous output axis).
+        """
+        n_out, n_in = w.shape
+        rows = max(1, PSA_CHUNK // (n_out * n_in))
+        w_t = w.T.contiguous()
+        acc = torch.zeros(n_in, n_out, dtype=a.dtype, device=a.device)
+        for start in range(0, a.shape[0], rows):
+            ab, cb = a[start : start + rows], c[start : start + rows]
+            xb = xin[start : start + rows].T
+            buf = torch.mul(xb[:, :, None], w_t[:, None, :])  # W_ji x_bi, (N_in, b, N_out)
+            buf.mul_(-2.0 * scale / s).add_(ab[None] / s).sigmoid_().mul_(cb[None])
+            acc += buf.sum(1)
+        out = acc.T - (c * torch.sigmoid(a / s)).sum(0)[:, None]
+        return 0.5 * w * out
+
+
+# ------------------------------------------------------------------------- registries
+#: Gradient estimators (the user-facing names).  Each entry is the objective it trains
+#: with on the ``"sampled"`` surrogate; ``"auto"`` resolves per surrogate through ``AUTO``.
+ESTIMATORS: Registry[object] = Registry(
+    "gradient_estimator",
+    {
+        "auto": "auto",
+        "st": StraightThrough(),
+        "psa": PathSampleAnalytic(),
+        "reinforce": Reinforce(),
+        "arm": ARM(),
+    },
+)
+
+#: The estimators that make sense for each surrogate.  The deterministic surrogate samples
+#: nothing.  The LRT surrogate marginalises the weights into Gaussian fields, so it has no
+#: binary weight or input to flip (PSA) and no tractable log-probability of the weights
+#: (REINFORCE, ARM); its sampled neurons take ST.
 COMBINATIONS: dict[str, tuple[str, ...]] = {
     "deterministic": ("auto",),
-    "lrt": ("auto", "st", "psa"),
+    "lrt": ("auto", "st"),
     "sampled": ("auto", "st", "psa", "reinforce", "arm"),
 }
 
-#: Training surrogates, each mapped to the forward pass it trains through.  A surrogate
-#: that samples binary units needs a gradient estimator, so it is pending until they land.
-SURROGATES: Registry[str] = Registry(
-    "surrogate",
-    {"deterministic": "deterministic"},
-    pending={"lrt": _LATER, "sampled": _LATER},
+#: What "auto" means for each surrogate.
+AUTO: dict[str, str] = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled+st"}
+
+#: Training objectives by train-mode name (what :func:`training_forward` returns).
+TRAINING: Registry[Callable] = Registry(
+    "train mode",
+    {
+        "deterministic": autograd_objective("deterministic"),
+        "lrt": autograd_objective("lrt"),
+        "lrt+st": StraightThrough(surrogate="lrt"),
+        "sampled+st": ESTIMATORS["st"],
+        "sampled+psa": ESTIMATORS["psa"],
+        "sampled+reinforce": ESTIMATORS["reinforce"],
+        "sampled+arm": ESTIMATORS["arm"],
+    },
 )
 
+#: Estimators that require a particular noise model: name -> (noise class, its name).
+_NOISE_REQUIRED = {"psa": (LogisticNoise, "logistic")}
 
-def training_forward(surrogate: str, estimator: str) -> str:
-    """Name of the forward pass that trains ``surrogate`` with ``estimator``.
 
-    Raises a :class:`ValueError` naming the valid combinations when the pair makes no sense,
-    and one saying so when a declared option is not available yet.
+def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = None) -> str:
+    """Name of the training mode (a key of :data:`TRAINING`) for ``surrogate`` and ``estimator``.
+
+    Exact-autograd modes are forward-pass names (keys of ``FORWARDS``); sampled modes are
+    ``"<surrogate>+<estimator>"``.  Raises a :class:`ValueError` naming the valid
+    combinations when the pair makes no sense, and one naming the required noise when
+    ``noise`` is given and does not fit the estimator.
 
     Examples
     --------
     >>> from sklearn_bnn.nn.estimators import training_forward
     >>> training_forward("deterministic", "auto")
     'deterministic'
+    >>> training_forward("sampled", "auto")
+    'sampled+st'
     >>> training_forward("deterministic", "psa")
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st, psa; sampled: auto, st, psa, reinforce, arm.
+    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st; sampled: auto, st, psa, reinforce, arm.
     """
     if surrogate not in COMBINATIONS:
-        SURROGATES.lookup(surrogate)  # raises with the list of valid names
+        FORWARDS.lookup(surrogate)  # unknown names get the registry's message
+        raise ValueError(
+            f"surrogate={surrogate!r} is not a training surrogate. "
+            f"Valid values: {', '.join(map(repr, COMBINATIONS))}."
+        )
+    ESTIMATORS.lookup(estimator)
     if estimator not in COMBINATIONS[surrogate]:
-        if estimator not in ESTIMATORS.names:
-            ESTIMATORS.lookup(estimator)  # unknown names get the registry's message
         valid = "; ".join(f"{s}: {', '.join(e)}" for s, e in COMBINATIONS.items())
         raise ValueError(
             f"gradient_estimator={estimator!r} does not apply to surrogate={surrogate!r}. "
             f"Valid combinations: {valid}."
         )
-    ESTIMATORS.lookup(estimator)
-    name = SURROGATES.lookup(surrogate)
-    FORWARDS.lookup(name)
+    if noise is not None and estimator in _NOISE_REQUIRED:
+        cls, name = _NOISE_REQUIRED[estimator]
+        if not isinstance(noise, cls):
+            raise ValueError(
+                f"gradient_estimator={estimator!r} needs noise={name!r}; "
+                f"got noise={getattr(noise, 'name', noise)!r}."
+            )
+    if noise is not None and estimator in ("auto", "st") and surrogate != "deterministic":
+        if estimator == "st" or AUTO[surrogate] != surrogate:
+            try:
+                noise.dphi(torch.zeros(1))
+            except ValueError as exc:
+                raise ValueError(
+                    f"surrogate={surrogate!r} with gradient_estimator={estimator!r} samples "
+                    f"binary neurons and needs a straight-through proxy: {exc}"
+                ) from None
+    name = AUTO[surrogate] if estimator == "auto" else f"{surrogate}+{estimator}"
+    TRAINING.lookup(name)
     return name
+
+
+#: Surrogates the *classifier* offers.  ``"lrt"`` and ``"sampled"`` train here (see
+#: :data:`TRAINING`, tested against exact enumeration in ``tests/test_estimators.py``) but
+#: the estimator keeps them pending until scikit-learn's estimator checks and the digits
+#: accuracy have been verified for them.
+SURROGATES: Registry[str] = Registry(
+    "surrogate",
+    {"deterministic": "deterministic"},
+    pending={
+        "lrt": "implemented in sklearn_bnn.nn; the classifier exposes it once verified",
+        "sampled": "implemented in sklearn_bnn.nn; the classifier exposes it once verified",
+    },
+)

@@ -11,7 +11,18 @@ A forward pass maps the real input to the real features fed to the output head.
 * ``"sampled"``: one draw of the stochastic binary network itself (Bernoulli weights, one
   draw per call shared by the batch, and neurons :math:`\operatorname{sign}(h - Z)` drawn per
   example).  Used for Monte-Carlo prediction.
-* ``"lrt"``: local reparameterisation (S2/S3); declared, not available yet.
+* ``"lrt"`` (S3 of [SGL20]_): local reparameterisation with binary neurons.  The field is
+  sampled by reparameterisation, :math:`h = \bar h + \sqrt{\Sigma}\,\varepsilon`,
+  :math:`\varepsilon \sim N(0, I)`, and the neuron *mean* :math:`\phi(h)` is passed up (the
+  binary neuron itself is not sampled; its randomness enters the next layer through the
+  :math:`-M^2\bar x^2` term of :math:`\Sigma`).  Plain autograd gives the gradient of the
+  surrogate.  Sampling the neurons too needs a gradient estimator
+  (:mod:`sklearn_bnn.nn.estimators`, ``"st"``).
+* ``"lrt_tanh"`` (S2 of [SGL20]_): local reparameterisation with *continuous* neurons
+  :math:`x = \tanh(h)`, the LR-net setting of binary weights only (Shayer et al. 2018).  The
+  next layer sees real inputs, so its variance is :math:`\tfrac1N\sum_j (1 - M_{ij}^2)x_j^2`.
+  The neuron noise is ignored.  A documented option of :class:`BinaryNetwork.forward`; it is
+  not one of the classifier's ``surrogate`` values.
 
 References
 ----------
@@ -51,6 +62,33 @@ def binary(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     return x
 
 
+def _field_noise(hbar: torch.Tensor, generator) -> torch.Tensor:
+    return torch.randn(hbar.shape, generator=generator, device=hbar.device, dtype=hbar.dtype)
+
+
+def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
+    r"""S3: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, pass :math:`\phi(h)` up.
+
+    Reparameterised, so autograd differentiates the sample w.r.t. the means, the biases and
+    (through :math:`\Sigma`) the squared means.  ``VARIANCE_EPS`` keeps the square root
+    differentiable where :math:`\Sigma = 0`.
+    """
+    mean, sq_mean = x, x * x
+    for layer in net.layers:
+        hbar, var = layer.moments(mean, sq_mean)
+        h = hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator)
+        mean, sq_mean = net.noise.phi(h), None
+    return mean
+
+
+def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
+    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real)."""
+    for layer in net.layers:
+        hbar, var = layer.moments(x, x * x)
+        x = torch.tanh(hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator))
+    return x
+
+
 def sampled(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     """One sample of the SBN: Bernoulli weights, noisy sign neurons (no gradient rule)."""
     for layer in net.layers:
@@ -62,8 +100,13 @@ ForwardFn = Callable[..., torch.Tensor]
 
 FORWARDS: Registry[ForwardFn] = Registry(
     "forward pass",
-    {"deterministic": deterministic, "binary": binary, "sampled": sampled},
-    pending={"lrt": "local reparameterisation lands with the sampled-training issue"},
+    {
+        "deterministic": deterministic,
+        "binary": binary,
+        "sampled": sampled,
+        "lrt": lrt,
+        "lrt_tanh": lrt_tanh,
+    },
 )
 
 
