@@ -372,8 +372,9 @@ def propagate(
         Neuron noise.
     sigma_m2 : float in [0, 1]
         Second moment of the weight means.
-    sigma_b2 : float >= 0
-        Bias variance.
+    sigma_b2 : float >= 0, or array of shape (depth,)
+        Bias variance, or one per layer (e.g. the realised :math:`\frac1N\sum_i b_i^2` of a
+        finite network).
     depth : int >= 1
         Number of binary layers.
     q0 : float, default=1.0
@@ -400,9 +401,18 @@ def propagate(
     """
     spec = _check_surrogate(surrogate)
     s = _resolve_scale(noise, noise_scale)
-    _validate(sigma_m2, sigma_b2)
     if not (isinstance(depth, int | np.integer) and depth >= 1):
         raise ValueError(f"depth={depth!r} must be an integer >= 1.")
+    sb2 = np.broadcast_to(np.asarray(sigma_b2, dtype=float), (depth,)) if np.ndim(sigma_b2) else (
+        np.full(depth, float(sigma_b2))
+    )
+    if np.ndim(sigma_b2) and np.shape(sigma_b2) != (depth,):
+        raise ValueError(
+            f"sigma_b2 has shape {np.shape(sigma_b2)}; give a float or one value per layer, "
+            f"shape ({depth},)."
+        )
+    for v in sb2:
+        _validate(sigma_m2, float(v))
     if not q0 > 0.0:
         raise ValueError(f"q0={q0!r} must be > 0.")
     if not -1.0 <= c0 <= 1.0:
@@ -417,7 +427,8 @@ def propagate(
     prev = None  # (q_a, q_b, D, a) of the layer below, to finish its chi
     for layer in range(depth + 1):
         q_a, q_b, k, Qa2, Qb2, C2, D, g, a = _layer(
-            spec, surrogate, noise, s, sigma_m2, sigma_b2, Q_a, Q_b, C, layer == 0
+            spec, surrogate, noise, s, sigma_m2, float(sb2[min(layer, depth - 1)]), Q_a, Q_b, C,
+            layer == 0,
         )
         if prev is not None:
             pq_a, pq_b, pD, pa = prev
