@@ -3,8 +3,16 @@ r"""Fixed points, depth scales and the critical initialisation [SGL20]_.
 What "critical" means here (the open point of sbn-math.md, settled with numbers)
 --------------------------------------------------------------------------------
 1. **Exact.** Where the fixed-point slope :math:`\chi_1(\sigma_m^2, \sigma_b^2) = 1` has a
-   solution with :math:`\sigma_m^2 \le 1` (at the requested :math:`\sigma_b^2`),
-   :func:`critical_init` returns it (criterion ``"exact chi_1=1"``).
+   solution with :math:`\sigma_m^2 \le 1` (at the requested :math:`\sigma_b^2`) *and*
+   :math:`c = 1` is a fixed point of the correlation map there (so :math:`\xi_c = \infty`),
+   :func:`critical_init` returns it (criterion ``"exact chi_1=1"``).  For the surrogates of
+   this package that happens only for S2 (``"lrt_continuous"``) at :math:`\sigma_m^2 = 1`
+   (at :math:`\sigma_b^2 = 0` with a slope-1 neuron: uniform noise of scale 1, logistic of
+   scale 1/2, Gaussian of scale :math:`\sqrt{2/\pi}`), the corner of [SGL20]_.  S1 never
+   has one (its neuron, Gaussian-smoothed by the field variance, is at most as steep as the sign map:
+   literal sign map's :math:`\chi_1 < 0.71`); S3 and the sampled network never have
+   :math:`c = 1` as a fixed point (:math:`c'(1) = (\sigma_m^2 E[\phi^2] + \sigma_b^2)/(1 +
+   \sigma_b^2) < 1`), so :math:`\chi_1 = 1` there is not criticality.
 2. **Depth-aware**, otherwise.  For the deterministic surrogate with the literal
    sign-neuron map, :math:`\chi_1 < 1` for every :math:`\sigma_m^2 \le 1` once
    :math:`\sigma_b^2 > 0` (fixed-point :math:`\chi_1 \approx 0.64\,\sigma_m^2` as
@@ -191,7 +199,7 @@ def fixed_point(
 
     if q_star <= 0.0:
         c_star, chi_c = 1.0, chi_1
-    elif abs(c_next(1.0) - 1.0) < 1e-10 and chi_1 <= 1.0:
+    elif abs(c_next(1.0) - 1.0) < 1e-10 and chi_1 <= 1.0 + 1e-9:
         c_star, chi_c = 1.0, chi_1
     else:
         hi = 1.0 if c_next(1.0) < 1.0 - 1e-10 else 1.0 - 1e-6
@@ -202,7 +210,10 @@ def fixed_point(
         else:
             c_star = brentq(lambda c: c_next(c) - c, lo, hi, xtol=1e-13)
         chi_c = slope(c_star)
-    xi_c = -1.0 / math.log(chi_c) if 0.0 < chi_c < 1.0 else (0.0 if chi_c == 0.0 else math.inf)
+    if chi_c >= 1.0 - 1e-12:
+        xi_c = math.inf
+    else:
+        xi_c = -1.0 / math.log(chi_c) if chi_c > 0.0 else 0.0
     return FixedPoint(float(q_star), float(c_star), float(chi_1), float(chi_c), float(xi_c))
 
 
@@ -256,18 +267,26 @@ class CriticalInit:
 
 
 def _exact(surrogate, noise, s, sigma_b2):
+    """sigma_m2 with chi_1 = 1 *and* c = 1 a fixed point of the c-map (xi_c infinite), or None.
+
+    chi_1 = 1 alone is not criticality where c = 1 is not a fixed point (S2 unless
+    sigma_m2 = 1, S3 and the sampled network always): there the stable c* < 1 has a slope < 1.
+    """
     def f(sm2):
         return fixed_point(surrogate, noise, sm2, sigma_b2, s).chi_1 - 1.0
 
     hi = f(1.0)
-    if not math.isfinite(hi) or hi < 0.0:
+    if not math.isfinite(hi) or hi < -1e-9:
         return None
-    if abs(hi) < 1e-12:
-        return 1.0
-    lo = 1e-6
-    if f(lo) > 0.0:
-        return None
-    return brentq(f, lo, 1.0, xtol=1e-10)
+    if abs(hi) <= 1e-9:
+        sm2 = 1.0
+    else:
+        lo = 1e-6
+        if f(lo) > 0.0:
+            return None
+        sm2 = brentq(f, lo, 1.0, xtol=1e-12)
+    fp = fixed_point(surrogate, noise, sm2, sigma_b2, s)
+    return sm2 if fp.c_star > 1.0 - 1e-9 and abs(fp.chi_1 - 1.0) < 1e-6 else None
 
 
 def critical_init(
@@ -301,9 +320,9 @@ def critical_init(
     Examples
     --------
     >>> from sklearn_bnn.meanfield import critical_init
-    >>> ci = critical_init("lrt_continuous", "gaussian", noise_scale=0.5, sigma_b2=0.0)
-    >>> ci.criterion, round(ci.sigma_m2, 4), round(ci.fixed_point.chi_1, 6)
-    ('exact chi_1=1', 0.3927, 1.0)
+    >>> ci = critical_init("lrt_continuous", "uniform", sigma_b2=0.0)   # hardtanh, slope 1
+    >>> ci.criterion, ci.sigma_m2, ci.fixed_point.chi_1
+    ('exact chi_1=1', 1.0, 1.0)
     >>> ci = critical_init("deterministic", "sign", depth=10)
     >>> ci.criterion, round(ci.sigma_m2, 2), ci.exact
     ('depth-aware max dc_L/dc_0', 0.95, False)
