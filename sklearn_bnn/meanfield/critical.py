@@ -357,7 +357,7 @@ def critical_init(
         def score(v):
             return -propagate(theory, noise, v, sb2, int(depth), 1.0, 0.5, s).log_chi_product
         criterion = "depth-aware max dc_L/dc_0"
-    grid = np.linspace(lo, hi, 50)
+    grid = np.linspace(lo, hi, 25)
     vals = np.array([score(v) for v in grid])
     i = int(np.argmin(vals))
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]

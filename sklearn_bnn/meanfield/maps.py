@@ -80,8 +80,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import erf
-from scipy.stats import norm
+from scipy.special import erf, ndtr
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def _npdf(z):
+    return np.exp(-0.5 * z * z) / _SQRT_2PI
 
 from .quadrature import expect_1d, expect_2d
 
@@ -179,16 +184,19 @@ class Neuron:
         c = float(np.clip(c, -1.0, 1.0))
         n = self.n_points
         sq = lambda u: self.phi(u) ** 2  # noqa: E731
+        e_a = expect_1d(sq, q_a, n)
         return (
-            expect_1d(sq, q_a, n),
-            expect_1d(sq, q_b, n),
+            e_a,
+            e_a if q_b == q_a else expect_1d(sq, q_b, n),
             expect_2d(self.phi, self.phi, q_a, q_b, c, n),
             expect_2d(self.dphi, self.dphi, q_a, q_b, c, n),
         )
 
     def grad_moment(self, q: float) -> float:
         r""":math:`E[\phi'(h)^2]`, :math:`h \sim N(0, q)`."""
-        return self.second_moments(q, q, q)[3]
+        if self.erf_var is not None:
+            return self.second_moments(q, q, q)[3]
+        return expect_1d(lambda h: self.dphi(h) ** 2, q, self.n_points)
 
 
 def _smoothed_hardtanh(s: float, var: float) -> Neuron:
@@ -196,11 +204,11 @@ def _smoothed_hardtanh(s: float, var: float) -> Neuron:
 
     def phi(mu):
         a_hi, a_lo = (s - mu) / sd, (-s - mu) / sd
-        c_hi, c_lo = norm.cdf(a_hi), norm.cdf(a_lo)
-        return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (norm.pdf(a_lo) - norm.pdf(a_hi))) / s
+        c_hi, c_lo = ndtr(a_hi), ndtr(a_lo)
+        return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (_npdf(a_lo) - _npdf(a_hi))) / s
 
     def dphi(mu):
-        return (norm.cdf((s - mu) / sd) - norm.cdf((-s - mu) / sd)) / s
+        return (ndtr((s - mu) / sd) - ndtr((-s - mu) / sd)) / s
 
     return Neuron(phi, dphi)
 
