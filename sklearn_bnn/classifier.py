@@ -88,8 +88,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
         Initialisation of the weight means: a named scheme, the second moment
         :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
-        :math:`(\sigma_m^2, \sigma_b^2)`. See :mod:`sklearn_bnn.init`. ``"critical"`` is
-        declared and lands with the mean-field solver.
+        :math:`(\sigma_m^2, \sigma_b^2)`. See :mod:`sklearn_bnn.init`. ``"critical"``
+        asks the mean-field solver (:func:`sklearn_bnn.meanfield.critical_init`) for the
+        surrogate, noise and depth at hand; it is not the default yet (see the note on
+        ``noise``: with Gaussian noise S1 has no critical point).
     inference : {"binary", "surrogate", "mc"}, default="binary"
         Network used by ``predict``: the 1-bit network, the surrogate's deterministic
         output, or the stochastic network averaged over ``n_mc_samples`` draws (seeded
@@ -162,6 +164,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
     init_ : dict
         The init actually drawn: the ``init`` value and per-layer ``sigma_m2``, ``sigma_b2``.
+    critical_init_ : dict or None
+        With ``init="critical"``, what the mean-field solver chose and by which criterion
+        (see :func:`sklearn_bnn.meanfield.critical_init`); else ``None``.
     device_ : torch.device
         Device the network lives on.
 
@@ -414,6 +419,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             if first:
                 net = self._build_net(sizes, noise, device, train_mode)
                 self.init_ = initialize_network(net.module_, self.init, self.surrogate)
+                self.critical_init_ = self.init_.get("critical")
                 net.module_.to(device)
                 self.net_ = net
                 self.device_ = device

@@ -13,7 +13,9 @@ theory of [SGL20]_ only these two numbers matter for wide layers.
 ``"uniform"``           :math:`U(-1, 1)`                                    1/3
 float ``s``             :math:`\pm\sqrt s` with random signs                :math:`s`
 ``(s, s_b)``            as ``s``, biases :math:`N(0, s_b)`                  :math:`s`
-``"critical"``          declared; lands with the mean-field solver issue
+``"critical"``          :math:`\pm\sqrt s` with random signs, biases          chosen by
+                        :math:`N(0, s_b)`, ``(s, s_b)`` from                :func:`~sklearn_bnn.meanfield.critical_init`
+                        :func:`~sklearn_bnn.meanfield.critical_init`
 ======================  ==================================================  ==================
 
 Named schemes and plain floats start biases at zero.  Glorot and He are the float-network
@@ -22,6 +24,13 @@ rules applied to the means: in the :math:`1/\sqrt N` convention of this package 
 networks do not train.  The :math:`\pm\sqrt s` two-point law is the one with every
 :math:`|M_{ij}|` equal, so that :math:`\operatorname{sign}(M)` is a fair coin and every
 weight is equally far from flipping.
+
+``"critical"`` asks the mean-field solver for the training surrogate, neuron noise and depth
+of the network (an :class:`InitContext`) and draws the two-point law with the second moment it
+returns; every :class:`LayerInit` it draws carries the solver's answer in ``critical`` (a
+:class:`~sklearn_bnn.meanfield.CriticalInit`), and :func:`initialize_network` records it under
+``"critical"``.  Where an exact :math:`\chi_1 = 1` exists the solver goes there, otherwise it
+uses the documented depth-aware criterion of :mod:`sklearn_bnn.meanfield.critical`.
 
 References
 ----------
@@ -70,6 +79,8 @@ class LayerInit:
     bias: torch.Tensor
     sigma_m2: float
     sigma_b2: float
+    #: The solver's answer (a :class:`~sklearn_bnn.meanfield.CriticalInit`) for ``"critical"``.
+    critical: object = None
 
 
 def _random_signs(shape) -> torch.Tensor:
@@ -105,12 +116,44 @@ def _uniform(fan_in: int, fan_out: int) -> LayerInit:
 
 Draw = Callable[[int, int], LayerInit]
 
+#: Training surrogates of the estimator mapped to the mean-field model the solver uses:
+#: "lrt" trains through S3 (binary neurons); "sampled" is judged by the same Markov chain
+#: (see :func:`sklearn_bnn.meanfield.critical_init`).
+_MEANFIELD_SURROGATE = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled"}
+
+
+def _critical(context: InitContext) -> Draw:
+    """``init="critical"``: the mean-field solver's choice for this surrogate, noise and depth."""
+    from . import meanfield  # numpy/scipy only; imported here to keep ``import`` light
+
+    noise = context.noise
+    name = getattr(noise, "name", "gaussian" if noise is None else noise)
+    scale = getattr(noise, "scale", None)
+    surrogate = _MEANFIELD_SURROGATE.get(context.surrogate)
+    if surrogate is None:
+        raise ValueError(
+            f"init='critical' does not know surrogate={context.surrogate!r}; valid surrogates: "
+            f"{', '.join(map(repr, _MEANFIELD_SURROGATE))}."
+        )
+    answer = meanfield.critical_init(surrogate, name, depth=int(context.depth), noise_scale=scale)
+    base = two_point(answer.sigma_m2, answer.sigma_b2)
+
+    def draw(fan_in: int, fan_out: int) -> LayerInit:
+        drawn = base(fan_in, fan_out)
+        return LayerInit(drawn.weight, drawn.bias, drawn.sigma_m2, drawn.sigma_b2, answer)
+
+    return draw
+
 #: Named schemes: each entry maps an :class:`InitContext` to a per-layer drawing function
 #: ``draw(fan_in, fan_out) -> LayerInit``.
 INITS: Registry[Callable[[InitContext], Draw]] = Registry(
     "init",
-    {"glorot": lambda ctx: _glorot, "he": lambda ctx: _he, "uniform": lambda ctx: _uniform},
-    pending={"critical": "the mean-field solver lands with its own issue"},
+    {
+        "critical": _critical,
+        "glorot": lambda ctx: _glorot,
+        "he": lambda ctx: _he,
+        "uniform": lambda ctx: _uniform,
+    },
 )
 
 
@@ -160,12 +203,14 @@ def initialize_network(network, init, surrogate: str = "deterministic") -> dict:
     """
     context = InitContext(surrogate=surrogate, noise=network.noise, depth=len(network.layers))
     draw = resolve_init(init, context)
-    record = {"init": init, "sigma_m2": [], "sigma_b2": []}
+    record = {"init": init, "sigma_m2": [], "sigma_b2": [], "critical": None}
     for layer in network.layers:
         drawn = draw(layer.in_features, layer.out_features)
         layer.weight.copy_(drawn.weight)
         layer.bias.copy_(drawn.bias)
         record["sigma_m2"].append(drawn.sigma_m2)
         record["sigma_b2"].append(drawn.sigma_b2)
+        if drawn.critical is not None:
+            record["critical"] = drawn.critical.as_dict()
     network.head.reset_parameters()
     return record

@@ -225,7 +225,6 @@ def test_failed_warm_start_restores_previous_model():
     [
         (dict(surrogate="lrt"), "surrogate='lrt' is declared but not available yet"),
         (dict(gradient_estimator="psa"), "does not apply to surrogate='deterministic'"),
-        (dict(init="critical"), "init='critical' is declared but not available yet"),
         (dict(init=(0.5, -1.0)), "sigma_b\\^2 must be >= 0"),
         (dict(init="glorrot"), "must be a str among"),
         (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
@@ -311,3 +310,11 @@ def test_gpu_fit_matches_its_own_predictions_after_cpu_round_trip():
     assert next(clf.net_.module_.parameters()).is_cuda
     clone = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clf.predict(X_IRIS), clone.predict(X_IRIS))
+
+
+def test_critical_init_records_the_solvers_choice():
+    clf = fit_quiet(fast(hidden_layer_sizes=(32, 32), init="critical", noise="sign"), X_IRIS, Y_IRIS)
+    info = clf.critical_init_
+    assert info is not None and 0.0 < info["sigma_m2"] <= 1.0
+    assert clf.init_["sigma_m2"] == [info["sigma_m2"]] * 2
+    assert fit_quiet(fast(), X_IRIS, Y_IRIS).critical_init_ is None
