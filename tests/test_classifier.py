@@ -74,7 +74,6 @@ def test_mc_inference_is_seeded():
     clf = fit_quiet(fast(inference="mc", n_mc_samples=4), X_IRIS, Y_IRIS)
     np.testing.assert_array_equal(clf.predict_proba(X_IRIS), clf.predict_proba(X_IRIS))
     one = clf.set_params(n_mc_samples=1).predict_proba(X_IRIS)
-    assert set(np.unique(one.round(6))) != {0.0, 1.0} or True  # softmax head: not one-hot
     assert not np.array_equal(one, clf.set_params(n_mc_samples=4).predict_proba(X_IRIS))
 
 

@@ -17,12 +17,7 @@ from sklearn_bnn.nn.exact import exact_gradient, expected_loss, logistic_loss, m
 from sklearn_bnn.nn.noise import GaussianNoise, LogisticNoise, UniformNoise
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net(sizes, noise, seed=0, n_in=2, low=0.9):

@@ -15,13 +15,7 @@ from sklearn_bnn.nn.exact import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny float64 ops: thread start-up dominates and 2 cores are shared
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net(sizes, noise="logistic", seed=0, n_in=2, n_out=1):
