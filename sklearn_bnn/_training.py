@@ -187,10 +187,11 @@ class FlipRatio(Callback):
 
 
 class ValidAccuracy(Callback):
-    """Record the validation accuracy of the network that ``predict`` uses."""
+    """Record, as ``key``, the validation accuracy of the network ``predict_proba`` runs."""
 
-    def __init__(self, predict_proba) -> None:
+    def __init__(self, predict_proba, key: str = "valid_acc") -> None:
         self.predict_proba = predict_proba
+        self.key = key
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
@@ -199,7 +200,7 @@ class ValidAccuracy(Callback):
         hit = (proba.argmax(1) == dataset_valid.y).to(proba.dtype)
         w = dataset_valid.sample_weight
         acc = float((hit * w).sum() / w.sum()) if w is not None else float(hit.mean())
-        net.history.record("valid_acc", acc)
+        net.history.record(self.key, acc)
 
 
 @torch.no_grad()

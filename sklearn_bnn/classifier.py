@@ -74,14 +74,31 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     hidden_layer_sizes : array-like of int, default=(256, 256)
         Width of each binary hidden layer (at least one).
-    surrogate : {"deterministic", "lrt", "sampled"}, default="deterministic"
-        How the training forward pass treats randomness. ``"deterministic"`` propagates
-        means and variances analytically (S1 of [SGL20]_). ``"lrt"`` and ``"sampled"`` are
-        declared and raise a ``ValueError`` until the sampled-training issue lands.
+    surrogate : {"binary", "deterministic", "lrt", "sampled"}, default="binary"
+        How the training forward pass treats randomness.
+
+        - ``"binary"``: the deterministic 1-bit network itself (the SBN's mode,
+          :math:`W = \operatorname{sign}(M)`, :math:`x = \operatorname{sign}(h)`), trained
+          by straight-through with the noise-matched proxy [SY21]_ and identity ST on the
+          means.  It optimises the network ``predict`` deploys, and is the default because
+          it closes the gap between the surrogate and the 1-bit network: on digits (hidden
+          (256, 256), five splits) the 1-bit test accuracy is 0.956-0.980 against
+          0.916-0.947 when training through ``"deterministic"``.
+        - ``"deterministic"``: means and variances propagated analytically (S1 of [SGL20]_);
+          exact autograd.  The best ``inference="surrogate"`` and ``"mc"`` accuracy, the
+          setting of the mean-field theory (``init="critical"``); its 1-bit network loses
+          accuracy, badly at depth.
+        - ``"lrt"``: Gaussian fields by local reparameterisation, neuron means passed up
+          (S3); with ``gradient_estimator="st"`` the neurons are sampled too.
+        - ``"sampled"``: Bernoulli weights and noisy sign neurons drawn from the SBN, with a
+          gradient estimator for the sampled units.
     gradient_estimator : {"auto", "st", "psa", "reinforce", "arm"}, default="auto"
-        Gradient rule for sampled binary units. ``"auto"`` is exact autograd where nothing
-        binary is sampled. Only ``"auto"`` is available yet; invalid pairs with
-        ``surrogate`` raise a ``ValueError`` that lists the valid ones.
+        Gradient rule for sampled binary units (:mod:`sklearn_bnn.nn.estimators`).
+        ``"auto"`` is exact autograd where nothing binary is sampled (``"deterministic"``,
+        ``"lrt"``) and the noise-matched straight-through ``"st"`` otherwise.  ``"psa"``
+        needs ``noise="logistic"``.  Valid pairs: deterministic: auto; lrt: auto, st;
+        sampled: auto, st, psa, reinforce, arm; binary: auto, st.  Others raise a
+        ``ValueError`` that lists them.
     noise : {"sign", "gaussian", "logistic", "uniform"} or NoiseModel, default="gaussian"
         Neuron noise :math:`Z` (default scale 1), or a
         :class:`~sklearn_bnn.nn.NoiseModel` instance for another scale.
@@ -158,8 +175,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     n_outputs_ : int
         Number of logits (one per class).
     history_ : list of dict
-        Per epoch: ``train_loss``, ``valid_loss`` and ``valid_acc`` (with early
-        stopping), ``flip_ratio``, ``dur``.
+        Per epoch: ``train_loss``, ``flip_ratio``, ``dur``; with early stopping also
+        ``valid_loss``, ``valid_acc`` (accuracy of the ``inference`` network, which early
+        stopping monitors: the 1-bit score by default) and ``valid_acc_binary`` (the 1-bit
+        network's, whatever ``inference`` is).
     flip_ratio_ : ndarray of shape (n_iter_,)
         Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
     init_ : dict
@@ -231,7 +250,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         self,
         hidden_layer_sizes=(256, 256),
         *,
-        surrogate="deterministic",
+        surrogate="binary",
         gradient_estimator="auto",
         noise="gaussian",
         init=DEFAULT_SIGMA_M2,
@@ -477,6 +496,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             ("finite_loss", FiniteLoss()),
             ("flip_ratio", FlipRatio()),
             ("valid_acc", ValidAccuracy(self._valid_proba)),
+            ("valid_acc_binary", ValidAccuracy(self._binary_proba, key="valid_acc_binary")),
         ]
         if incremental:  # one epoch: nothing to stop
             return callbacks
@@ -495,6 +515,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         forward, n = INFERENCE[self.inference]
         n = self.n_mc_samples if n is None else n
         return forward_proba(module, X, forward, n, seed=self._seed)
+
+    def _binary_proba(self, module, X):
+        return forward_proba(module, X, "binary")
 
     def _collect(self, net, early_stopping):
         """Fitted attributes from the skorch history (all epochs, as MLPClassifier)."""

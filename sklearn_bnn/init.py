@@ -121,6 +121,16 @@ Draw = Callable[[int, int], LayerInit]
 #: (see :func:`sklearn_bnn.meanfield.critical_init`).
 _MEANFIELD_SURROGATE = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled"}
 
+#: Surrogates without a critical point, and why.
+_NO_CRITICAL = {
+    "binary": (
+        "surrogate='binary' trains the 1-bit network, whose forward pass uses sign(M) only, so "
+        "the scale of the means sets no signal propagation to tune (the solver's 'binary' "
+        "model has no initialisation parameter). Use surrogate='deterministic', 'lrt' or "
+        "'sampled' with init='critical', or a float sigma_m^2 such as 0.05."
+    ),
+}
+
 
 def _critical(context: InitContext) -> Draw:
     """``init="critical"``: the mean-field solver's choice for this surrogate, noise and depth."""
@@ -130,6 +140,8 @@ def _critical(context: InitContext) -> Draw:
     name = getattr(noise, "name", "gaussian" if noise is None else noise)
     scale = getattr(noise, "scale", None)
     surrogate = _MEANFIELD_SURROGATE.get(context.surrogate)
+    if context.surrogate in _NO_CRITICAL:
+        raise ValueError(f"init='critical' does not apply: {_NO_CRITICAL[context.surrogate]}")
     if surrogate is None:
         raise ValueError(
             f"init='critical' does not know surrogate={context.surrogate!r}; valid surrogates: "

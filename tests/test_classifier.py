@@ -31,11 +31,16 @@ def fit_quiet(clf, *args, **kw):
         return clf.fit(*args, **kw)
 
 
-def test_fits_iris_in_every_inference_mode():
-    clf = fit_quiet(fast(), X_IRIS, Y_IRIS)
+@pytest.mark.parametrize("surrogate", ["binary", "deterministic"])
+def test_fits_iris_in_every_inference_mode(surrogate):
+    clf = fit_quiet(fast(surrogate=surrogate), X_IRIS, Y_IRIS)
     for mode in ("binary", "surrogate", "mc"):
         clf.set_params(inference=mode)
-        assert clf.score(X_IRIS, Y_IRIS) > (0.8 if mode == "mc" else 0.85), mode
+        # the 1-bit network trained directly (surrogate="binary") is not trained to be
+        # good in expectation over weight draws: its MC network is weaker (measured 0.83
+        # on iris here, 0.80-0.86 on digits)
+        low = 0.7 if (mode == "mc" and surrogate == "binary") else 0.8 if mode == "mc" else 0.85
+        assert clf.score(X_IRIS, Y_IRIS) > low, mode
         proba = clf.predict_proba(X_IRIS)
         np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
         np.testing.assert_allclose(clf.predict_log_proba(X_IRIS), np.log(proba))
@@ -55,6 +60,18 @@ def test_fitted_attributes_follow_mlpclassifier():
     # coefs_ are copies: editing them does not touch the model
     clf.coefs_[0][:] = 0
     assert np.abs(clf.coefs_[0]).sum() > 0
+
+
+def test_history_tracks_the_one_bit_network():
+    clf = fit_quiet(fast(surrogate="deterministic", inference="surrogate", early_stopping=True), X_IRIS, Y_IRIS)
+    rows = clf.history_
+    assert all({"valid_acc", "valid_acc_binary", "flip_ratio"} <= set(r) for r in rows)
+    assert clf.validation_scores_ == [r["valid_acc"] for r in rows]
+    # the recorded 1-bit score is the 1-bit network's, not the monitored surrogate's
+    assert any(r["valid_acc"] != r["valid_acc_binary"] for r in rows)
+    # early stopping monitors the inference network: with inference="binary", the 1-bit one
+    clf = fit_quiet(fast(early_stopping=True), X_IRIS, Y_IRIS)
+    assert [r["valid_acc"] for r in clf.history_] == [r["valid_acc_binary"] for r in clf.history_]
 
 
 def test_same_seed_same_predictions_and_global_rng_untouched():
@@ -222,7 +239,9 @@ def test_failed_warm_start_restores_previous_model():
 @pytest.mark.parametrize(
     "params,match",
     [
-        (dict(surrogate="lrt"), "surrogate='lrt' is declared but not available yet"),
+        (dict(surrogate="lrtt"), "surrogate"),
+        (dict(surrogate="sampled", gradient_estimator="psa"), "needs noise='logistic'"),
+        (dict(surrogate="binary", noise="sign"), "straight-through proxy"),
         (dict(gradient_estimator="psa"), "does not apply to surrogate='deterministic'"),
         (dict(init=(0.5, -1.0)), "sigma_b\\^2 must be >= 0"),
         (dict(init="glorrot"), "must be a str among"),

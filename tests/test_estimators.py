@@ -226,14 +226,8 @@ def test_training_modes_resolve_to_objectives(surrogate, estimator, mode):
 
 
 @pytest.mark.parametrize("estimator", ["st", "psa", "reinforce", "arm"])
-def test_classifier_trains_with_each_estimator(estimator, monkeypatch):
+def test_classifier_trains_with_each_estimator(estimator):
     from sklearn.datasets import make_blobs
-
-    from sklearn_bnn.nn import SURROGATES
-
-    # the public option is still pending; open it for this test of the training loop
-    monkeypatch.setattr(SURROGATES, "_entries", {**SURROGATES._entries, "sampled": "sampled"})
-    monkeypatch.setattr(SURROGATES, "_pending", {})
 
     from sklearn_bnn import BinaryNetClassifier
 

@@ -14,7 +14,8 @@ and ``logits`` are those of the sampled path.  One objective per (surrogate, est
 
 ==============  ====================================================================
 ``"auto"``      exact autograd where nothing binary is sampled (``"deterministic"``,
-                ``"lrt"``), noise-matched ST otherwise (``"sampled"``)
+                ``"lrt"``), noise-matched ST otherwise (``"sampled"``, and
+                ``"binary"``: the deterministic 1-bit network trained through ST)
 ``"st"``        straight-through with the proxy matched to the noise [SY21]_
 ``"psa"``       path sample-analytic [SYF20]_ (logistic noise)
 ``"reinforce"`` score function with a baseline
@@ -194,7 +195,27 @@ def _st_lrt(net, x, proxy, generator):
     return mean
 
 
-_ST_PATHS = {"sampled": _st_sampled, "lrt": _st_lrt}
+def _st_binary(net, x, proxy, generator):
+    r"""The 1-bit network (the SBN's mode) forward, ST backward.
+
+    Forward exactly :meth:`StochasticBinaryLinear.binary_forward` and the sign unit:
+    :math:`h = \operatorname{sign}(M)x/\sqrt N + b/\bar{|M|}`, :math:`x' = \operatorname{sign}(h)`.
+    Backward: identity ST on the means, :math:`w = \operatorname{sign}(M) + (M -
+    \operatorname{stopgrad} M)`, and the proxy's derivative for the units.  Nothing is
+    sampled: ``generator`` is unused.
+    """
+    for layer in net.layers:
+        m = layer.weight
+        w = _sign(m.detach()) + (m - m.detach())
+        alpha = m.abs().mean(dim=1).clamp_min(1e-12)
+        a = F.linear(x, w) * layer.scale + layer.bias / alpha
+        fn = PROXIES.lookup(proxy)
+        soft = net.noise.phi(a) if fn is None else fn(a, net.noise.scale)
+        x = _sign(a.detach()) + (soft - soft.detach())
+    return x
+
+
+_ST_PATHS = {"sampled": _st_sampled, "lrt": _st_lrt, "binary": _st_binary}
 
 
 @dataclass(frozen=True)
@@ -212,6 +233,13 @@ class StraightThrough:
     (the KL of a Bernoulli of mean :math:`M` to the fair coin is
     :math:`\tfrac12 M^2 + O(M^4)`).  With ``surrogate="lrt"`` the fields are sampled by
     local reparameterisation (exact autograd for the weights) and only the neurons use ST.
+    With ``surrogate="binary"`` nothing is sampled: the forward pass is the deterministic
+    1-bit network itself (the mode of the SBN, :math:`W = \operatorname{sign}(M)`,
+    :math:`x = \operatorname{sign}(h)`), and both rules above give the backward pass.  This
+    is BinaryConnect / BinaryNet training (Courbariaux et al. 2015, Hubara et al. 2016) with
+    the noise-matched proxy in place of their hard-tanh; it optimises the deployed network's
+    own loss, which is why it is the classifier's default (measurements in
+    ``benchmarks/onebit.py``).
 
     ST is unbiased for one layer with a multilinear head; its bias comes from depth and
     nonlinearity.  Deep ST is PSA linearised [SYF20]_.  Cost: one backprop.
@@ -220,7 +248,7 @@ class StraightThrough:
     ----------
     proxy : str, default="matched"
         A key of :data:`PROXIES`.
-    surrogate : {"sampled", "lrt"}, default="sampled"
+    surrogate : {"sampled", "lrt", "binary"}, default="sampled"
     """
 
     proxy: str = "matched"
@@ -236,8 +264,8 @@ class StraightThrough:
 
     @property
     def forward(self) -> str:
-        """Forward pass for validation losses: the sampled network, or S3 for ``"lrt"``."""
-        return "sampled" if self.surrogate == "sampled" else "lrt"
+        """Forward pass for validation losses: the network the training pass runs."""
+        return self.surrogate
 
     def __call__(self, net, x, y, sample_loss, generator=None):
         if self.proxy == "matched":
@@ -555,10 +583,16 @@ COMBINATIONS: dict[str, tuple[str, ...]] = {
     "deterministic": ("auto",),
     "lrt": ("auto", "st"),
     "sampled": ("auto", "st", "psa", "reinforce", "arm"),
+    "binary": ("auto", "st"),
 }
 
 #: What "auto" means for each surrogate.
-AUTO: dict[str, str] = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled+st"}
+AUTO: dict[str, str] = {
+    "deterministic": "deterministic",
+    "lrt": "lrt",
+    "sampled": "sampled+st",
+    "binary": "binary+st",
+}
 
 #: Training objectives by train-mode name (what :func:`training_forward` returns).
 TRAINING: Registry[Callable] = Registry(
@@ -571,6 +605,7 @@ TRAINING: Registry[Callable] = Registry(
         "sampled+psa": ESTIMATORS["psa"],
         "sampled+reinforce": ESTIMATORS["reinforce"],
         "sampled+arm": ESTIMATORS["arm"],
+        "binary+st": StraightThrough(surrogate="binary"),
     },
 )
 
@@ -596,7 +631,7 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
     >>> training_forward("deterministic", "psa")
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st; sampled: auto, st, psa, reinforce, arm.
+    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st; sampled: auto, st, psa, reinforce, arm; binary: auto, st.
     """
     if surrogate not in COMBINATIONS:
         FORWARDS.lookup(surrogate)  # unknown names get the registry's message
@@ -632,15 +667,6 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
     return name
 
 
-#: Surrogates the *classifier* offers.  ``"lrt"`` and ``"sampled"`` train here (see
-#: :data:`TRAINING`, tested against exact enumeration in ``tests/test_estimators.py``) but
-#: the estimator keeps them pending until scikit-learn's estimator checks and the digits
-#: accuracy have been verified for them.
-SURROGATES: Registry[str] = Registry(
-    "surrogate",
-    {"deterministic": "deterministic"},
-    pending={
-        "lrt": "implemented in sklearn_bnn.nn; the classifier exposes it once verified",
-        "sampled": "implemented in sklearn_bnn.nn; the classifier exposes it once verified",
-    },
-)
+#: Surrogates the classifier offers (its ``surrogate`` parameter): every training surrogate
+#: of :data:`COMBINATIONS`.
+SURROGATES: Registry[str] = Registry("surrogate", {name: name for name in COMBINATIONS})
