@@ -94,7 +94,8 @@ def test_random_data_predictions_equal_torch_and_brute_force(seed, n_classes):
     for backend in packed_module.BACKENDS:
         packed.backend = backend
         np.testing.assert_array_equal(packed.predict(X_test), expected)
-        np.testing.assert_array_equal(packed.transform(X_test), torch_units(clf.net_.module_, X_test))
+        units = torch_units(clf.net_.module_, X_test)
+        np.testing.assert_array_equal(packed.transform(X_test), units)
     units, logits = brute_force(clf.coefs_, clf.intercepts_, X_test)
     np.testing.assert_array_equal(packed.transform(X_test), units)
     np.testing.assert_allclose(packed.logits(X_test), logits, rtol=1e-12, atol=1e-12)
@@ -139,7 +140,7 @@ def test_exact_ties_give_plus_one():
     # scale 1/2 and 1/4 are exact: integer inputs hit fields of exactly 0
     first_bias = np.resize([0.0, 0.5, 1.0, -0.5], 16)  # field = d/2 + b, d in -4..4 (integer x)
     net = _tie_network(first_bias, [0.0, 0.5, -0.5])  # field = d/4 + b, d in {-16, ..., 16}
-    X = np.array([[a, b, c, d] for a in (-1, 0, 1) for b in (-1, 1) for c in (0, 1) for d in (-1, 1)])
+    X = np.array(np.meshgrid([-1, 0, 1], [-1, 1], [0, 1], [-1, 1])).reshape(4, -1).T
     with torch.no_grad():
         h0 = net.layers[0].binary_forward(torch.as_tensor(X, dtype=torch.float32))
         x1 = torch.where(h0 >= 0, 1.0, -1.0)
@@ -189,7 +190,8 @@ def test_lookup_table_popcount_matches_bitwise_count(monkeypatch):
     net = random_network(8, (100, 70), 3, seed=1)
     X = np.random.default_rng(1).normal(size=(300, 8))
     monkeypatch.setattr(packed_module, "_bitwise_count", packed_module._bitwise_count_table)
-    np.testing.assert_array_equal(PackedBinaryNetwork.from_module(net).transform(X), torch_units(net, X))
+    packed = PackedBinaryNetwork.from_module(net)
+    np.testing.assert_array_equal(packed.transform(X), torch_units(net, X))
 
 
 def test_two_classes_decision_function_and_string_labels():
@@ -264,7 +266,8 @@ def test_save_load_round_trip(tmp_path, classes):
 
 
 def test_unsaveable_labels_are_refused():
-    packed = PackedBinaryNetwork.from_module(random_network(2, (4,), 2, seed=0), np.array([(1,), "a"], dtype=object))
+    labels = np.array([(1,), "a"], dtype=object)
+    packed = PackedBinaryNetwork.from_module(random_network(2, (4,), 2, seed=0), labels)
     with pytest.raises(ValueError, match="without pickle"):
         packed.save(io.BytesIO())
 
@@ -292,6 +295,7 @@ def test_load_refuses_wrong_corrupted_and_newer_files(tmp_path):
     npy = io.BytesIO()
     np.save(npy, np.arange(3))
     middle = len(data) // 2
+    flipped = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
     cases = {
         "empty": (b"", "not a readable"),
         "text": (b"hello, world\n" * 10, "not a readable"),
@@ -299,7 +303,7 @@ def test_load_refuses_wrong_corrupted_and_newer_files(tmp_path):
         "npy": (npy.getvalue(), "not an .npz"),
         "torch": (state_dict.getvalue(), "no header"),
         "truncated": (data[: len(data) - 100], "not a readable"),
-        "flipped byte": (data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :], "not a readable"),
+        "flipped byte": (flipped, "not a readable"),
         "newer": (_rewrite(data, version=packed_module.FORMAT_VERSION + 1), "newer than this"),
         "other format": (_rewrite(data, format="something-else"), "does not name the format"),
         "inconsistent": (_rewrite(data, layer_sizes=[300, 41]), "not a readable"),
@@ -337,7 +341,8 @@ assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
 
 # ------------------------------------------------------------------ sizes
 def test_file_size_against_float32_state_dict_digits(tmp_path):
-    clf = fit_quiet(BinaryNetClassifier((256, 256), max_iter=1, random_state=0), X_DIGITS_STD, Y_DIGITS)
+    clf = BinaryNetClassifier((256, 256), max_iter=1, random_state=0)
+    fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
     packed = clf.export_binary()
     packed.save(tmp_path / "net.bnn")
     torch.save(clf.net_.module_.state_dict(), tmp_path / "state.pt")

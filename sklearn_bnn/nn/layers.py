@@ -111,11 +111,12 @@ class StochasticBinaryLinear(nn.Module):
         return self.weight >= 0, self.bias / alpha
 
     def binary_field(self, dot: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-        r"""Field :math:`\sum_j \operatorname{sign}(M_{ij}) x_j/\sqrt N + \theta_i` from the dot product.
+        r"""Field :math:`d_i/\sqrt N + \theta_i` of the dot product ``dot`` :math:`= d_i`.
 
-        Kept apart so that the exporter evaluates the very same floating-point operations
-        when it folds :math:`\theta_i` into a threshold on the dot product.  Must stay
-        non-decreasing in ``dot``.
+        :math:`d_i = \sum_j \operatorname{sign}(M_{ij}) x_j`.  Kept apart so that the
+        exporter evaluates the very same floating-point operations when it folds
+        :math:`\theta_i` into a threshold on the dot product.  Must stay non-decreasing in
+        ``dot``.
         """
         return dot * self.scale + offset
 
