@@ -52,10 +52,11 @@ words and :func:`numpy.bitwise_count`, or a byte lookup table on numpy < 2.0) an
 ``"matmul"`` (float32 product with the :math:`\pm 1` weights, exact for integer sums up to
 :math:`2^{24}`).  Both give identical units.  ``"popcount"`` is the default, faster in
 every one-thread measurement on a 2-core AVX-512 CPU shared with other jobs (so the
-figures are loose; with two threads the two were level on (256, 256)): per 1000 samples, one layer alone, one BLAS thread, 0.85 ms against 1.3 ms for
-256x256 and 28 ms against 52 ms for 1024x1024; end to end (``benchmarks/packed.py``),
-6.1 against 6.5 ms for hidden (256, 256) and 83 against 117 ms for (1024, 1024, 1024),
-where torch's ``"binary"`` forward took 13 and 191 ms.
+figures are loose; with two threads the two were level on (256, 256)).  Per 1000
+samples, one layer alone, one BLAS thread: 0.85 ms against 1.3 ms for 256x256 and 28 ms
+against 52 ms for 1024x1024.  End to end (``benchmarks/packed.py``): 6.1 against 6.5 ms
+for hidden (256, 256) and 83 against 117 ms for (1024, 1024, 1024), where torch's
+``"binary"`` forward took 13 and 191 ms.
 
 **File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
 ``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
