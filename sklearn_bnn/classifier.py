@@ -8,7 +8,7 @@ fitted attributes.  The math lives in :mod:`sklearn_bnn.nn` and the loop in
 from __future__ import annotations
 
 import copy
-import math
+import io
 import warnings
 from numbers import Integral, Real
 
@@ -38,6 +38,7 @@ from ._training import (
 from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
 from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
 from .nn import get_noise, training_forward
+from .nn.packed import PackedBinaryNetwork
 
 
 def _resolve_device(device) -> torch.device:
@@ -604,17 +605,39 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             to_numpy(module.head.bias).copy()
         ]
 
+    def export_binary(self) -> PackedBinaryNetwork:
+        """The 1-bit network as a small numpy-only artefact (bit-packed, no torch, no pickle).
+
+        Its ``predict`` returns this estimator's ``predict`` with ``inference="binary"``,
+        whatever ``inference`` is set to (see :mod:`sklearn_bnn.nn.packed` for the exactness
+        argument); ``save``/``load`` write and read one ``.npz`` file.
+
+        Returns
+        -------
+        PackedBinaryNetwork
+            With ``classes_`` set to this estimator's labels.
+        """
+        check_is_fitted(self)
+        return PackedBinaryNetwork.from_module(self.net_.module_, classes=self.classes_)
+
     def summary(self) -> "ModelSummary":
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
+
+        ``packed_bytes`` are the arrays of :meth:`export_binary` (packed signs, folded
+        thresholds, float32 head).
 
         Returns
         -------
         ModelSummary
-            ``rows`` holds one dict per layer; ``str()`` gives a table.
+            ``rows`` holds one dict per layer; ``files`` the on-disk sizes of the saved
+            packed network and of the float32 state dict (``torch.save``); ``str()`` gives
+            a table.
         """
         check_is_fitted(self)
         rows = []
         module = self.net_.module_
+        packed = self.export_binary()
+        packed_bytes = packed.layer_nbytes()
         for i, layer in enumerate(module.layers):
             n_w, n_b = layer.weight.numel(), layer.bias.numel()
             rows.append(
@@ -624,7 +647,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                     "params": n_w + n_b,
                     "binary_weights": n_w,
                     "float32_bytes": 4 * (n_w + n_b),
-                    "packed_bytes": math.ceil(n_w / 8) + 4 * n_b,
+                    "packed_bytes": packed_bytes[i],
                 }
             )
         head = module.head
@@ -636,10 +659,17 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 "params": n_head,
                 "binary_weights": 0,
                 "float32_bytes": 4 * n_head,
-                "packed_bytes": 4 * n_head,
+                "packed_bytes": packed_bytes[-1],
             }
         )
-        return ModelSummary(rows)
+        packed_file, state_dict = io.BytesIO(), io.BytesIO()
+        packed.save(packed_file)
+        torch.save(module.state_dict(), state_dict)
+        files = {
+            "packed_file": len(packed_file.getvalue()),
+            "float32_state_dict": len(state_dict.getvalue()),
+        }
+        return ModelSummary(rows, files)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -649,12 +679,13 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
 
 class ModelSummary:
-    """Table of :meth:`BinaryNetClassifier.summary`; ``rows`` holds the numbers."""
+    """Table of :meth:`BinaryNetClassifier.summary`; ``rows`` and ``files`` hold the numbers."""
 
     columns = ("layer", "shape", "params", "binary_weights", "float32_bytes", "packed_bytes")
 
-    def __init__(self, rows: list[dict]) -> None:
+    def __init__(self, rows: list[dict], files: dict | None = None) -> None:
         self.rows = rows
+        self.files = files
 
     @property
     def total(self) -> dict:
@@ -671,6 +702,13 @@ class ModelSummary:
         fmt = "  ".join(f"{{:>{w}}}" for w in widths)
         lines = [fmt.format(*self.columns), fmt.format(*("-" * w for w in widths))]
         lines += [fmt.format(*b) for b in body]
+        if self.files:
+            f = self.files
+            lines.append(
+                f"on disk: packed file {f['packed_file']} bytes, float32 state dict "
+                f"{f['float32_state_dict']} bytes "
+                f"({f['float32_state_dict'] / f['packed_file']:.1f}x smaller)"
+            )
         return "\n".join(lines)
 
     __repr__ = __str__

@@ -15,6 +15,7 @@ from .noise import (
     UniformNoise,
     get_noise,
 )
+from .packed import PackedBinaryNetwork, PackedFormatError
 from .surrogates import FORWARDS, INFERENCE
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "LogisticNoise",
     "NOISES",
     "NoiseModel",
+    "PackedBinaryNetwork",
+    "PackedFormatError",
     "SignNoise",
     "StochasticBinaryLinear",
     "SURROGATES",

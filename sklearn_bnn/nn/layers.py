@@ -23,8 +23,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .noise import _sign
-
 
 class StochasticBinaryLinear(nn.Module):
     r"""Dense layer with :math:`\pm 1` weights of learned means and a real bias.
@@ -90,19 +88,47 @@ class StochasticBinaryLinear(nn.Module):
         # the surrogate, which knows whether the neuron adds noise variance of its own.
         return hbar, (total - second).clamp_min(0.0)
 
-    def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Field of the 1-bit network, up to a positive per-unit factor.
+    def binary_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The 1-bit layer: weight signs and one real offset per unit.
 
         The surrogate's mean field is :math:`\bar h_i = \sum_j M_{ij} x_j/\sqrt N + b_i`.
         Replacing :math:`M_{ij}` by :math:`\alpha_i \operatorname{sign}(M_{ij})` with
         :math:`\alpha_i = \operatorname{mean}_j |M_{ij}|` (the scaling of XNOR-Net,
         Rastegari et al. 2016) and dividing by :math:`\alpha_i > 0`, which leaves the sign
-        unit unchanged, gives the 1-bit field
-        :math:`\sum_j \operatorname{sign}(M_{ij}) x_j/\sqrt N + b_i/\alpha_i`: binary weights
-        and one real threshold per unit.
+        unit unchanged, gives binary weights and one real offset per unit,
+        :math:`\theta_i = b_i/\alpha_i`.  This is the single definition of the 1-bit
+        layer: :meth:`binary_forward` and the exporter
+        (:mod:`sklearn_bnn.nn.packed`) both read it.
+
+        Returns
+        -------
+        signs : torch.Tensor of bool, shape (out_features, in_features)
+            :math:`\operatorname{sign}(M_{ij}) = +1` where ``True``; ``sign(0) = +1``.
+        offset : torch.Tensor of shape (out_features,)
+            :math:`\theta_i = b_i / \alpha_i` (:math:`\alpha_i` clamped at 1e-12).
         """
         alpha = self.weight.abs().mean(dim=1).clamp_min(1e-12)
-        return F.linear(x, _sign(self.weight)) * self.scale + self.bias / alpha
+        return self.weight >= 0, self.bias / alpha
+
+    def binary_field(self, dot: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        r"""Field :math:`d_i/\sqrt N + \theta_i` of the dot product ``dot`` :math:`= d_i`.
+
+        :math:`d_i = \sum_j \operatorname{sign}(M_{ij}) x_j`.  Kept apart so that the
+        exporter evaluates the very same floating-point operations when it folds
+        :math:`\theta_i` into a threshold on the dot product.  Must stay non-decreasing in
+        ``dot``.
+        """
+        return dot * self.scale + offset
+
+    def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Field of the 1-bit network, up to a positive per-unit factor.
+
+        :math:`\sum_j \operatorname{sign}(M_{ij}) x_j/\sqrt N + b_i/\alpha_i`: binary weights
+        and one real threshold per unit (see :meth:`binary_parameters`).
+        """
+        signs, offset = self.binary_parameters()
+        weight = torch.where(signs, 1.0, -1.0).to(self.weight.dtype)
+        return self.binary_field(F.linear(x, weight), offset)
 
     def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""

@@ -1,0 +1,730 @@
+r"""Export of the 1-bit network: bit-packed weights and exact numpy-only inference.
+
+:class:`PackedBinaryNetwork` holds the deterministic 1-bit network of a trained
+:class:`~sklearn_bnn.nn.network.BinaryNetwork` (the ``"binary"`` forward pass) in a few
+small numpy arrays, predicts with numpy alone and saves to a single file without pickle.
+
+**Semantics.**  Binary layer :math:`k` has weights :math:`s_{ij} = \operatorname{sign}(M_{ij})`
+(``sign(0) = +1``) and one real offset :math:`\theta_i` per unit, both given by
+:meth:`StochasticBinaryLinear.binary_parameters
+<sklearn_bnn.nn.layers.StochasticBinaryLinear.binary_parameters>`.  Its unit is
+
+.. math::
+    x'_i = \begin{cases} +1 & \text{if } h_i \ge 0 \\ -1 & \text{otherwise,} \end{cases}
+    \qquad h_i = \tfrac{1}{\sqrt N}\textstyle\sum_j s_{ij} x_j + \theta_i,
+
+with :math:`h_i` computed by the layer's own ``binary_field`` (floating point, the dtype of
+the network).  The first layer reads the real input; later layers read :math:`\pm 1`
+units; the real output head maps the last units to logits.
+
+**Thresholds, folded.**  The unit depends on the data only through the dot product
+:math:`d_i = \sum_j s_{ij} x_j`, and ``binary_field`` is non-decreasing in :math:`d_i`, so
+:math:`x'_i = +1 \iff d_i \ge v_i` for one number :math:`v_i` per unit.
+
+* Layers with :math:`\pm 1` inputs: :math:`d_i` is an integer, and with bits
+  :math:`1 \leftrightarrow +1` it is :math:`d_i = N - 2\,\operatorname{popcount}(s_i \oplus x)`.
+  The exporter evaluates ``binary_field`` (with torch, the same operations the torch model
+  runs) at every possible :math:`d \in \{-N, -N+2, \dots, N\}` and stores the integer
+  :math:`P_i`: the unit is :math:`+1` iff :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`
+  (:math:`P_i = -1`: never, :math:`P_i = N`: always).  Float rounding at ties and the
+  ``sign(0) = +1`` convention are reproduced bit for bit.
+* The first layer (real input): :math:`v_i` is the smallest floating-point number (of the
+  network's dtype) at which ``binary_field`` is :math:`\ge 0`, found by bisection over the
+  ordered floating-point numbers with torch.  At inference :math:`d_i` is accumulated in
+  float64 (the exact sum of float32 inputs unless their magnitudes span more than about
+  :math:`2^{29}/N`), rounded once to float32 and compared with :math:`v_i`.  Torch
+  accumulates :math:`d_i` in float32 in an order chosen by its BLAS, so the two differ only
+  where torch's own rounding error (about :math:`\sqrt N` ulps of :math:`\sum_j |x_j|`)
+  straddles :math:`v_i`; they agree exactly whenever torch's sum is exact (integer or
+  few-bit inputs).
+* The head: logits :math:`W x + c` accumulated in float64 from the float32 parameters.
+  Torch accumulates in float32, so logits agree to about 1e-6 and labels differ only
+  where the two largest logits are that close.
+
+**Input scaling.**  A slot for an affine map applied first, ``(X - input_offset) /
+input_scale`` in float64 (exactly as :class:`~sklearn.preprocessing.StandardScaler` with
+``input_offset=mean_``, ``input_scale=scale_``), then cast to the network's dtype.
+:class:`~sklearn_bnn.BinaryNetClassifier` uses its inputs as given, so its export leaves
+both ``None``.
+
+**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`): ``"popcount"`` (XOR of 64-bit
+words and :func:`numpy.bitwise_count`, or a byte lookup table on numpy < 2.0) and
+``"matmul"`` (float32 product with the :math:`\pm 1` weights, exact for integer sums up to
+:math:`2^{24}`).  Both give identical units.  ``"popcount"`` is the default, faster in
+every one-thread measurement on a 2-core AVX-512 CPU shared with other jobs (so the
+figures are loose; with two threads the two were level on (256, 256)).  Per 1000
+samples, one layer alone, one BLAS thread: 0.85 ms against 1.3 ms for 256x256 and 28 ms
+against 52 ms for 1024x1024.  End to end (``benchmarks/packed.py``): 6.1 against 6.5 ms
+for hidden (256, 256) and 83 against 117 ms for (1024, 1024, 1024), where torch's
+``"binary"`` forward took 13 and 191 ms.
+
+**File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
+``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
+uint8 array (format name, version, sizes, how to restore the class labels);
+``layer{k}.bits`` is ``np.packbits`` of the row-major :math:`(N_\text{out}, N_\text{in})`
+sign matrix (1 for :math:`+1`), flattened; ``layer0.threshold`` holds :math:`v_i`,
+``layer{k}.threshold`` for :math:`k \ge 1` holds :math:`P_i` (int16 where it fits);
+``head.weight``, ``head.bias``; ``classes`` (numbers, or strings as a fixed-width unicode
+array); ``input.offset`` and ``input.scale`` when present.
+
+This module imports numpy only; torch is imported inside :meth:`PackedBinaryNetwork.from_module`.
+The file can be copied next to an application and used without the rest of the package.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT_NAME = "sklearn-bnn-packed"
+#: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
+#: newer version are refused with a :class:`PackedFormatError`.
+FORMAT_VERSION = 1
+
+# Rows per block of the forward pass (bounds the working memory for large X).
+_BLOCK_ROWS = 4096
+# Words per XOR/popcount temporary: 32768 uint64 = 256 KiB, about half an L2 cache.
+_POPCOUNT_WORDS = 32768
+
+
+class PackedFormatError(ValueError):
+    """A file is not a packed binary network this version can read."""
+
+
+# What numpy, zipfile and json raise on foreign or damaged archives.
+_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+# ----------------------------------------------------------------------------- popcount
+_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _bitwise_count_table(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Popcount of each uint64 via a byte lookup table (numpy < 2.0 has no bitwise_count)."""
+    octets = words.view(np.uint8).reshape(*words.shape, 8)
+    return np.sum(_POPCOUNT_TABLE[octets], axis=-1, dtype=np.uint8, out=out)
+
+
+_bitwise_count: Callable[..., np.ndarray] = getattr(np, "bitwise_count", _bitwise_count_table)
+
+
+def _pack_rows(on: np.ndarray) -> np.ndarray:
+    """Bool (n, N) -> uint64 words (n, ceil(N / 64)); bit order of np.packbits, zero-padded."""
+    n, n_in = on.shape
+    packed = np.zeros((n, 8 * -(-n_in // 64)), dtype=np.uint8)
+    packed[:, : -(-n_in // 8)] = np.packbits(on, axis=1)
+    return packed.view(np.uint64)
+
+
+def _plus_minus(on: np.ndarray, dtype) -> np.ndarray:
+    """Bool -> +1 / -1 of ``dtype`` (ten times faster than ``np.where(on, 1.0, -1.0)``)."""
+    x = on.astype(dtype)
+    x *= 2
+    x -= 1
+    return x
+
+
+def _prepare_popcount(signs: np.ndarray, max_mismatch: np.ndarray):
+    return np.ascontiguousarray(_pack_rows(signs).T), max_mismatch.astype(np.int32)
+
+
+def _run_popcount(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer: popcount(s_i XOR x) <= P_i, by 64-bit words."""
+    words_t, max_mismatch = kernel
+    n_words, n_out = words_t.shape
+    x = _pack_rows(on)
+    n = len(x)
+    acc_dtype = np.uint16 if 64 * n_words < 2**16 else np.uint32
+    chunk = max(1, _POPCOUNT_WORDS // n_out)
+    tmp = np.empty((min(chunk, n), n_out), dtype=np.uint64)
+    ones = np.empty(tmp.shape, dtype=np.uint8)
+    acc = np.empty(tmp.shape, dtype=acc_dtype)
+    out = np.empty((n, n_out), dtype=bool)
+    for start in range(0, n, chunk):
+        xs = x[start : start + chunk]
+        m = len(xs)
+        t, c, a = tmp[:m], ones[:m], acc[:m]
+        a.fill(0)
+        for w in range(n_words):
+            np.bitwise_xor(xs[:, w, None], words_t[w], out=t)
+            _bitwise_count(t, out=c)
+            a += c
+        np.less_equal(a, max_mismatch, out=out[start : start + m])
+    return out
+
+
+def _prepare_matmul(signs: np.ndarray, max_mismatch: np.ndarray):
+    n_in = signs.shape[1]
+    weight_t = np.ascontiguousarray(_plus_minus(signs, np.float32).T)
+    # popcount <= P  <=>  d = N - 2 popcount >= N - 2P (integers, exact in float32)
+    min_dot = (n_in - 2 * max_mismatch.astype(np.int64)).astype(np.float32)
+    return weight_t, min_dot
+
+
+def _run_matmul(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer: float32 product with the +-1 weights, d >= N - 2 P_i."""
+    weight_t, min_dot = kernel
+    return (_plus_minus(on, np.float32) @ weight_t) >= min_dot
+
+
+#: Ways to run the layers with +-1 inputs: name -> (prepare(signs, P), run(units, kernel)).
+#: Both give identical units; they differ in speed and working memory.
+BACKENDS: dict[str, tuple[Callable, Callable]] = {
+    "popcount": (_prepare_popcount, _run_popcount),
+    "matmul": (_prepare_matmul, _run_matmul),
+}
+#: Chosen by measurement (module docstring, ``benchmarks/packed.py``).
+DEFAULT_BACKEND = "popcount"
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend={backend!r} is not available. Valid backends: "
+            f"{', '.join(map(repr, BACKENDS))}."
+        )
+    return backend
+
+
+# ----------------------------------------------------------------------------- the network
+@dataclass(frozen=True)
+class PackedLayer:
+    r"""One binary layer: bit-packed signs and a folded threshold.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        ``(n_out, n_in)``.
+    bits : ndarray of uint8, shape (ceil(n_out * n_in / 8),)
+        ``np.packbits`` of the flattened row-major sign matrix, 1 for :math:`+1`.
+    threshold : ndarray of shape (n_out,)
+        First layer (real input, float dtype): the unit is :math:`+1` iff the dot product,
+        rounded to this dtype, is ``>= threshold``.  Later layers (integer dtype): the unit
+        is :math:`+1` iff ``popcount(signs XOR inputs) <= threshold``.
+    """
+
+    shape: tuple[int, int]
+    bits: np.ndarray
+    threshold: np.ndarray
+
+    def signs(self) -> np.ndarray:
+        """The sign matrix as bool, shape ``(n_out, n_in)`` (``True`` is :math:`+1`)."""
+        n_out, n_in = self.shape
+        return np.unpackbits(self.bits, count=n_out * n_in).reshape(n_out, n_in).astype(bool)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes + self.threshold.nbytes)
+
+
+class PackedBinaryNetwork:
+    r"""The 1-bit network of a trained binary network, bit-packed, for numpy-only inference.
+
+    Usually obtained from :meth:`BinaryNetClassifier.export_binary
+    <sklearn_bnn.BinaryNetClassifier.export_binary>`, :meth:`from_module` or :meth:`load`.
+    ``predict`` returns exactly what the torch model returns with ``inference="binary"``
+    (see the module docstring for the one caveat, the first layer's float32 rounding).
+
+    Parameters
+    ----------
+    layers : list of PackedLayer
+        Binary layers, input first.  The first has a float threshold, the others integer
+        popcount thresholds.
+    head_weight : ndarray of shape (n_outputs, n_units)
+        Real output layer (float32 when exported from a float32 network).
+    head_bias : ndarray of shape (n_outputs,)
+    classes : array-like of shape (n_outputs,), default=None
+        Labels returned by :meth:`predict`; ``None`` means ``0 .. n_outputs - 1``.
+    input_offset, input_scale : ndarray of shape (n_features,), default=None
+        Optional affine input scaling, ``(X - input_offset) / input_scale`` in float64
+        before the cast to the network's dtype.  ``None``: inputs used as given.
+    backend : {"popcount", "matmul"}, default="popcount"
+        How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_outputs,)
+    n_features_in_ : int
+    hidden_layer_sizes : tuple of int
+    nbytes : int
+        Bytes of the stored parameters (bits, thresholds, head, input scaling), the
+        payload of the saved file.  Inference additionally keeps working copies for the
+        selected backend (row-aligned words, or :math:`\pm 1` float32 matrices) and the
+        first layer's :math:`\pm 1` matrix in float64.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((32, 32), max_iter=30, random_state=0).fit(X, y)
+    >>> packed = clf.export_binary()
+    >>> packed
+    PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
+                        nbytes=732, backend='popcount')
+    >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
+    True
+    >>> f = io.BytesIO()
+    >>> packed.save(f)
+    >>> loaded = PackedBinaryNetwork.load(io.BytesIO(f.getvalue()))
+    >>> bool(np.array_equal(loaded.predict(X), clf.predict(X)))
+    True
+    """
+
+    def __init__(
+        self,
+        layers: list[PackedLayer],
+        head_weight: np.ndarray,
+        head_bias: np.ndarray,
+        classes=None,
+        *,
+        input_offset: np.ndarray | None = None,
+        input_scale: np.ndarray | None = None,
+        backend: str = DEFAULT_BACKEND,
+    ) -> None:
+        if not layers:
+            raise ValueError("a PackedBinaryNetwork needs at least one binary layer")
+        self.layers = list(layers)
+        self.head_weight = np.asarray(head_weight)
+        self.head_bias = np.asarray(head_bias)
+        n_outputs = self.head_weight.shape[0]
+        self.classes_ = np.arange(n_outputs) if classes is None else np.asarray(classes)
+        self.input_offset = None if input_offset is None else np.asarray(input_offset, np.float64)
+        self.input_scale = None if input_scale is None else np.asarray(input_scale, np.float64)
+        self.backend = backend
+        self._check()
+        self._kernels: dict[str, list] = {}
+        self._first = None
+
+    # ------------------------------------------------------------------ structure
+    def _check(self) -> None:
+        """Shapes and dtypes consistent; raises ValueError (PackedFormatError on load)."""
+        _check_backend(self.backend)
+        n_in = self.layers[0].shape[1]
+        for k, layer in enumerate(self.layers):
+            n_out, n_layer_in = layer.shape
+            if n_layer_in != n_in:
+                raise ValueError(f"layer {k} has {n_layer_in} inputs, expected {n_in}")
+            n_bytes = -(-n_out * n_in // 8)
+            if layer.bits.dtype != np.uint8 or layer.bits.shape != (n_bytes,):
+                raise ValueError(f"layer {k}: bits must be uint8 of shape ({n_bytes},)")
+            kind = "f" if k == 0 else "i"
+            if layer.threshold.dtype.kind != kind or layer.threshold.shape != (n_out,):
+                what = "a float" if k == 0 else "an integer"
+                raise ValueError(f"layer {k}: threshold must be {what} array of shape ({n_out},)")
+            if k > 0 and ((layer.threshold < -1) | (layer.threshold > n_in)).any():
+                raise ValueError(f"layer {k}: popcount thresholds must lie in [-1, {n_in}]")
+            n_in = n_out
+        n_outputs = self.head_weight.shape[0] if self.head_weight.ndim == 2 else -1
+        if self.head_weight.ndim != 2 or self.head_weight.shape[1] != n_in:
+            raise ValueError(f"head_weight must have shape (n_outputs, {n_in})")
+        if self.head_bias.shape != (n_outputs,):
+            raise ValueError(f"head_bias must have shape ({n_outputs},)")
+        if self.classes_.shape != (n_outputs,):
+            raise ValueError(f"classes must have {n_outputs} entries, got {self.classes_.shape}")
+        for name in ("input_offset", "input_scale"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (self.n_features_in_,):
+                raise ValueError(f"{name} must have shape ({self.n_features_in_},)")
+        if (self.input_offset is None) != (self.input_scale is None):
+            raise ValueError("give both input_offset and input_scale, or neither")
+
+    @property
+    def n_features_in_(self) -> int:
+        return self.layers[0].shape[1]
+
+    @property
+    def hidden_layer_sizes(self) -> tuple[int, ...]:
+        return tuple(layer.shape[0] for layer in self.layers)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._backend = _check_backend(value)
+
+    def layer_nbytes(self) -> list[int]:
+        """Bytes stored per binary layer (bits and thresholds), then the head."""
+        return [layer.nbytes for layer in self.layers] + [
+            int(self.head_weight.nbytes + self.head_bias.nbytes)
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        scaling = [] if self.input_scale is None else [self.input_offset, self.input_scale]
+        return sum(self.layer_nbytes()) + sum(int(a.nbytes) for a in scaling)
+
+    def __repr__(self) -> str:
+        return (
+            f"PackedBinaryNetwork(n_features_in={self.n_features_in_}, "
+            f"hidden_layer_sizes={self.hidden_layer_sizes}, n_classes={len(self.classes_)}, "
+            f"nbytes={self.nbytes}, backend={self.backend!r})"
+        )
+
+    # ------------------------------------------------------------------ export
+    @classmethod
+    def from_module(
+        cls,
+        network,
+        classes=None,
+        *,
+        input_offset: np.ndarray | None = None,
+        input_scale: np.ndarray | None = None,
+        backend: str = DEFAULT_BACKEND,
+    ) -> "PackedBinaryNetwork":
+        r"""Export the 1-bit network of a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
+
+        Reads each layer's :meth:`binary_parameters` and folds its offset into a threshold
+        on the dot product by evaluating the layer's own ``binary_field`` with torch (see
+        the module docstring).  The only function here that imports torch.
+
+        Parameters
+        ----------
+        network : BinaryNetwork
+            Any device and float dtype; hidden layers need fewer than :math:`2^{24}` inputs
+            (float32) so that their :math:`\pm 1` dot products are exact.
+        classes : array-like of shape (n_outputs,), default=None
+            Labels for :meth:`predict`.
+        input_offset, input_scale, backend
+            As in the constructor.
+
+        Returns
+        -------
+        PackedBinaryNetwork
+        """
+        import torch  # the exporter needs the torch model; inference does not
+
+        layers = []
+        with torch.no_grad():
+            for k, layer in enumerate(network.layers):
+                signs, offset = layer.binary_parameters()
+                if k == 0:
+                    threshold = _field_threshold(layer, offset)
+                else:
+                    threshold = _popcount_threshold(layer, offset)
+                flat = signs.detach().cpu().numpy().reshape(-1)
+                layers.append(
+                    PackedLayer(
+                        (layer.out_features, layer.in_features), np.packbits(flat), threshold
+                    )
+                )
+            head_weight = network.head.weight.detach().cpu().numpy().copy()
+            head_bias = network.head.bias.detach().cpu().numpy().copy()
+        return cls(
+            layers,
+            head_weight,
+            head_bias,
+            classes,
+            input_offset=input_offset,
+            input_scale=input_scale,
+            backend=backend,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def _prepared(self):
+        """Working arrays: first layer +-1 (float64), backend kernels, head in float64."""
+        if self._first is None:
+            first = self.layers[0]
+            weight_t = np.ascontiguousarray(_plus_minus(first.signs(), np.float64).T)
+            head_t = np.ascontiguousarray(self.head_weight.astype(np.float64).T)
+            self._first = (weight_t, first.threshold, head_t, self.head_bias.astype(np.float64))
+        if self.backend not in self._kernels:
+            prepare = BACKENDS[self.backend][0]
+            self._kernels[self.backend] = [
+                prepare(layer.signs(), layer.threshold) for layer in self.layers[1:]
+            ]
+        return self._first, self._kernels[self.backend]
+
+    def _validate(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2-D array of shape (n_samples, {self.n_features_in_}), "
+                f"got an array of shape {X.shape}."
+            )
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but this network expects {self.n_features_in_}."
+            )
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+        dtype = self.layers[0].threshold.dtype
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(dtype)  # as scikit-learn's validation: ints straight to float32
+        if self.input_scale is not None:
+            X = (X.astype(np.float64) - self.input_offset) / self.input_scale
+        X = X.astype(dtype, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        return X
+
+    def _units(self, X: np.ndarray) -> np.ndarray:
+        """Last binary layer's units as bool (True is +1) for validated X."""
+        (weight_t, threshold, _, _), kernels = self._prepared()
+        run = BACKENDS[self.backend][1]
+        on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
+        for kernel in kernels:
+            on = run(on, kernel)
+        return on
+
+    def transform(self, X) -> np.ndarray:
+        r"""Units of the last binary layer, :math:`\pm 1`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        units : ndarray of int8, shape (n_samples, hidden_layer_sizes[-1])
+        """
+        X = self._validate(X)
+        blocks = [self._units(X[i : i + _BLOCK_ROWS]) for i in range(0, len(X), _BLOCK_ROWS)]
+        on = np.concatenate(blocks) if blocks else np.empty((0, self.hidden_layer_sizes[-1]), bool)
+        return _plus_minus(on, np.int8)
+
+    def logits(self, X) -> np.ndarray:
+        """Output of the real head, float64, shape (n_samples, n_outputs)."""
+        X = self._validate(X)
+        (_, _, head_t, bias), _ = self._prepared()
+        out = np.empty((len(X), len(bias)))
+        for i in range(0, len(X), _BLOCK_ROWS):
+            units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
+            out[i : i + _BLOCK_ROWS] = units @ head_t + bias
+        return out
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits; for two classes, as scikit-learn, ``logit[1] - logit[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+        """
+        z = self.logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Softmax of the logits, float64, shape (n_samples, n_classes)."""
+        z = self.logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (``classes_``) of the largest logit, shape (n_samples,)."""
+        return self.classes_[self.logits(X).argmax(axis=1)]
+
+    # ------------------------------------------------------------------ files
+    def save(self, file) -> None:
+        """Write the network to one ``.npz`` file, without pickle.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Written as given (no ``.npz`` suffix is added).
+        """
+        classes, classes_dtype = _classes_to_array(self.classes_)
+        header = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "n_features_in": self.n_features_in_,
+            "layer_sizes": list(self.hidden_layer_sizes),
+            "n_outputs": int(self.head_weight.shape[0]),
+            "classes_dtype": classes_dtype,
+            "input_scaling": self.input_scale is not None,
+        }
+        arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+        for k, layer in enumerate(self.layers):
+            arrays[f"layer{k}.bits"] = layer.bits
+            arrays[f"layer{k}.threshold"] = layer.threshold
+        arrays["head.weight"] = self.head_weight
+        arrays["head.bias"] = self.head_bias
+        arrays["classes"] = classes
+        if self.input_scale is not None:
+            arrays["input.offset"] = self.input_offset
+            arrays["input.scale"] = self.input_scale
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "wb") as f:
+                np.savez_compressed(f, **arrays)
+        else:
+            np.savez_compressed(file, **arrays)
+
+    @classmethod
+    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> "PackedBinaryNetwork":
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+        backend : {"popcount", "matmul"}, default="popcount"
+
+        Returns
+        -------
+        PackedBinaryNetwork
+
+        Raises
+        ------
+        PackedFormatError
+            The file is not such a network, is corrupted, or was written by a newer
+            format version.  (A missing file raises ``FileNotFoundError``.)
+        """
+        _check_backend(backend)
+        name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else "the file"
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "rb") as f:
+                return cls._read(f, name, backend)
+        return cls._read(file, name, backend)
+
+    @classmethod
+    def _read(cls, f, name: str, backend: str) -> "PackedBinaryNetwork":
+        bad = f"{name} is not a readable {FORMAT_NAME} file"
+        try:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise PackedFormatError(f"{bad}: not an .npz archive")
+            with npz:
+                if "header" not in npz.files:
+                    raise PackedFormatError(f"{bad}: no header")
+                header = json.loads(npz["header"].tobytes().decode("utf-8"))
+                _check_header(header, bad)
+                n_layers = len(header["layer_sizes"])
+                arrays = {key: npz[key] for key in _expected_keys(n_layers, header)}
+            sizes = [header["n_features_in"], *header["layer_sizes"]]
+            layers = [
+                PackedLayer((n_out, n_in), arrays[f"layer{k}.bits"], arrays[f"layer{k}.threshold"])
+                for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+            ]
+            classes = arrays["classes"]
+            if header.get("classes_dtype") == "object":
+                classes = classes.astype(object)
+            return cls(
+                layers,
+                arrays["head.weight"],
+                arrays["head.bias"],
+                classes,
+                input_offset=arrays.get("input.offset"),
+                input_scale=arrays.get("input.scale"),
+                backend=backend,
+            )
+        except PackedFormatError:
+            raise
+        except _READ_ERRORS as exc:
+            raise PackedFormatError(f"{bad} ({type(exc).__name__}: {exc})") from exc
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_header(header, bad: str) -> None:
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise PackedFormatError(f"{bad}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise PackedFormatError(
+            f"{bad}: it was written with format version {version}, newer than this "
+            f"sklearn-bnn reads (up to {FORMAT_VERSION}). Upgrade sklearn-bnn to load it."
+        )
+    sizes = header.get("layer_sizes")
+    if (
+        not isinstance(header.get("n_features_in"), int)
+        or not isinstance(sizes, list)
+        or not sizes
+        or not all(isinstance(s, int) and s > 0 for s in sizes)
+    ):
+        raise PackedFormatError(f"{bad}: invalid sizes in the header")
+
+
+def _expected_keys(n_layers: int, header: dict) -> list[str]:
+    keys = [f"layer{k}.{part}" for k in range(n_layers) for part in ("bits", "threshold")]
+    keys += ["head.weight", "head.bias", "classes"]
+    if header.get("input_scaling"):
+        keys += ["input.offset", "input.scale"]
+    return keys
+
+
+def _classes_to_array(classes: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Labels as a pickle-free array, and how to restore their dtype."""
+    if classes.dtype.kind in "biufU":
+        return classes, None
+    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+        return classes.astype(str), "object"
+    raise ValueError(
+        f"class labels of dtype {classes.dtype} cannot be saved without pickle; "
+        "use integer, float, bool or string labels."
+    )
+
+
+def _float_keys(dtype):
+    """Unsigned ints ordered as the floats of ``dtype`` (for bisection over floats)."""
+    uint = np.dtype(f"uint{8 * np.dtype(dtype).itemsize}")
+    top = uint.type(1) << uint.type(8 * uint.itemsize - 1)
+
+    def to_key(values):
+        u = np.asarray(values, dtype=dtype).view(uint)
+        return np.where(u & top, ~u, u | top)
+
+    def from_key(keys):
+        keys = keys.astype(uint)
+        return np.where(keys & top, keys & ~top, ~keys).view(dtype)
+
+    return to_key, from_key
+
+
+def _field_threshold(layer, offset) -> np.ndarray:
+    """Smallest float v per unit with ``binary_field(v) >= 0`` (bisection over floats)."""
+    import torch
+
+    dtype = np.dtype(str(offset.dtype).replace("torch.", ""))
+
+    def fires(values: np.ndarray) -> np.ndarray:
+        v = torch.from_numpy(np.ascontiguousarray(values)).to(offset.device)
+        return (layer.binary_field(v[None, :], offset) >= 0)[0].cpu().numpy()
+
+    n_out = offset.shape[0]
+    to_key, from_key = _float_keys(dtype)
+    lo = np.broadcast_to(to_key(-np.inf), (n_out,)).copy()
+    hi = np.broadcast_to(to_key(np.inf), (n_out,)).copy()
+    always = fires(from_key(lo))
+    never = ~fires(from_key(hi))
+    lo[always | never] = hi[always | never] - 1  # nothing to search
+    while (hi - lo > 1).any():
+        mid = lo + (hi - lo) // 2
+        up = fires(from_key(mid))
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    threshold = from_key(hi).copy()
+    threshold[always] = -np.inf
+    threshold[never] = np.inf
+    return threshold
+
+
+def _popcount_threshold(layer, offset) -> np.ndarray:
+    """Largest popcount P per unit with ``binary_field(N - 2 p) >= 0`` for all p <= P."""
+    import torch
+
+    n_in = layer.in_features
+    if offset.dtype == torch.float32 and n_in >= 2**24:
+        raise ValueError(f"a float32 layer with {n_in} >= 2**24 inputs has inexact +-1 sums")
+    dots = torch.arange(n_in, -n_in - 1, -2, dtype=offset.dtype, device=offset.device)
+    fires = (layer.binary_field(dots[:, None], offset) >= 0).cpu().numpy()  # (p = 0..N, out)
+    count = fires.sum(axis=0)
+    if not np.array_equal(fires, np.arange(n_in + 1)[:, None] < count):
+        raise RuntimeError("binary_field is not non-decreasing in the dot product")
+    return (count - 1).astype(np.int16 if n_in < 2**15 else np.int32)
