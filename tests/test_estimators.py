@@ -241,3 +241,34 @@ def test_classifier_trains_with_each_estimator(estimator):
     assert np.isfinite(clf.loss_curve_).all()
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
     assert clf.score(X, y) > 0.8
+
+
+def test_binary_surrogate_forward_is_the_one_bit_network_and_backward_is_st():
+    from sklearn_bnn.nn.estimators import TRAINING
+    from sklearn_bnn.nn.noise import GaussianNoise
+
+    torch.manual_seed(0)
+    net = _net((6, 5), GaussianNoise())
+    x = torch.randn(30, 2, dtype=torch.float64)
+    y = torch.randint(0, 2, (30,)).double() * 2 - 1
+    value, logits = TRAINING["binary+st"](net, x, y, logistic_loss)
+    # forward: exactly the deterministic 1-bit network
+    torch.testing.assert_close(logits, net(x, "binary"), rtol=0, atol=0)
+    value.backward()
+    # backward of the last binary layer's bias: through the proxy phi' of the noise,
+    # computed by hand for a one-layer network
+    net1 = _net((4,), GaussianNoise())
+    x1 = torch.randn(30, 2, dtype=torch.float64)
+    value, _ = TRAINING["binary+st"](net1, x1, y, logistic_loss)
+    value.backward()
+    layer = net1.layers[0]
+    with torch.no_grad():
+        signs, offset = layer.binary_parameters()
+        a = layer.binary_field(x1 @ torch.where(signs, 1.0, -1.0).double().T, offset)
+        units = torch.where(a >= 0, 1.0, -1.0).double()
+        logits = net1.head(units).squeeze(-1)
+        dlogit = -y * torch.sigmoid(-y * logits) / len(y)  # d mean softplus(-y z) / dz
+        dunits = dlogit[:, None] * net1.head.weight[0]
+        alpha = layer.weight.abs().mean(dim=1)
+        expected = (dunits * net1.noise.dphi(a)).sum(0) / alpha
+    torch.testing.assert_close(layer.bias.grad, expected)

@@ -204,12 +204,12 @@ def _st_binary(net, x, proxy, generator):
     \operatorname{stopgrad} M)`, and the proxy's derivative for the units.  Nothing is
     sampled: ``generator`` is unused.
     """
+    fn = PROXIES.lookup(proxy)
     for layer in net.layers:
+        signs, offset = layer.binary_parameters()  # the one definition of the 1-bit layer
         m = layer.weight
-        w = _sign(m.detach()) + (m - m.detach())
-        alpha = m.abs().mean(dim=1).clamp_min(1e-12)
-        a = F.linear(x, w) * layer.scale + layer.bias / alpha
-        fn = PROXIES.lookup(proxy)
+        w = torch.where(signs, 1.0, -1.0).to(m.dtype) + (m - m.detach())
+        a = layer.binary_field(F.linear(x, w), offset)
         soft = net.noise.phi(a) if fn is None else fn(a, net.noise.scale)
         x = _sign(a.detach()) + (soft - soft.detach())
     return x
