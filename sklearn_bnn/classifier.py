@@ -616,7 +616,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
         _check_float32_range(X)
         device = self.net_.device
-        Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+        # a read-only array (pandas copy-on-write, memmaps) would make torch warn
+        X32 = X.astype(np.float32, copy=not X.flags.writeable)
+        Xt = torch.as_tensor(X32, device=device)
         proba = self._valid_proba(self.net_.module_, Xt)
         bad = ~torch.isfinite(proba).all(dim=1)
         if bad.any():

@@ -136,6 +136,16 @@ def test_pandas_changed_columns():
         clf.predict(X)
 
 
+def test_read_only_input_predicts_without_torch_warnings(fitted):
+    # pandas copy-on-write frames and memmaps hand out read-only arrays
+    for dtype in (np.float32, np.float64):
+        frozen = X.astype(dtype)
+        frozen.flags.writeable = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(fitted.predict(frozen), fitted.predict(X))
+
+
 # ------------------------------------------------------------- degenerate data
 @pytest.mark.parametrize(
     "Xb,yb",
