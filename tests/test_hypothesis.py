@@ -151,7 +151,7 @@ def test_fit_predict_contract(problem, kw, data):
 def test_partial_fit_with_absent_classes(problem, kw, data):
     X, y, kind = problem
     classes = LABELS[kind]  # all of them: some are absent from y, maybe all but one
-    present = data.draw(st.sampled_from(sorted(set(y.tolist()), key=str)), label="first batch class")
+    present = data.draw(st.sampled_from(sorted(set(y.tolist()), key=str)), label="first class")
     first = y == present
     clf = BinaryNetClassifier(**kw)
     clf.partial_fit(X[first], y[first], classes=classes)
