@@ -277,6 +277,17 @@ def test_keyboard_interrupt_in_the_first_epoch_leaves_the_estimator_as_before(in
     assert_unfitted(clf)
 
 
+def test_keyboard_interrupt_in_partial_fit_undoes_the_call(interrupt_at):
+    clf = small()
+    clf.partial_fit(X, Y, classes=[0, 1, 2])
+    before = clf.predict_proba(X)
+    interrupt_at(3)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, Y)
+    assert clf.n_iter_ == 1 and len(clf.net_.history) == 1
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
 def test_keyboard_interrupt_with_early_stopping_keeps_the_best_epoch(interrupt_at):
     interrupt_at(5 * 6 + 1)  # train split: 135 samples, 5 batches
     clf = small(early_stopping=True, max_iter=30, n_iter_no_change=30)
