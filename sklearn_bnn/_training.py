@@ -10,11 +10,13 @@ Users never see skorch: :class:`~sklearn_bnn.BinaryNetClassifier` builds a
   as in :class:`~sklearn.neural_network.MLPClassifier`);
 * projection of the weight means onto [-1, 1] after each optimiser step;
 * callbacks: divergence guard, fraction of flipped weight signs per epoch, validation
-  accuracy of the prediction network.
+  accuracy of the prediction network, and an end-of-epoch checkpoint so that an
+  interrupted fit (``KeyboardInterrupt``) ends on the last completed epoch.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -184,6 +186,66 @@ class FlipRatio(Callback):
         flipped = sum(int((a != b).sum()) for a, b in zip(self._signs, now))
         total = sum(a.numel() for a in now)
         net.history.record("flip_ratio", flipped / total)
+
+
+class EpochCheckpoint(Callback):
+    """Roll an interrupted fit back to the end of its last completed epoch.
+
+    skorch catches ``KeyboardInterrupt`` inside its loop (early stopping raises one too)
+    and ends training normally.  A user's interrupt usually lands in the middle of an
+    epoch: the weights then belong to no recorded epoch and the history's last row is
+    unfinished.  This callback keeps, at the end of each epoch, the module's and the
+    optimiser's state and the torch RNG state; at the end of training, if the history
+    has a row after the last completed epoch, it drops that row and restores the
+    checkpoint.  The fitted model is then exactly the model of an
+    uninterrupted run of that many epochs, and a warm-started fit resumes it exactly.
+
+    Placed before ``EarlyStopping`` so that the epoch on which early stopping fires is
+    checkpointed, and so that early stopping's ``load_best`` still has the last word.
+    The copies live in memory only during training (never pickled).
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.n_rows_ = len(net.history)  # complete epochs so far
+        self._state = None
+
+    def on_epoch_end(self, net, **kwargs):
+        self.n_rows_ = len(net.history)
+        self._state = (
+            {k: v.detach().clone() for k, v in net.module_.state_dict().items()},
+            copy.deepcopy(net.optimizer_.state_dict()),
+            get_rng_state(net.device),
+        )
+
+    def on_train_end(self, net, **kwargs):
+        if len(net.history) > self.n_rows_:
+            del net.history[self.n_rows_ :]
+            if self._state is not None:  # else no epoch of this fit completed
+                module_state, optim_state, rng_state = self._state
+                net.module_.load_state_dict(module_state)
+                net.optimizer_.load_state_dict(optim_state)
+                set_rng_state(rng_state, net.device)
+        self._state = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_state"] = None
+        return state
+
+
+def get_rng_state(device) -> tuple:
+    """Torch's global RNG state for the CPU and, on CUDA, for ``device``."""
+    device = torch.device(device)
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def set_rng_state(state: tuple, device) -> None:
+    """Inverse of :func:`get_rng_state`."""
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, torch.device(device))
 
 
 class ValidAccuracy(Callback):

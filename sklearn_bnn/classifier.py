@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import pickle
 import warnings
 from numbers import Integral, Real
 
@@ -25,20 +26,46 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._training import (
+    EpochCheckpoint,
     FiniteLoss,
     FlipRatio,
     SBNNet,
     TensorBatches,
     TensorData,
+    TrainingDivergedError,
     ValidAccuracy,
     forward_proba,
+    get_rng_state,
     history_without_batches,
+    set_rng_state,
     to_numpy,
 )
 from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
 from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
 from .nn import get_noise, training_forward
 from .nn.packed import PackedBinaryNetwork
+
+
+#: Layout of the fitted state that ``__getstate__`` writes; ``__setstate__`` reads this
+#: one and older ones.  Bump it when a change makes old pickles unreadable, and teach
+#: ``__setstate__`` to migrate what it can.  (Pickles written before the format was
+#: recorded are format 0: the same layout without ``_rng_state``.)
+_PICKLE_FORMAT = 1
+
+#: Largest magnitude the network can take in: it computes in float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X: np.ndarray) -> None:
+    """Reject finite float64 values that would become +-inf when cast to float32."""
+    if X.dtype == np.float64 and X.size:
+        largest = float(np.abs(X).max())
+        if largest > _FLOAT32_MAX:
+            raise ValueError(
+                f"X has values too large for float32 (largest |x| = {largest:.3g} > "
+                f"{_FLOAT32_MAX:.3g}); the network computes in float32. Standardise the "
+                "features, e.g. with sklearn.preprocessing.StandardScaler."
+            )
 
 
 def _resolve_device(device) -> torch.device:
@@ -144,7 +171,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         0-2) stopping after 10 epochs gave 1-bit test accuracy 0.956 at split 0 (52
         epochs), after 30 epochs 0.960-0.967, and a fixed 150 epochs 0.967-0.976.
     warm_start : bool, default=False
-        Reuse the previous fit's weights and optimiser state.
+        Reuse the previous fit's weights, optimiser state and random stream: without
+        early stopping, fits of ``a`` then ``b`` epochs give exactly the model of one fit
+        of ``a + b`` epochs (and so do ``partial_fit`` calls, one epoch each).
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA when available, else CPU.
     random_state : int, RandomState instance or None, default=None
@@ -315,6 +344,21 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : BinaryNetClassifier
             The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a training loss becomes NaN or infinite (too high a
+            ``learning_rate_init``, or unscaled features); the estimator is left as it
+            was before the call.
+
+        Notes
+        -----
+        A fit that raises leaves the estimator exactly as it was before the call (unfitted,
+        or the previous model with ``warm_start``).  Interrupting a fit (Ctrl-C, i.e.
+        ``KeyboardInterrupt``) keeps the model of the last completed epoch (with
+        ``early_stopping``, the best validation epoch), warns, and returns; an interrupt
+        in the first epoch propagates and leaves the estimator as before.
         """
         return self._fit(X, y, sample_weight, incremental=False, classes=None)
 
@@ -388,9 +432,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_inner(self, X, y, sample_weight, incremental, first, train_mode, noise, device, sizes):
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64), y_numeric=False)
+        _check_float32_range(X)
         check_classification_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float32, ensure_non_negative=True
+            )
 
         if first:
             # partial_fit's first call has set classes_ from its ``classes`` argument
@@ -415,12 +462,21 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
-            split = train_test_split(
-                np.arange(len(y_enc)),
-                test_size=self.validation_fraction,
-                stratify=y_enc,
-                random_state=seed,
-            )
+            try:
+                split = train_test_split(
+                    np.arange(len(y_enc)),
+                    test_size=self.validation_fraction,
+                    stratify=y_enc,
+                    random_state=seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping=True cannot hold out a stratified validation_fraction="
+                    f"{self.validation_fraction} of {len(y_enc)} samples in "
+                    f"{len(self.classes_)} classes (smallest class: "
+                    f"{np.bincount(y_enc).min()} samples): {exc} Use more samples, a "
+                    "larger validation_fraction, or early_stopping=False."
+                ) from exc
         else:
             split = (np.arange(len(y_enc)), None)
 
@@ -438,8 +494,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         epochs = 1 if incremental else self.max_iter
 
         forks = [device.index or 0] if device.type == "cuda" else []
+        n_rows = 0 if first else len(self.net_.history)
         with torch.random.fork_rng(devices=forks):
-            torch.manual_seed(seed)
+            if first or getattr(self, "_rng_state", None) is None:
+                torch.manual_seed(seed)
+            else:  # continue the torch RNG stream: resumed fits equal uninterrupted ones
+                set_rng_state(self._rng_state, device)
             if first:
                 net = self._build_net(sizes, noise, device, train_mode)
                 self.init_ = initialize_network(net.module_, self.init, self.surrogate)
@@ -463,8 +523,37 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             # set directly: skorch's set_params on an initialised net only accepts
             # prefixed keys of modules and criteria
             net.iterator_train__shuffle = self.shuffle
-            net.partial_fit(train, None, epochs=epochs)
+            try:
+                # skorch ends the loop quietly on KeyboardInterrupt (and EpochCheckpoint
+                # rolls back to the last completed epoch); anything else propagates
+                # and _fit restores the estimator as it was.
+                net.partial_fit(train, None, epochs=epochs)
+            except TrainingDivergedError as exc:
+                raise TrainingDivergedError(
+                    f"{exc} The largest |feature| in X is {float(np.abs(X).max()):.3g}."
+                ) from exc
+            except RuntimeError as exc:
+                if "overflow" not in str(exc):
+                    raise
+                # e.g. Adam's step size lr / (1 - beta1) beyond float32's range
+                raise TrainingDivergedError(
+                    f"training diverged: {exc}. Lower learning_rate_init "
+                    f"(now {self.learning_rate_init:g})."
+                ) from exc
+            self._rng_state = get_rng_state(device)
 
+        n_done = len(net.history) - n_rows
+        stopper = dict(net.callbacks_).get("early_stopping")
+        stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
+        if n_done < epochs and not stopped_early:
+            if n_done == 0:  # nothing of this fit to keep: _fit restores the estimator
+                raise KeyboardInterrupt
+            warnings.warn(
+                f"Training interrupted by user after {n_done} of {epochs} epoch(s); "
+                "keeping the weights of "
+                + ("the best validation epoch." if early_stopping else "the last completed epoch."),
+                UserWarning,
+            )
         self._collect(net, early_stopping)
         if not incremental and self._epochs_this_fit == self.max_iter and not self._stopped_early:
             warnings.warn(
@@ -502,6 +591,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             ("flip_ratio", FlipRatio()),
             ("valid_acc", ValidAccuracy(self._valid_proba)),
             ("valid_acc_binary", ValidAccuracy(self._binary_proba, key="valid_acc_binary")),
+            ("checkpoint", EpochCheckpoint()),  # before early_stopping: see its docstring
         ]
         if incremental:  # one epoch: nothing to stop
             return callbacks
@@ -552,9 +642,22 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     def _proba_tensor(self, X) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        _check_float32_range(X)
         device = self.net_.device
-        Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
-        return self._valid_proba(self.net_.module_, Xt)
+        # a read-only array (pandas copy-on-write, memmaps) would make torch warn
+        X32 = X.astype(np.float32, copy=not X.flags.writeable)
+        Xt = torch.as_tensor(X32, device=device)
+        proba = self._valid_proba(self.net_.module_, Xt)
+        bad = ~torch.isfinite(proba).all(dim=1)
+        if bad.any():
+            raise ValueError(
+                f"The {self.inference!r} network's output is not finite for "
+                f"{int(bad.sum())} of {len(X)} samples (largest |feature| there: "
+                f"{float(np.abs(X[to_numpy(bad)]).max()):.3g}): such values overflow its "
+                "float32 arithmetic. Standardise the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler, as for fit."
+            )
+        return proba
 
     def predict_proba(self, X):
         """Class probabilities of the ``inference`` network.
@@ -670,6 +773,36 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             "float32_state_dict": len(state_dict.getvalue()),
         }
         return ModelSummary(rows, files)
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        state["_sklearn_bnn_version"] = __version__
+        state["_sklearn_bnn_pickle_format"] = _PICKLE_FORMAT
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+
+        state = dict(state)
+        version = state.pop("_sklearn_bnn_version", None)
+        layout = state.pop("_sklearn_bnn_pickle_format", 0)
+        if layout > _PICKLE_FORMAT:
+            raise pickle.UnpicklingError(
+                f"This BinaryNetClassifier was saved by sklearn-bnn {version} (fitted-state "
+                f"format {layout}); sklearn-bnn {__version__} reads formats up to "
+                f"{_PICKLE_FORMAT}. Upgrade sklearn-bnn, or refit the model with this version."
+            )
+        if version is not None and version != __version__:
+            warnings.warn(
+                f"Unpickling a BinaryNetClassifier saved by sklearn-bnn {version} with "
+                f"sklearn-bnn {__version__}: the format is readable, but results may differ. "
+                "Refit (or save again) with this version to silence this warning.",
+                UserWarning,
+            )
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
