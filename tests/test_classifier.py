@@ -217,7 +217,9 @@ def test_convergence_warning_at_max_iter_and_early_stopping():
 
 def test_diverging_training_stops_with_an_error_and_leaves_nothing_fitted():
     X = X_IRIS * 1e30
-    clf = fast(learning_rate_init=1e30)
+    # the deterministic surrogate's variance overflows; the default 1-bit training sees
+    # only sign(h) and stays finite here (test_faults covers it)
+    clf = fast(surrogate="deterministic", learning_rate_init=1e30)
     with pytest.raises(TrainingDivergedError, match="training diverged"):
         clf.fit(X, Y_IRIS)
     assert not hasattr(clf, "classes_") and not hasattr(clf, "n_features_in_")
@@ -226,7 +228,7 @@ def test_diverging_training_stops_with_an_error_and_leaves_nothing_fitted():
 
 
 def test_failed_warm_start_restores_previous_model():
-    clf = fit_quiet(fast(warm_start=True), X_IRIS, Y_IRIS)
+    clf = fit_quiet(fast(warm_start=True, surrogate="deterministic"), X_IRIS, Y_IRIS)
     before = clf.predict_proba(X_IRIS)
     n_iter = clf.n_iter_
     clf.set_params(learning_rate_init=1e30)
@@ -242,7 +244,7 @@ def test_failed_warm_start_restores_previous_model():
         (dict(surrogate="lrtt"), "surrogate"),
         (dict(surrogate="sampled", gradient_estimator="psa"), "needs noise='logistic'"),
         (dict(surrogate="binary", noise="sign"), "straight-through proxy"),
-        (dict(gradient_estimator="psa"), "does not apply to surrogate='deterministic'"),
+        (dict(gradient_estimator="psa", surrogate="deterministic"), "does not apply to surrogate='deterministic'"),
         (dict(init=(0.5, -1.0)), "sigma_b\\^2 must be >= 0"),
         (dict(init="glorrot"), "must be a str among"),
         (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
@@ -331,8 +333,14 @@ def test_gpu_fit_matches_its_own_predictions_after_cpu_round_trip():
 
 
 def test_critical_init_records_the_solvers_choice():
-    clf = fit_quiet(fast(hidden_layer_sizes=(32, 32), init="critical", noise="sign"), X_IRIS, Y_IRIS)
+    clf = fit_quiet(
+        fast(hidden_layer_sizes=(32, 32), init="critical", noise="sign", surrogate="deterministic"),
+        X_IRIS, Y_IRIS,
+    )
     info = clf.critical_init_
     assert info is not None and 0.0 < info["sigma_m2"] <= 1.0
     assert clf.init_["sigma_m2"] == [info["sigma_m2"]] * 2
     assert fit_quiet(fast(), X_IRIS, Y_IRIS).critical_init_ is None
+    # the default trains sign(M) directly: no critical point, a clear error
+    with pytest.raises(ValueError, match="init='critical' does not apply: surrogate='binary'"):
+        fast(init="critical").fit(X_IRIS, Y_IRIS)

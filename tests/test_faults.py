@@ -19,9 +19,12 @@ from sklearn_bnn._training import SBNNet
 
 X, Y = load_iris(return_X_y=True)
 X = StandardScaler().fit_transform(X)
-# 150 samples / batch_size 32 = 5 batches per epoch
+# 150 samples / batch_size 32 = 5 batches per epoch.  The deterministic surrogate: its
+# field variances are where overflow and divergence show; the default 1-bit training only
+# sees sign(h) (test_huge_features_with_the_default_one_bit_training_stay_finite).
 SMALL = dict(
-    hidden_layer_sizes=(8,), max_iter=10, batch_size=32, learning_rate_init=1e-2, random_state=0
+    hidden_layer_sizes=(8,), max_iter=10, batch_size=32, learning_rate_init=1e-2, random_state=0,
+    surrogate="deterministic",
 )
 
 
@@ -85,6 +88,15 @@ def test_huge_features_in_fit_diverge_with_advice():
     with pytest.raises(TrainingDivergedError, match=match):
         clf.fit(X * 1e30, Y)
     assert_unfitted(clf)
+
+
+def test_huge_features_with_the_default_one_bit_training_stay_finite():
+    # sign(M) x / sqrt(N) + b / mean|M| at x ~ 1e30: the units are signs of finite float32
+    # sums, so the 1-bit network trains (its biases are negligible there) and predicts
+    clf = fit_quiet(small(surrogate="binary"), X * 1e30, Y)
+    assert np.isfinite(clf.loss_curve_).all()
+    proba = clf.predict_proba(X * 1e30)
+    assert np.isfinite(proba).all() and clf.score(X * 1e30, Y) > 0.6
 
 
 def test_huge_features_at_predict_never_give_nan(fitted):

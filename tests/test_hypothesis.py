@@ -88,10 +88,17 @@ inits = st.one_of(
     st.floats(0, 1),
     st.tuples(st.floats(0, 1), st.floats(0, 1)),
 )
-params = st.fixed_dictionaries(
+_SMOOTH = ["gaussian", "logistic", "uniform"]  # noises with a straight-through proxy
+# valid (surrogate, gradient_estimator, noise) triples: every training path
+TRAINING_PATHS = st.sampled_from(
+    [("deterministic", "auto", n) for n in ["sign", *_SMOOTH]]
+    + [(s, e, n) for s, e in [("binary", "auto"), ("lrt", "auto"), ("lrt", "st")] for n in _SMOOTH]
+    + [("sampled", e, "gaussian") for e in ("st", "reinforce", "arm")]
+    + [("sampled", "psa", "logistic")]
+)
+_params = st.fixed_dictionaries(
     {
         "hidden_layer_sizes": st.lists(st.integers(1, 5), min_size=1, max_size=2).map(tuple),
-        "noise": st.sampled_from(["sign", "gaussian", "logistic", "uniform"]),
         "init": inits,
         "inference": st.sampled_from(["binary", "surrogate", "mc"]),
         "n_mc_samples": st.integers(1, 3),
@@ -105,6 +112,9 @@ params = st.fixed_dictionaries(
         "random_state": st.integers(0, 1000),
         "device": st.just("cpu"),
     }
+)
+params = st.tuples(TRAINING_PATHS, _params).map(
+    lambda t: {**t[1], "surrogate": t[0][0], "gradient_estimator": t[0][1], "noise": t[0][2]}
 )
 
 # the only refusals a well-formed problem may get
