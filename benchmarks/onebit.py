@@ -97,7 +97,7 @@ def one_fit(dataset, surrogate, estimator, depth, width, fold, n_folds, seed, ma
     scores = {}
     for mode in ("surrogate", "binary", "mc"):
         model.set_params(binarynetclassifier__inference=mode)
-        scores[mode] = model.score(X[test], y[test])
+        scores[f"acc_{mode}"] = model.score(X[test], y[test])
     return dict(
         dataset=dataset, surrogate=surrogate, estimator=estimator, depth=depth, fold=fold,
         seconds=seconds, epochs=clf.n_iter_, **scores,
@@ -160,8 +160,9 @@ def main(argv=None) -> int:
             sel = [r for r in rows if (r["dataset"], r["surrogate"], r["estimator"], r["depth"]) == (ds, s, e, d)]
             if not sel:
                 continue
-            mean = {k: np.mean([r[k] for r in sel]) for k in ("surrogate", "binary", "mc", "seconds", "epochs")}
-            sd = {k: np.std([r[k] for r in sel]) for k in ("surrogate", "binary", "mc")}
+            keys = {"surrogate": "acc_surrogate", "binary": "acc_binary", "mc": "acc_mc", "seconds": "seconds", "epochs": "epochs"}
+            mean = {k: np.mean([r[v] for r in sel]) for k, v in keys.items()}
+            sd = {k: np.std([r[keys[k]] for r in sel]) for k in ("surrogate", "binary", "mc")}
             label_d = "(256, 256)" if s == "defaults" else f"{d} x {args.width}"
             print(
                 f"| {ds} | {s} | {e} | {label_d} | {mean['surrogate']:.3f} ± {sd['surrogate']:.3f} | "
