@@ -137,7 +137,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
     n_iter_ : int
         Number of epochs run (over all fits when warm-starting).
@@ -160,7 +160,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     history_ : list of dict
         Per epoch: ``train_loss``, ``valid_loss`` and ``valid_acc`` (with early
         stopping), ``flip_ratio``, ``dur``.
-    flip_ratio_ : ndarray of shape (n_iter_,)
+    flip_ratio_ : ndarray of shape (`n_iter_`,)
         Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
     init_ : dict
         The init actually drawn: the ``init`` value and per-layer ``sigma_m2``, ``sigma_b2``.
