@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/tabular.py                     # the full table (minutes on 2 CPU cores)
     python benchmarks/tabular.py --quick             # 3 folds, at most 30 epochs: a smoke run
+    python benchmarks/tabular.py --threads 1         # one thread per library (shared machines)
     python benchmarks/tabular.py --bnn init=glorot   # add one BinaryNetClassifier configuration
     python benchmarks/tabular.py --bnn inference='"surrogate"' --datasets digits
     python benchmarks/tabular.py --rst docs/tabular_results.inc   # also write the docs table
@@ -49,6 +50,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits, threadpool_info
 
 import sklearn_bnn
 from sklearn_bnn import BinaryNetClassifier
@@ -108,8 +110,10 @@ def machine() -> str:
     except OSError:
         load = "load average unknown"
     device = "no GPU used" if not torch.cuda.is_available() else "GPU present (device='auto')"
+    pools = sorted({p["num_threads"] for p in threadpool_info()})
     return (
         f"{os.cpu_count()}-core CPU ({cpu}), {device}, {torch.get_num_threads()} torch threads, "
+        f"BLAS/OpenMP threads {'/'.join(map(str, pools)) or '-'}, "
         f"{load}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"scikit-learn {sklearn.__version__}, sklearn-bnn {sklearn_bnn.__version__}"
     )
@@ -125,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--folds", type=int, default=None, help="CV folds (default 5, 3 with --quick)")
     parser.add_argument("--max-iter", type=int, default=None, help="cap on epochs of both networks")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="threads for torch, BLAS and OpenMP (default: the libraries' own); on a shared "
+        "machine use 1: oversubscribed threads slow every model down by an order of magnitude",
+    )
     parser.add_argument("--seed", type=int, default=0, help="fold and model seed (default 0)")
     parser.add_argument("--rst", metavar="PATH", help="also write the table as an rst fragment")
     args = parser.parse_args(argv)
@@ -135,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = args.folds or 5
     if args.threads:
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
 
     setup = (
         f"{folds}-fold stratified CV (shuffled, seed {args.seed}); accuracy mean (sd) over folds; "
