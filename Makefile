@@ -1,6 +1,7 @@
 # The two commands of the README, each doing all of its own set-up on a fresh machine:
 #   make demo   - train on scikit-learn's digits and print the comparison table
 #   make test   - run the test suite (what .ci/run runs)
+# and `make docs`, which builds the documentation (docs/_build/html) the same way.
 # A virtual environment is created in .venv.  torch is installed first, pinned to the
 # 2.13.0 CPU build these machines carry (plain `pip install torch` would pull several GB
 # of CUDA packages); then the package with its extras.  Set TORCH_SPEC to change that pin,
@@ -11,6 +12,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+DOCS_STAMP = $(VENV)/.installed-docs
 
 .PHONY: demo test docs clean
 
@@ -27,5 +29,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The documentation (docs/_build/html); same as `make -C docs html` inside the venv.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(MAKE) -C docs html PYTHON=$(abspath $(BIN))/python
+
 clean:
-	rm -rf $(VENV) build *.egg-info docs/_build
+	rm -rf $(VENV) build *.egg-info
+	$(MAKE) -C docs clean

@@ -110,7 +110,11 @@ def timing_table(epochs: int) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
-            clf.fit(Xtr, ytr)
+            try:
+                clf.fit(Xtr, ytr)
+            except ValueError as exc:  # surrogate="sampled" still pending in the classifier
+                print(f"skipped: {exc}")
+                return
             per_epoch = (time.perf_counter() - t) / clf.n_iter_
         base = per_epoch if base is None else base
         print(f"{name:>10} {per_epoch:9.3f} {per_epoch / base:6.2f} {clf.score(Xte, yte):9.3f}")

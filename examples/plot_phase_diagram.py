@@ -6,18 +6,16 @@ Phase diagrams of binary networks at initialisation
 The mean-field solver :mod:`sklearn_bnn.meanfield` computes, for each training surrogate and
 neuron noise, the slope :math:`\\chi_1` of the correlation map at its fixed point and the
 correlation depth scale :math:`\\xi_c = -1/\\ln \\chi_{c^*}` over the second moment of the
-weight means :math:`\\sigma_m^2` and the bias variance :math:`\\sigma_b^2` [SGL20]_.
+weight means :math:`\\sigma_m^2` and the bias variance :math:`\\sigma_b^2` (Stamatescu et al.,
+ICLR 2020).
+
 Deep signal propagation needs :math:`\\chi_1` near 1 (long :math:`\\xi_c`); networks train up to
-about :math:`6\\,\\xi_c` layers.
+about :math:`6\\,\\xi_c` layers [SGL20]_.
 
 The last figure shows why a fixed-point picture alone misleads at finite depth for the
 deterministic surrogate with sign neurons: with :math:`\\sigma_b^2 \\to 0` the field shrinks
 geometrically while the correlation is carried along (a long transient), so
 :func:`~sklearn_bnn.meanfield.critical_init` uses a depth-aware criterion there.
-
-.. [SGL20] G. Stamatescu, F. Gerace, C. Lucibello, I. Fuss, L. White. Critical
-   initialisation in continuous approximations of binary neural networks. ICLR 2020,
-   arXiv:1902.00177.
 """
 
 import math

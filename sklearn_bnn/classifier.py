@@ -188,7 +188,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
     n_iter_ : int
         Number of epochs run (over all fits when warm-starting).
@@ -213,7 +213,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         ``valid_loss``, ``valid_acc`` (accuracy of the ``inference`` network, which early
         stopping monitors: the 1-bit score by default) and ``valid_acc_binary`` (the 1-bit
         network's, whatever ``inference`` is).
-    flip_ratio_ : ndarray of shape (n_iter_,)
+    flip_ratio_ : ndarray of shape (`n_iter_`,)
         Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
     init_ : dict
         The init actually drawn: the ``init`` value and per-layer ``sigma_m2``, ``sigma_b2``.
