@@ -76,7 +76,7 @@ def one_fit(dataset, surrogate, estimator, depth, width, fold, n_folds, seed, ma
     X, y = _load(dataset)
     train, test = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(X, y))[fold]
     if surrogate == "defaults":
-        clf = BinaryNetClassifier(random_state=seed, device=device, max_iter=max_iter)
+        clf = BinaryNetClassifier(random_state=seed, device=device)  # every default
     else:
         clf = BinaryNetClassifier(
             (width,) * depth,
