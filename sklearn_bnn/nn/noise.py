@@ -91,6 +91,15 @@ class NoiseModel:
         r""":math:`E[\phi(h)]` for :math:`h \sim N(\mu, \mathrm{var})`."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    @property
+    def erf_variance(self) -> float | None:
+        r"""The :math:`c` with ``gaussian_mean(mu, v)`` :math:`= \operatorname{erf}(\mu/\sqrt{2(v + c)})`.
+
+        ``None`` when the mean under a Gaussian field has another form.  The deterministic
+        surrogate uses it to run that map with a hand-written backward.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scale={self.scale!r})"
 
@@ -132,6 +141,10 @@ class SignNoise(NoiseModel):
     def gaussian_mean(self, mu, var):
         return torch.erf(mu / torch.sqrt(2.0 * var))
 
+    @property
+    def erf_variance(self):
+        return 0.0
+
 
 @dataclass(frozen=True, repr=False)
 class GaussianNoise(NoiseModel):
@@ -164,7 +177,11 @@ class GaussianNoise(NoiseModel):
         return self.scale * torch.randn(shape, generator=generator, device=device, dtype=dtype)
 
     def gaussian_mean(self, mu, var):
-        return torch.erf(mu / torch.sqrt(2.0 * (var + self.scale**2)))
+        return torch.erf(mu / torch.sqrt(2.0 * (var + self.erf_variance)))
+
+    @property
+    def erf_variance(self):
+        return self.scale**2
 
 
 # sigmoid(x) ~= Phi(lambda x) with lambda^2 = pi/8 (the probit approximation): a logistic
@@ -209,8 +226,12 @@ class LogisticNoise(NoiseModel):
         return self.scale * (torch.log(u) - torch.log1p(-u))
 
     def gaussian_mean(self, mu, var):
+        return torch.erf(mu / torch.sqrt(2.0 * (var + self.erf_variance)))
+
+    @property
+    def erf_variance(self):
         s = self.scale / _PROBIT_LAMBDA
-        return torch.erf(mu / torch.sqrt(2.0 * (var + s * s)))
+        return s * s
 
 
 @dataclass(frozen=True, repr=False)
