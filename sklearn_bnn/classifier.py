@@ -614,6 +614,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         )
         return ModelSummary(rows)
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in self.__dict__:  # skorch maps a CUDA-trained net to the CPU if need be
+            self.device_ = torch.device(self.net_.device)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
