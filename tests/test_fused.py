@@ -114,3 +114,13 @@ def test_deterministic_forward_accepts_leading_dimensions():
     net = _net("gaussian", torch.float64)
     x = torch.randn(2, 5, 12, dtype=torch.float64)
     torch.testing.assert_close(deterministic(net, x), deterministic(net, x.reshape(10, 12)).reshape(2, 5, 16))
+
+
+def test_pm1_and_sign_are_exactly_where():
+    from sklearn_bnn.nn.noise import _pm1, _sign
+
+    condition = torch.rand(1000, generator=torch.Generator().manual_seed(0)) < 0.5
+    for dtype in (torch.float32, torch.float64):
+        assert torch.equal(_pm1(condition, dtype), torch.where(condition, 1.0, -1.0).to(dtype))
+    x = torch.tensor([-0.0, 0.0, -1e-30, 3.0, -2.0])
+    assert _sign(x).tolist() == [1.0, 1.0, -1.0, 1.0, -1.0]

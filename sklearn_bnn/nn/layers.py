@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .noise import _sign
+from .noise import _pm1, _sign
 
 
 class StochasticBinaryLinear(nn.Module):
@@ -101,7 +101,7 @@ class StochasticBinaryLinear(nn.Module):
         r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""
         m = self.weight
         u = torch.rand(m.shape, generator=generator, device=m.device, dtype=m.dtype)
-        s = torch.where(2.0 * u < 1.0 + m, 1.0, -1.0).to(m.dtype)
+        s = _pm1(2.0 * u < 1.0 + m, m.dtype)
         return F.linear(x, s) * self.scale + self.bias
 
     @torch.no_grad()
