@@ -100,6 +100,13 @@ class SBNNet(NeuralNet):
         callbacks = super().get_default_callbacks()
         return callbacks if self.verbose else [c for c in callbacks if c[0] != "print_log"]
 
+    def _set_training(self, training=True):
+        # skorch calls this on every batch, and Module.train() walks every submodule each
+        # time (~10% of a small model's step); the net switches modes together, so once
+        # module_ is in the requested mode there is nothing to do.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
     def _forward_mode(self) -> str:
         if self.train_mode in FORWARDS:
             return self.train_mode
