@@ -398,7 +398,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 random_state=seed,
             )
         else:
-            split = (np.arange(len(y_enc)), None)
+            split = (slice(None), None)  # a view: no copy of X
 
         def tensors(idx):
             w = None if sample_weight is None else torch.as_tensor(sample_weight[idx], device=device)
