@@ -398,12 +398,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 random_state=seed,
             )
         else:
-            split = (slice(None), None)  # a view: no copy of X
+            split = (slice(None), None)  # a view: torch.tensor below makes the one copy
 
         def tensors(idx):
-            w = None if sample_weight is None else torch.as_tensor(sample_weight[idx], device=device)
+            w = None if sample_weight is None else torch.tensor(sample_weight[idx], device=device)
             return TensorData(
-                torch.as_tensor(X[idx], dtype=torch.float32, device=device),
+                torch.tensor(X[idx], dtype=torch.float32, device=device),
                 torch.as_tensor(y_enc[idx], dtype=torch.long, device=device),
                 w,
             )
