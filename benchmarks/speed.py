@@ -33,14 +33,18 @@ resident set before the run (Linux: ``VmHWM`` after resetting it through
 ``/proc/self/clear_refs`` and ``malloc_trim``; elsewhere ``ru_maxrss`` growth, a lower
 bound).
 
-Usage::
+Usage (from the repository root, ``PYTHONPATH=$PWD`` or an installed package)::
 
-    python benchmarks/speed.py                      # CPU, the full matrix (slow on 2 cores)
+    python benchmarks/speed.py                      # CPU, the full matrix (hours on 2 cores)
     python benchmarks/speed.py --quick              # smoke run: (256, 256), 10k subsample
-    python benchmarks/speed.py --device cuda        # adds batch 4096 on the 100k set
     python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \\
-        --modes deterministic                       # the must-show row and its baselines
+        --modes deterministic                       # the must-show rows (100k, 1024^3, 1024)
     python benchmarks/speed.py --threads 1 --clock cpu   # robust on a loaded machine
+    python benchmarks/speed.py --device cuda --datasets digits    # GPU; batch 4096 is added
+    python benchmarks/speed.py --device cuda --datasets synthetic #   on the 100k set
+
+On CUDA the sklearn rows still run on the host CPU (``--sklearn float32`` or ``none`` to
+save time there).
 """
 
 from __future__ import annotations
@@ -300,19 +304,19 @@ def measure(row: Row, X, y, epochs, device, clock, rss: RssPeak):
     return elapsed / epochs, mem
 
 
-def rows_for(hidden, batch_size, device, modes, lifted) -> list[Row]:
+def rows_for(hidden, batch_size, device, modes, lifted, sklearn_dtypes) -> list[Row]:
     rows = []
     for mode in modes:
         rows.append(classifier_row(mode, hidden, batch_size, device, lifted))
         rows.append(bare_row(mode, hidden, batch_size, device))
     rows.append(torch_mlp_row(hidden, batch_size, device))
-    rows.append(sklearn_row(hidden, batch_size, np.float32))
-    rows.append(sklearn_row(hidden, batch_size, np.float64))
+    rows += [sklearn_row(hidden, batch_size, dtype) for dtype in sklearn_dtypes]
     return rows
 
 
 def run_config(dataset, X, y, hidden, batch_size, epochs, args, device, modes, lifted, clock, rss):
-    rows = rows_for(hidden, batch_size, device, modes, lifted)
+    dtypes = {"both": (np.float32, np.float64), "float32": (np.float32,), "none": ()}[args.sklearn]
+    rows = rows_for(hidden, batch_size, device, modes, lifted, dtypes)
     n_warm = min(len(X), 3 * batch_size)
     for row in rows:  # warm-up: a few batches of every row
         measure(row, X[:n_warm], y[:n_warm], 1, device, clock, rss)
@@ -342,7 +346,7 @@ def print_table(results, args, device, lifted, clock_name):
     for (dataset, shape, hidden, batch, epochs), rows in results:
         med = {(r.name, r.how): statistics.median(r.times) for r in rows}
         ref_torch = med[("float MLP", "torch")]
-        ref_sk = med[("MLPClassifier float32", "sklearn")]
+        ref_sk = med.get(("MLPClassifier float32", "sklearn"), 0.0)
         bare = {r.mode: med[(r.name, r.how)] for r in rows if r.how == "bare"}
         for r in rows:
             t = med[(r.name, r.how)]
@@ -360,7 +364,9 @@ def print_table(results, args, device, lifted, clock_name):
     print(
         f"device={device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else os.cpu_count()} "
         f"{'' if device.type == 'cuda' else 'CPUs'}), torch {torch.__version__}, threads={threads}, "
-        f"clock={clock_name}, medians of {args.repeats} repeats after a warm-up; "
+        f"clock={clock_name}, "
+        + (f"float32 matmul precision {torch.get_float32_matmul_precision()!r}, " if device.type == "cuda" else "")
+        + f"medians of {args.repeats} repeats after a warm-up; "
         f"spread = min-max of s/epoch over the repeats."
     )
     print(
@@ -395,6 +401,12 @@ def parse_args(argv=None):
     p.add_argument("--epochs-digits", type=int, default=None, help="epochs per timed run on digits (default 10)")
     p.add_argument("--epochs-synthetic", type=int, default=1, help="epochs per timed run on the 100k set (default 1)")
     p.add_argument("--modes", default=None, help="comma list of training modes (keys of TRAINING; default all)")
+    p.add_argument(
+        "--sklearn",
+        choices=("both", "float32", "none"),
+        default="both",
+        help="MLPClassifier rows: float32 and float64 input (default), float32 only, or none",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch (and BLAS) threads; default: torch's")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")
     p.add_argument("--verbose", action="store_true", help="progress on stderr")
