@@ -97,6 +97,18 @@ class SBNNet(NeuralNet):
         self.train_mode = train_mode
         self.alpha = alpha
 
+    def get_default_callbacks(self):
+        # skorch's PrintLog formats a table every epoch even when it prints nothing
+        callbacks = super().get_default_callbacks()
+        return callbacks if self.verbose else [c for c in callbacks if c[0] != "print_log"]
+
+    def _set_training(self, training=True):
+        # skorch calls this on every batch, and Module.train() walks every submodule each
+        # time (~10% of a small model's step); the net switches modes together, so once
+        # module_ is in the requested mode there is nothing to do.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
     def _forward_mode(self) -> str:
         if self.train_mode in FORWARDS:
             return self.train_mode
@@ -161,14 +173,52 @@ class SBNNet(NeuralNet):
         self.module_.project_()
         return step
 
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch, without a device-to-host copy per batch.
+
+        skorch records each batch loss with ``loss.item()``, which on a GPU waits for that
+        batch to finish before the next one can be queued.  Here the losses stay on the
+        device and are copied once, at the end of the epoch, into the same history entries
+        (``<prefix>_loss``, ``<prefix>_batch_size`` per batch, ``<prefix>_batch_count``).
+        Batch callbacks therefore see no loss in the history; :class:`FiniteLoss` checks
+        the epoch's losses at its end.
+        """
+        if iterator is None:
+            return
+        rows = self.history[-1]["batches"]
+        first = len(rows)
+        losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            rows[-1][prefix + "_batch_size"] = len(batch[1])  # y: always a tensor here
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        values = torch.stack(losses).tolist() if losses else []
+        for row, value in zip(rows[first:], values):
+            row[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(values))
+
+    def __getstate__(self):
+        # The classifier sets the validation split for each fit; it holds the validation
+        # data as device tensors, which skorch would pickle outside the map_location path
+        # (so a CUDA-trained model would not load on a CPU-only machine).
+        state = super().__getstate__()
+        state["train_split"] = None
+        return state
+
 
 class FiniteLoss(Callback):
-    """Stop with :class:`TrainingDivergedError` as soon as a training batch loss is not finite."""
+    """Stop with :class:`TrainingDivergedError` after an epoch in which a training batch loss was not finite.
 
-    def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if training:
-            loss = net.history[-1, "batches", -1, "train_loss"]
-            if not math.isfinite(loss):
+    Checked once per epoch, when :meth:`SBNNet.run_single_epoch` has copied the epoch's
+    losses from the device (a check per batch would wait for every batch on a GPU).
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        for row in net.history[-1]["batches"]:
+            loss = row.get("train_loss")
+            if loss is not None and not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"training diverged: the loss became {loss} in epoch {len(net.history)}. "
                     f"Lower learning_rate_init (now {net.lr}) or standardise the features."
@@ -183,9 +233,15 @@ class FlipRatio(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         now = net.module_.weight_signs()
-        flipped = sum(int((a != b).sum()) for a, b in zip(self._signs, now))
+        flipped = torch.stack([(a != b).sum() for a, b in zip(self._signs, now)]).sum().item()
         total = sum(a.numel() for a in now)
         net.history.record("flip_ratio", flipped / total)
+        del self._signs
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_signs", None)  # device tensors, needed within an epoch only
+        return state
 
 
 class EpochCheckpoint(Callback):

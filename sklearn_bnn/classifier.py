@@ -478,12 +478,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                     "larger validation_fraction, or early_stopping=False."
                 ) from exc
         else:
-            split = (np.arange(len(y_enc)), None)
+            split = (slice(None), None)  # a view: torch.tensor below makes the one copy
 
         def tensors(idx):
-            w = None if sample_weight is None else torch.as_tensor(sample_weight[idx], device=device)
+            w = None if sample_weight is None else torch.tensor(sample_weight[idx], device=device)
             return TensorData(
-                torch.as_tensor(X[idx], dtype=torch.float32, device=device),
+                torch.tensor(X[idx], dtype=torch.float32, device=device),
                 torch.as_tensor(y_enc[idx], dtype=torch.long, device=device),
                 w,
             )
@@ -803,6 +803,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
         super().__setstate__(state)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in self.__dict__:  # skorch maps a CUDA-trained net to the CPU if need be
+            self.device_ = torch.device(self.net_.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -46,7 +46,7 @@ from torch.nn import functional as F
 
 from .._registry import Registry
 from .exact import cross_entropy_loss
-from .noise import LogisticNoise, NoiseModel, _sign
+from .noise import LogisticNoise, NoiseModel, _pm1, _sign
 from .surrogates import FORWARDS, VARIANCE_EPS
 
 SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -78,7 +78,7 @@ def _uniform(shape, like: torch.Tensor, generator) -> torch.Tensor:
 def _sample_weights(layer, generator) -> torch.Tensor:
     """One Bernoulli draw of the layer's weights, :math:`P(S=+1) = (1+M)/2` (detached)."""
     m = layer.weight.detach()
-    return torch.where(2.0 * _uniform(m.shape, m, generator) < 1.0 + m, 1.0, -1.0).to(m.dtype)
+    return _pm1(2.0 * _uniform(m.shape, m, generator) < 1.0 + m, m.dtype)
 
 
 # ----------------------------------------------------------------------- exact autograd
@@ -208,7 +208,7 @@ def _st_binary(net, x, proxy, generator):
     for layer in net.layers:
         signs, offset = layer.binary_parameters()  # the one definition of the 1-bit layer
         m = layer.weight
-        w = torch.where(signs, 1.0, -1.0).to(m.dtype) + (m - m.detach())
+        w = _pm1(signs, m.dtype) + (m - m.detach())
         a = layer.binary_field(F.linear(x, w), offset)
         soft = net.noise.phi(a) if fn is None else fn(a, net.noise.scale)
         x = _sign(a.detach()) + (soft - soft.detach())
@@ -297,12 +297,12 @@ def _sample_path(net, x, generator, u_weights=None, u_units=None) -> _Path:
         if u_weights is None:
             s = _sample_weights(layer, generator)
         else:
-            s = torch.where(u_weights[k] < (1.0 + m) / 2.0, 1.0, -1.0).to(m.dtype)
+            s = _pm1(u_weights[k] < (1.0 + m) / 2.0, m.dtype)
         a = F.linear(x, s) * layer.scale + layer.bias
         if u_units is None:
             out = net.noise.sample(a.detach(), generator)
         else:
-            out = torch.where(u_units[k] < net.noise.cdf(a.detach()), 1.0, -1.0).to(a.dtype)
+            out = _pm1(u_units[k] < net.noise.cdf(a.detach()), a.dtype)
         path.inputs.append(x)
         path.weights.append(s)
         path.fields.append(a)
@@ -403,13 +403,13 @@ class ARM:
             for k, layer in enumerate(layers):
                 m = layer.weight.detach()
                 p_w = (1.0 + m) / 2.0
-                anti = torch.where(u_w[k] > 1.0 - p_w, 1.0, -1.0).to(m.dtype)
+                anti = _pm1(u_w[k] > 1.0 - p_w, m.dtype)
                 f_anti = self._tail(net, k, path.inputs[k], anti, u_w, u_x, y, sample_loss)
                 grad_m.append((f_anti - base).mean() * self._ratio(u_w[k], p_w, 0.5))
 
                 a = path.fields[k].detach()
                 p_x = net.noise.cdf(a)
-                anti = torch.where(u_x[k] > 1.0 - p_x, 1.0, -1.0).to(a.dtype)
+                anti = _pm1(u_x[k] > 1.0 - p_x, a.dtype)
                 f_anti = self._tail(net, k + 1, anti, None, u_w, u_x, y, sample_loss)
                 dp_da = net.noise.dphi(a) / 2.0
                 grad_a.append((f_anti - base)[:, None] / n * self._ratio(u_x[k], p_x, dp_da))
@@ -431,9 +431,9 @@ class ARM:
             s = weights if j == k and weights is not None else None
             if s is None:
                 m = layer.weight
-                s = torch.where(u_w[j] < (1.0 + m) / 2.0, 1.0, -1.0).to(m.dtype)
+                s = _pm1(u_w[j] < (1.0 + m) / 2.0, m.dtype)
             a = F.linear(x, s) * layer.scale + layer.bias
-            x = torch.where(u_x[j] < net.noise.cdf(a), 1.0, -1.0).to(a.dtype)
+            x = _pm1(u_x[j] < net.noise.cdf(a), a.dtype)
         return sample_loss(net.head(x), y)
 
 

@@ -32,6 +32,7 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -45,14 +46,60 @@ from .noise import _sign
 #: so 1e-4 changes no mean by more than about 1e-4 where the variance is O(1).
 VARIANCE_EPS = 1e-4
 
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
 
 def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     """S1: deterministic mean propagation (see module docstring)."""
     mean, sq_mean = x, x * x
     for layer in net.layers:
         hbar, var = layer.moments(mean, sq_mean)
-        mean, sq_mean = net.noise.gaussian_mean(hbar, var + VARIANCE_EPS), None
+        mean, sq_mean = neuron_mean(net.noise, hbar, var), None
     return mean
+
+
+def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    r"""``noise.gaussian_mean(hbar, var + VARIANCE_EPS)``, the S1 neuron.
+
+    Noises whose mean is :math:`\operatorname{erf}(\bar h / \sqrt{2(\Sigma + c)})`
+    (``noise.erf_variance`` is not ``None``) go through :class:`ErfMean`, which computes
+    the same ops in the same order with a hand-written backward.
+    """
+    c = getattr(noise, "erf_variance", None)
+    if c is None:
+        return noise.gaussian_mean(hbar, var + VARIANCE_EPS)
+    return ErfMean.apply(hbar, var, c)
+
+
+class ErfMean(torch.autograd.Function):
+    r""":math:`z = \operatorname{erf}(u)`, :math:`u = \bar h / t`, :math:`t = \sqrt{2(\Sigma + \epsilon + c)}`.
+
+    :math:`\epsilon` is :data:`VARIANCE_EPS`, :math:`c` the noise's ``erf_variance``.
+    Backward, with :math:`G_u = G_z\,\tfrac{2}{\sqrt\pi} e^{-u^2}`,
+
+    .. math::
+        \nabla_{\bar h} = G_u / t, \qquad \nabla_\Sigma = -\nabla_{\bar h}\, u / t,
+
+    since :math:`\partial t / \partial \Sigma = 1/t`.  In place where possible: two
+    tensors (:math:`u`, :math:`t`) are kept for the backward.
+    """
+
+    @staticmethod
+    def forward(ctx, hbar, var, c):
+        t = var + VARIANCE_EPS  # the order of the reference: (var + eps) + c, times 2
+        if c:
+            t.add_(c)
+        t.mul_(2.0).sqrt_()
+        u = hbar / t
+        ctx.save_for_backward(u, t)
+        return torch.erf(u)
+
+    @staticmethod
+    def backward(ctx, g_z):
+        u, t = ctx.saved_tensors
+        g_h = torch.mul(u, u).neg_().exp_().mul_(g_z).mul_(_TWO_OVER_SQRT_PI).div_(t)
+        g_v = torch.mul(g_h, u).div_(t).neg_() if ctx.needs_input_grad[1] else None
+        return g_h, g_v, None
 
 
 def binary(net, x: torch.Tensor, generator=None) -> torch.Tensor:
