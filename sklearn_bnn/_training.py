@@ -290,18 +290,23 @@ class EpochCheckpoint(Callback):
 
 
 def get_rng_state(device) -> tuple:
-    """Torch's global RNG state for the CPU and, on CUDA, for ``device``."""
+    """Torch's global RNG state for the CPU and, on CUDA, for ``device``, as numpy bytes.
+
+    numpy, not tensors: the estimator pickles this, and only skorch's own blobs go through
+    ``map_location`` (a pickle must load on a machine without the training device).
+    """
     device = torch.device(device)
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.get_rng_state(), cuda
+    cuda = torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
+    return torch.get_rng_state().numpy(), cuda
 
 
 def set_rng_state(state: tuple, device) -> None:
-    """Inverse of :func:`get_rng_state`."""
+    """Inverse of :func:`get_rng_state`; a CUDA state is used only on a CUDA device."""
     cpu, cuda = state
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state(cuda, torch.device(device))
+    torch.set_rng_state(torch.from_numpy(np.asarray(cpu, dtype=np.uint8)).clone())
+    device = torch.device(device)
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(torch.from_numpy(np.asarray(cuda, dtype=np.uint8)).clone(), device)
 
 
 class ValidAccuracy(Callback):

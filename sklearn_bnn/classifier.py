@@ -803,9 +803,6 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
         super().__setstate__(state)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
         if "net_" in self.__dict__:  # skorch maps a CUDA-trained net to the CPU if need be
             self.device_ = torch.device(self.net_.device)
 
