@@ -148,8 +148,9 @@ def test_pickle_round_trip_predicts_identically():
 
 def test_cuda_pickle_loads_on_cpu_through_map_location(monkeypatch):
     # A model pickled on a GPU records device='cuda'; skorch maps it to the CPU when CUDA
-    # is absent.  Simulate the CPU-only side of that load.
-    clf = fit_quiet(fast(), X_IRIS, Y_IRIS)
+    # is absent.  Simulate the CPU-only side of that load (fitted on the CPU, so the
+    # simulation also holds on a machine with a GPU).
+    clf = fit_quiet(fast(device="cpu"), X_IRIS, Y_IRIS)
     clf.net_.device = "cuda"
     payload = pickle.dumps(clf)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -34,7 +34,9 @@ def fit_quiet(clf, X, y):
 
 def torch_units(module, X, dtype=torch.float32):
     with torch.no_grad():
-        return module.features(torch.as_tensor(X, dtype=dtype), "binary").numpy()
+        device = next(module.parameters()).device  # the fit may have run on a GPU
+        x = torch.as_tensor(X, dtype=dtype, device=device)
+        return module.features(x, "binary").cpu().numpy()
 
 
 def brute_force(coefs, intercepts, X):
