@@ -35,9 +35,9 @@ def _demo(args: argparse.Namespace) -> int:
     configs = [{}, {"surrogate": "deterministic"}]
     rows = []
     for params in configs:
-        clf = BinaryNetClassifier(
-            hidden, max_iter=args.max_iter, random_state=args.seed, verbose=args.verbose, **params
-        )
+        if args.max_iter is not None:
+            params["max_iter"] = args.max_iter
+        clf = BinaryNetClassifier(hidden, random_state=args.seed, verbose=args.verbose, **params)
         label = f"BinaryNetClassifier(surrogate={clf.surrogate!r})"
         print(f"fitting {label} ...", end=" ", flush=True)
         start = time.perf_counter()
@@ -55,9 +55,8 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPClassifier(hidden, max_iter=args.max_iter, random_state=args.seed).fit(
-            X_train, y_train
-        )
+        extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
+        mlp = MLPClassifier(hidden, random_state=args.seed, **extra).fit(X_train, y_train)
     seconds = time.perf_counter() - start
     print(f"{mlp.n_iter_} epochs, {seconds:.1f} s")
     rows.append(("MLPClassifier (float32 reference)", "float", mlp.score(X_test, y_test), seconds))
@@ -92,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the three inference modes with MLPClassifier.",
     )
     demo.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer sizes")
-    demo.add_argument("--max-iter", type=int, default=200, help="maximum epochs (default 200)")
+    demo.add_argument(
+        "--max-iter", type=int, default=None, help="maximum epochs (default: the estimator's)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     demo.add_argument("--verbose", type=int, default=0, help="1 prints one row per epoch")
     demo.set_defaults(func=_demo)
