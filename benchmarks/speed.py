@@ -31,7 +31,12 @@ Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above what was allocat
 the run; on the CPU (and for the sklearn rows), the peak resident set size above the
 resident set before the run (Linux: ``VmHWM`` after resetting it through
 ``/proc/self/clear_refs`` and ``malloc_trim``; elsewhere ``ru_maxrss`` growth, a lower
-bound).
+bound).  RSS includes what glibc's allocator keeps mapped after frees, so rows can differ
+by tens of MiB for the same live tensors; ``MALLOC_MMAP_THRESHOLD_=65536`` in the
+environment makes large buffers return to the OS on free and the column close to the live
+peak (measured, 20k rows of the 100k set, (1024,)*3: classifier 181 -> 100 MiB, bare loop
+170 -> 98 MiB), at a cost in time (page faults), so time and memory are best taken from
+separate runs.
 
 Usage (from the repository root, ``PYTHONPATH=$PWD`` or an installed package)::
 
@@ -373,7 +378,8 @@ def print_table(results, args, device, lifted, clock_name):
         "peak MiB: "
         + ("torch.cuda.max_memory_allocated above the start (torch rows); 'r' = host RSS (sklearn rows). "
            if device.type == "cuda" else "")
-        + ("peak RSS above the start (VmHWM reset via /proc/self/clear_refs, after malloc_trim)."
+        + ("peak RSS above the start (VmHWM reset via /proc/self/clear_refs, after malloc_trim; "
+           "includes allocator slack, see the module docstring)."
            if RssPeak().exact else "ru_maxrss growth (a lower bound).")
     )
     if lifted:
