@@ -312,11 +312,14 @@ def set_rng_state(state: tuple, device) -> None:
 
 
 class ValidAccuracy(Callback):
-    """Record, as ``key``, the validation accuracy of the network ``predict_proba`` runs."""
+    """Record, under each of ``keys``, the validation accuracy of the network ``predict_proba`` runs.
 
-    def __init__(self, predict_proba, key: str = "valid_acc") -> None:
+    Several keys when two recorded scores are the same network's (computed once).
+    """
+
+    def __init__(self, predict_proba, keys: tuple[str, ...] = ("valid_acc",)) -> None:
         self.predict_proba = predict_proba
-        self.key = key
+        self.keys = tuple(keys)
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
@@ -325,7 +328,8 @@ class ValidAccuracy(Callback):
         hit = (proba.argmax(1) == dataset_valid.y).to(proba.dtype)
         w = dataset_valid.sample_weight
         acc = float((hit * w).sum() / w.sum()) if w is not None else float(hit.mean())
-        net.history.record(self.key, acc)
+        for key in self.keys:
+            net.history.record(key, acc)
 
 
 @torch.no_grad()

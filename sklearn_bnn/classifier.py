@@ -589,8 +589,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         callbacks = [
             ("finite_loss", FiniteLoss()),
             ("flip_ratio", FlipRatio()),
-            ("valid_acc", ValidAccuracy(self._valid_proba)),
-            ("valid_acc_binary", ValidAccuracy(self._binary_proba, key="valid_acc_binary")),
+            *self._accuracy_callbacks(),
             ("checkpoint", EpochCheckpoint()),  # before early_stopping: see its docstring
         ]
         if incremental:  # one epoch: nothing to stop
@@ -610,6 +609,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         forward, n = INFERENCE[self.inference]
         n = self.n_mc_samples if n is None else n
         return forward_proba(module, X, forward, n, seed=self._seed)
+
+    def _accuracy_callbacks(self) -> list:
+        """Validation accuracy of the ``inference`` network and of the 1-bit one (once if same)."""
+        if INFERENCE[self.inference] == INFERENCE["binary"]:
+            return [("valid_acc", ValidAccuracy(self._valid_proba, ("valid_acc", "valid_acc_binary")))]
+        return [
+            ("valid_acc", ValidAccuracy(self._valid_proba)),
+            ("valid_acc_binary", ValidAccuracy(self._binary_proba, ("valid_acc_binary",))),
+        ]
 
     def _binary_proba(self, module, X):
         return forward_proba(module, X, "binary")

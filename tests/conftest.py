@@ -19,10 +19,24 @@ else:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _torch_threads(n_threads: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def one_thread():
     """Run torch on one thread: for tiny float64 ops thread start-up dominates."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    yield from _torch_threads(1)
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """One torch thread for a whole module, its module-scoped fixtures included.
+
+    Use as ``pytestmark = pytest.mark.usefixtures("one_thread_module")``: fixtures named by
+    ``usefixtures`` are set up before a test's other fixtures of the same scope.
+    """
+    yield from _torch_threads(1)

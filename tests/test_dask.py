@@ -51,12 +51,7 @@ def search(n_jobs=None):
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_here():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @pytest.fixture(scope="module")

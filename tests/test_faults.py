@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
@@ -38,13 +37,7 @@ def fit_quiet(clf, *args, **kw):
         return clf.fit(*args, **kw)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_here():
-    """One torch thread for the whole module (module fixtures included)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
@@ -47,12 +46,7 @@ OUTSIDER = {
 DTYPES = ["float32", "float64", "int64"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_here():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @st.composite
