@@ -44,6 +44,7 @@ from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
 from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
 from .nn import get_noise, training_forward
 from .nn.packed import PackedBinaryNetwork
+from .nn.surrogates import UNIT_SLOPE
 
 
 #: Layout of the fitted state that ``__getstate__`` writes; ``__setstate__`` reads this
@@ -85,6 +86,18 @@ def _resolve_device(device) -> torch.device:
             "Use device='auto' or device='cpu'."
         )
     return dev
+
+
+def _resolve_slope(slope, surrogate) -> float:
+    """The S1 neuron slope as a float; a slope other than 1 needs the deterministic surrogate."""
+    value = UNIT_SLOPE if isinstance(slope, str) and slope == "unit" else float(slope)
+    if value != 1.0 and surrogate != "deterministic":
+        raise ValueError(
+            f"slope={slope!r} applies to surrogate='deterministic' only (the slope of its "
+            f"mean-field neuron); with surrogate={surrogate!r} use slope=1.0, and set the "
+            "neuron's temperature through the noise scale, e.g. noise=GaussianNoise(0.5)."
+        )
+    return value
 
 
 class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
@@ -130,6 +143,16 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     noise : {"sign", "gaussian", "logistic", "uniform"} or NoiseModel, default="gaussian"
         Neuron noise :math:`Z` (default scale 1), or a
         :class:`~sklearn_bnn.nn.NoiseModel` instance for another scale.
+    slope : float > 0 or "unit", default=1.0
+        Slope (inverse temperature) of the deterministic surrogate's neuron, which becomes
+        ``erf(slope * hbar / sqrt(2 (Sigma + s^2)))`` (see
+        :func:`~sklearn_bnn.nn.surrogates.neuron_mean`).  1 is the exact mean of the
+        stochastic network; ``"unit"`` is :math:`\sqrt{\pi/2}`, which gives the sign
+        neuron unit slope in the normalised field.  Only ``surrogate="deterministic"``
+        uses it (any other value raises a ``ValueError`` with other surrogates).  It
+        decides how deep S1 trains: digits, width 128, ``noise="sign"``, 20 epochs, depth
+        50, ``init="critical"``: training accuracy 0.57 at slope 1, 0.97 at ``"unit"``
+        (``benchmarks/depth.py``).  ``init="critical"`` takes it into account.
     init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
         Initialisation of the weight means: a named scheme, the second moment
         :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
@@ -257,6 +280,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         "surrogate": [StrOptions(set(COMBINATIONS))],
         "gradient_estimator": [StrOptions(ESTIMATORS.names)],
         "noise": [StrOptions(NOISES.names), NoiseModel],
+        "slope": [StrOptions({"unit"}), Interval(Real, 0, None, closed="neither")],
         "init": [
             StrOptions(INITS.names),
             Interval(Real, 0, 1, closed="both"),
@@ -287,6 +311,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         surrogate="binary",
         gradient_estimator="auto",
         noise="gaussian",
+        slope=1.0,
         init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
@@ -308,6 +333,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         self.surrogate = surrogate
         self.gradient_estimator = gradient_estimator
         self.noise = noise
+        self.slope = slope
         self.init = init
         self.inference = inference
         self.n_mc_samples = n_mc_samples
@@ -385,6 +411,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         noise = get_noise(self.noise)
         train_mode = training_forward(self.surrogate, self.gradient_estimator, noise=noise)
         SURROGATES.lookup(self.surrogate)
+        _resolve_slope(self.slope, self.surrogate)
         resolve_init(self.init)
         INFERENCE.lookup(self.inference)
         device = _resolve_device(self.device)
@@ -569,6 +596,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             module__hidden_layer_sizes=sizes,
             module__n_outputs=len(self.classes_),
             module__noise=noise,
+            module__slope=_resolve_slope(self.slope, self.surrogate),
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
@@ -810,6 +838,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 "Refit (or save again) with this version to silence this warning.",
                 UserWarning,
             )
+        state.setdefault("slope", 1.0)  # pickled before the parameter existed
         super().__setstate__(state)
         if "net_" in self.__dict__:  # skorch maps a CUDA-trained net to the CPU if need be
             self.device_ = torch.device(self.net_.device)

@@ -27,6 +27,13 @@ class BinaryNetwork(nn.Module):
         Number of logits.
     noise : str or NoiseModel, default="gaussian"
         Neuron noise (see :mod:`sklearn_bnn.nn.noise`).
+    slope : float > 0, default=1.0
+        Slope (inverse temperature) of the deterministic surrogate's neuron: S1 computes
+        ``neuron_mean(noise, slope * hbar, var)``.  1 is the exact mean of the stochastic
+        network; :data:`~sklearn_bnn.nn.surrogates.UNIT_SLOPE` (:math:`\sqrt{\pi/2}`) gives
+        the sign neuron slope 1 in the normalised field, which is what makes deep S1
+        networks train (see :func:`~sklearn_bnn.nn.surrogates.neuron_mean`).  The other
+        forward passes ignore it.
 
     Examples
     --------
@@ -44,12 +51,17 @@ class BinaryNetwork(nn.Module):
         hidden_layer_sizes,
         n_outputs: int,
         noise: str | NoiseModel = "gaussian",
+        slope: float = 1.0,
     ) -> None:
         super().__init__()
         sizes = [int(n_features), *map(int, hidden_layer_sizes)]
         if len(sizes) < 2:
             raise ValueError("a BinaryNetwork needs at least one hidden layer")
         self.noise = get_noise(noise)
+        slope = float(slope)
+        if not (slope > 0.0 and slope < float("inf")):
+            raise ValueError(f"slope={slope!r} must be a finite number > 0.")
+        self.slope = slope
         self.layers = nn.ModuleList(
             StochasticBinaryLinear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])
         )

@@ -49,22 +49,38 @@ VARIANCE_EPS = 1e-4
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+#: The slope that gives the S1 sign neuron unit slope in the normalised field:
+#: :math:`\frac{d}{du}\operatorname{erf}(k u/\sqrt2)|_{u=0} = k\sqrt{2/\pi} = 1`.
+UNIT_SLOPE = math.sqrt(math.pi / 2.0)
+
+
 def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     """S1: deterministic mean propagation (see module docstring)."""
     mean, sq_mean = x, x * x
+    slope = getattr(net, "slope", 1.0)  # networks pickled before slope existed
     for layer in net.layers:
         hbar, var = layer.moments(mean, sq_mean)
-        mean, sq_mean = neuron_mean(net.noise, hbar, var), None
+        mean, sq_mean = neuron_mean(net.noise, hbar, var, slope), None
     return mean
 
 
-def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    r"""``noise.gaussian_mean(hbar, var + VARIANCE_EPS)``, the S1 neuron.
+def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0) -> torch.Tensor:
+    r"""``noise.gaussian_mean(slope * hbar, var + VARIANCE_EPS)``, the S1 neuron.
+
+    With ``slope=1`` this is the exact mean of a noisy sign unit whose field is Gaussian
+    with mean :math:`\bar h` and variance :math:`\Sigma` [SGL20]_.  A ``slope`` :math:`k > 1`
+    is an inverse temperature: for sign noise the neuron becomes
+    :math:`\operatorname{erf}(k\bar h/\sqrt{2\Sigma})`, and :data:`UNIT_SLOPE` makes its
+    slope in the normalised field :math:`u = \bar h/\sqrt\Sigma` equal to 1 (the
+    "slope-1 map" of the depth experiment; measured there, digits, width 128, depth 50:
+    training accuracy 0.57 with the exact mean, 0.97 with :data:`UNIT_SLOPE`).
 
     Noises whose mean is :math:`\operatorname{erf}(\bar h / \sqrt{2(\Sigma + c)})`
     (``noise.erf_variance`` is not ``None``) go through :class:`ErfMean`, which computes
     the same ops in the same order with a hand-written backward.
     """
+    if slope != 1.0:
+        hbar = hbar * slope
     c = getattr(noise, "erf_variance", None)
     if c is None:
         return noise.gaussian_mean(hbar, var + VARIANCE_EPS)
