@@ -268,6 +268,52 @@ def test_depth_aware_criterion_maximises_correlation_sensitivity():
     assert ci.correlation_sensitivity == pytest.approx(math.exp(best))
 
 
+#: critical_init(surrogate, noise, depth=...) of the pre-optimisation implementation (scalar
+#: ``propagate`` per sigma_m2, 25-point grid and bounded Brent; commit 74a71ba): sigma_m2, chi_1,
+#: xi_c, correlation_sensitivity (sigma_b2 = 1e-3, default noise scales).
+_PRE_OPTIMISATION = [
+    ("deterministic", "sign", 10, 0.9450430770092919, 0.6009739223883751, 1.9638504782633026, 0.6037165225984047),
+    ("deterministic", "gaussian", 2, 0.9693603681293772, 0.30838745589526495, 0.8500522221317669, 0.9729720799637972),
+    ("deterministic", "uniform", 1, 0.5298426669968163, 0.2467487892963158, 0.7145998793018697, 0.9860128975585014),
+    ("deterministic", "uniform", 100, 0.99, 0.4610451735909193, 1.2915570586304692, 1.384213022217688e-31),
+    ("lrt", "logistic", 100, 0.99, 0.17750969493357363, 0.5624941238362805, 6.257247009720824e-78),
+    ("lrt", "uniform", 30, 0.99, 0.6742316223513338, 1.2848304499142866, 7.882457692795203e-11),
+    ("lrt_continuous", "logistic", 10, 0.99, 0.24733522874388142, 0.7158141500089938, 0.00039941284660497105),
+    ("lrt_continuous", "uniform", 100, 0.99, 0.9851151639221762, 52.68822863301445, 0.14462996304596845),
+    ("sampled", "uniform", 50, 0.99, 0.6742316223513338, 1.2848304499142866, 1.3687447372323922e-17),
+]
+
+
+@pytest.mark.parametrize("surrogate, noise, depth, sigma_m2, chi_1, xi_c, sens", _PRE_OPTIMISATION)
+def test_critical_init_unchanged_by_the_vectorised_search(
+    surrogate, noise, depth, sigma_m2, chi_1, xi_c, sens
+):
+    """The vectorised search (``_batch.log_sensitivity`` + zoomed grids, prefix-sum hardtanh
+    quadrature) gives the answers of the pre-optimisation implementation: the expected values
+    are hard-coded from that implementation (run before the change).  sigma_m2 within 0.01, the
+    other numbers within 1e-3 relative (all 119 surrogate x noise x depth in {1, ..., 100}
+    cases agreed to better than 1e-5 relative when the change was made)."""
+    ci = critical_init(surrogate, noise, depth=depth)
+    assert ci.sigma_m2 == pytest.approx(sigma_m2, abs=0.01)
+    assert ci.sigma_b2 == 1e-3
+    assert ci.fixed_point.chi_1 == pytest.approx(chi_1, rel=1e-3)
+    assert ci.fixed_point.xi_c == pytest.approx(xi_c, rel=1e-3)
+    assert ci.correlation_sensitivity == pytest.approx(sens, rel=1e-3)
+
+
+def test_batched_log_sensitivity_matches_propagate():
+    from sklearn_bnn.meanfield._batch import log_sensitivity
+
+    sm2 = np.array([0.05, 0.5, 0.93, 0.99])
+    for surrogate, noise in [("deterministic", "uniform"), ("deterministic", "logistic"),
+                             ("lrt", "logistic"), ("lrt", "uniform"), ("lrt", "sign"),
+                             ("lrt_continuous", "uniform"), ("lrt_continuous", "gaussian")]:
+        s = 0.0 if noise == "sign" else 0.7
+        got = log_sensitivity(surrogate, noise, s, sm2, 0.01, 12)
+        want = [propagate(surrogate, noise, m, 0.01, 12, noise_scale=s).log_chi_product for m in sm2]
+        np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{surrogate} {noise}")
+
+
 def test_glorot_means_are_deep_in_the_ordered_phase():
     sigma_m2 = 2.0 / (2 * 256)  # Glorot on the means, width 256
     fp = fixed_point("deterministic", "gaussian", sigma_m2, 0.0)

@@ -88,7 +88,7 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 def _npdf(z):
     return np.exp(-0.5 * z * z) / _SQRT_2PI
 
-from .quadrature import expect_1d, expect_2d
+from .quadrature import expect_1d, expect_2d, hardtanh_expect_2d
 
 __all__ = [
     "NOISE_NAMES",
@@ -159,12 +159,16 @@ class Neuron:
     ``erf_var`` is :math:`V` when :math:`\phi(h) = \operatorname{erf}(h/\sqrt{2V})` exactly
     (:math:`V = 0`: :math:`\operatorname{sign}`); closed forms are then used.  Otherwise
     ``phi`` and ``dphi`` are integrated by Gauss-Hermite quadrature with ``n_points`` nodes.
+    ``hardtanh_scale`` is :math:`s` when :math:`\phi(h) = \operatorname{hardtanh}(h/s)`: the
+    same Gauss-Hermite sums are then read from prefix sums
+    (:func:`~sklearn_bnn.meanfield.quadrature.hardtanh_expect_2d`, identical numbers, much faster).
     """
 
     phi: Callable[[np.ndarray], np.ndarray]
     dphi: Callable[[np.ndarray], np.ndarray]
     erf_var: float | None = None
     n_points: int = 101
+    hardtanh_scale: float | None = None
 
     def second_moments(self, q_a: float, q_b: float, k: float) -> tuple[float, float, float, float]:
         """``E[phi_a^2], E[phi_b^2], E[phi_a phi_b], E[phi'_a phi'_b]`` for field variances
@@ -185,6 +189,9 @@ class Neuron:
         n = self.n_points
         sq = lambda u: self.phi(u) ** 2  # noqa: E731
         e_a = expect_1d(sq, q_a, n)
+        if self.hardtanh_scale is not None:
+            C2, D = hardtanh_expect_2d(q_a, q_b, c, self.hardtanh_scale, n)
+            return e_a, e_a if q_b == q_a else expect_1d(sq, q_b, n), float(C2), float(D)
         return (
             e_a,
             e_a if q_b == q_a else expect_1d(sq, q_b, n),
@@ -227,6 +234,7 @@ def _pointwise(noise: str, s: float) -> Neuron:
         lambda h: np.clip(h / s, -1.0, 1.0),
         lambda h: (np.abs(h) <= s).astype(float) / s,
         n_points=_KINK_POINTS,
+        hardtanh_scale=s,
     )
 
 
