@@ -63,12 +63,14 @@ class InitContext:
     """What a scheme may need to know about the network it initialises.
 
     ``surrogate`` is the training surrogate name, ``noise`` the
-    :class:`~sklearn_bnn.nn.noise.NoiseModel`, ``depth`` the number of binary layers.
+    :class:`~sklearn_bnn.nn.noise.NoiseModel`, ``depth`` the number of binary layers,
+    ``slope`` the slope of the S1 neuron (``BinaryNetwork.slope``).
     """
 
     surrogate: str = "deterministic"
     noise: object = None
     depth: int = 1
+    slope: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def _critical(context: InitContext) -> Draw:
             f"init='critical' does not know surrogate={context.surrogate!r}; valid surrogates: "
             f"{', '.join(map(repr, _MEANFIELD_SURROGATE))}."
         )
-    answer = meanfield.critical_init(surrogate, name, depth=int(context.depth), noise_scale=scale)
+    answer = meanfield.critical_init(
+        surrogate, name, depth=int(context.depth), noise_scale=scale, slope=context.slope
+    )
     base = two_point(answer.sigma_m2, answer.sigma_b2)
 
     def draw(fan_in: int, fan_out: int) -> LayerInit:
@@ -213,7 +217,12 @@ def initialize_network(network, init, surrogate: str = "deterministic") -> dict:
     Uses torch's global random number generator (the estimator seeds it inside a forked
     RNG state).  Returns a record of what was chosen, per layer.
     """
-    context = InitContext(surrogate=surrogate, noise=network.noise, depth=len(network.layers))
+    context = InitContext(
+        surrogate=surrogate,
+        noise=network.noise,
+        depth=len(network.layers),
+        slope=getattr(network, "slope", 1.0),
+    )
     draw = resolve_init(init, context)
     record = {"init": init, "sigma_m2": [], "sigma_b2": [], "critical": None}
     for layer in network.layers:

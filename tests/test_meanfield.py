@@ -26,6 +26,7 @@ from sklearn_bnn.meanfield.maps import layer_neuron
 from sklearn_bnn.meanfield.quadrature import expect_1d, expect_2d
 from sklearn_bnn.nn import BinaryNetwork
 from sklearn_bnn.nn.noise import get_noise, NOISES
+from sklearn_bnn.nn.surrogates import UNIT_SLOPE, neuron_mean
 
 WIDTH = 1000
 DEPTH = 20
@@ -95,6 +96,12 @@ def simulated():
                     runs.setdefault(("deterministic", noise), []).append(
                         _record_fields(net, "deterministic", x)
                     )
+                for noise in ("sign", "uniform"):  # the S1 neuron with the unit slope
+                    net.noise, net.slope = get_noise(noise), UNIT_SLOPE
+                    runs.setdefault(("deterministic-unit", noise), []).append(
+                        _record_fields(net, "deterministic", x)
+                    )
+                    net.slope = 1.0
                 if seed < 5:
                     runs.setdefault(("binary", "sign"), []).append(_record_fields(net, "binary", x))
                 if seed < 3:  # pooled over the three sigma_m2: 9 samples per sigma_b2
@@ -107,14 +114,15 @@ def simulated():
     return out
 
 
-def _theory_mean(runs, surrogate, noise, sm2):
+def _theory_mean(runs, surrogate, noise, sm2, slope=1.0):
     """Theory per seed, given that network's realised bias energy per layer, averaged.
 
     The fluctuation of the simulated q across seeds is dominated by the realised
     (1/N) sum_i b_i^2 of each layer (relative spread sqrt(2/N), about 4.5% at N = 1000, shared
     by every input); conditioning on it is the mean-field statement itself (only empirical
     second moments matter as N grows; those of the two-point weight means are exact)."""
-    ps = [propagate(surrogate, noise, sm2, b, DEPTH, q0=1.0, c0=0.5) for _, _, b in runs]
+    ps = [propagate(surrogate, noise, sm2, b, DEPTH, q0=1.0, c0=0.5, slope=slope)
+          for _, _, b in runs]
     return np.mean([p.q for p in ps], 0), np.mean([p.c for p in ps], 0)
 
 
@@ -138,6 +146,17 @@ def test_deterministic_surrogate_matches_simulation(simulated, noise):
         q_sim, c_sim = np.mean([q for q, _, _ in sims], 0), np.mean([c for _, c, _ in sims], 0)
         theory = _theory_mean(sims, "deterministic", noise, sm2)
         failures += _compare(q_sim, c_sim, theory, f"sm2={sm2} sb2={sb2}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("noise", ["sign", "uniform"])
+def test_unit_slope_surrogate_matches_simulation(simulated, noise):
+    failures = []
+    for (sm2, sb2), runs in simulated.items():
+        sims = runs["deterministic-unit", noise]
+        q_sim, c_sim = np.mean([q for q, _, _ in sims], 0), np.mean([c for _, c, _ in sims], 0)
+        theory = _theory_mean(sims, "deterministic", noise, sm2, slope=UNIT_SLOPE)
+        failures += _compare(q_sim, c_sim, theory, f"slope=unit sm2={sm2} sb2={sb2}")
     assert not failures, "\n".join(failures)
 
 
@@ -215,12 +234,14 @@ def test_numpy_neurons_match_torch_noise_models(noise, scale):
         erf(h / math.sqrt(2 * point.erf_var)) if point.erf_var is not None else point.phi(h)
     )
     np.testing.assert_allclose(np.where(h == 0, ref, ours), ref, atol=1e-12)
-    # S1 neuron = noise.gaussian_mean(hbar, Sigma + 1e-4)
+    # S1 neuron = noise.gaussian_mean(slope * hbar, Sigma + 1e-4), the torch surrogate's own
     sigma = 0.37
-    smooth = layer_neuron("deterministic", noise, s, sigma=sigma)
-    ref = model.gaussian_mean(ht, torch.full_like(ht, sigma + 1e-4)).numpy()
-    ours = smooth.phi(h) if smooth.erf_var is None else erf(h / math.sqrt(2 * smooth.erf_var))
-    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    for slope in (1.0, UNIT_SLOPE, 0.6):
+        smooth = layer_neuron("deterministic", noise, s, sigma=sigma, slope=slope)
+        var = torch.full_like(ht, sigma)
+        ref = neuron_mean(model, ht, var, slope).numpy()
+        ours = smooth.phi(h) if smooth.erf_var is None else erf(h / math.sqrt(2 * smooth.erf_var))
+        np.testing.assert_allclose(ours, ref, atol=1e-12)
 
 
 def test_fixed_point_is_a_fixed_point_of_propagate():
@@ -240,6 +261,29 @@ def test_literal_sign_map_has_no_exact_critical_point():
     ci = critical_init("deterministic", "sign", depth=20)
     assert not ci.exact and ci.criterion.startswith("depth-aware")
     assert 0.01 <= ci.sigma_m2 <= 0.99
+
+
+def test_unit_slope_puts_the_critical_line_in_reach():
+    # S1 with sign neurons and slope sqrt(pi/2): at sigma_b2 -> 0 the field collapses and the
+    # neuron is linear with slope 1 in the normalised field, so chi_1 = sigma_m2 (up to the 1e-4 the network adds to Sigma)
+    for sm2 in (0.5, 0.9, 0.99):
+        fp = fixed_point("deterministic", "sign", sm2, 0.0, slope=UNIT_SLOPE)
+        assert fp.chi_1 == pytest.approx(sm2, rel=1e-3)
+        assert fp.xi_c == pytest.approx(-1.0 / math.log(sm2), rel=2e-2)
+    literal = fixed_point("deterministic", "sign", 0.99, 0.0)
+    assert literal.chi_1 == pytest.approx(0.99 * 2 / math.pi, rel=1e-3)
+    # the depth-aware choice moves towards 1 with depth (slope-1 map: 0.64 at depth 5 ...
+    # 0.98 at depth 50), and the batched search agrees with propagate
+    chosen = [critical_init("deterministic", "sign", depth=d, slope=UNIT_SLOPE) for d in (5, 20, 50)]
+    assert [round(c.sigma_m2, 2) for c in chosen] == [0.64, 0.9, 0.98]
+    for c, d in zip(chosen, (5, 20, 50)):
+        p = propagate("deterministic", "sign", c.sigma_m2, c.sigma_b2, d, slope=UNIT_SLOPE)
+        assert c.correlation_sensitivity == pytest.approx(math.exp(p.log_chi_product), rel=1e-6)
+        assert c.slope == UNIT_SLOPE and c.as_dict()["slope"] == UNIT_SLOPE
+    with pytest.raises(ValueError, match="slope=2.0 applies to surrogate='deterministic' only"):
+        critical_init("lrt", "gaussian", depth=5, slope=2.0)
+    with pytest.raises(ValueError, match="finite number > 0"):
+        propagate("deterministic", "sign", 0.5, 0.0, 3, slope=0.0)
 
 
 def test_exact_critical_point_where_one_exists():

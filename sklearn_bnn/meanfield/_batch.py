@@ -173,6 +173,7 @@ def log_sensitivity(
     depth: int,
     q0: float = 1.0,
     c0: float = 0.5,
+    slope: float = 1.0,
 ) -> np.ndarray:
     """``propagate(surrogate, noise, m, sigma_b2, depth, q0, c0, s).log_chi_product`` for
     every ``m`` in ``sigma_m2`` (surrogates "deterministic", "lrt", "lrt_continuous")."""
@@ -186,6 +187,7 @@ def log_sensitivity(
     total = np.zeros(sm2.shape)
     prev = None
     s_eff = {"sign": 0.0, "gaussian": s, "logistic": s * _PROBIT, "uniform": s}[noise]
+    k2 = float(slope) ** 2  # S1 neuron m(slope * h): noise scale s / slope, variance / slope^2
     for layer in range(depth + 1):
         first = layer == 0
         T = Q if (first or spec.real_units_variance) else 1.0
@@ -198,9 +200,10 @@ def log_sensitivity(
         else:
             q = T + sb2 + np.zeros_like(sm2)
         if spec.smoothed and noise == "uniform":
-            Q2, C2, D = _smoothed_hardtanh_moments(s, q, k, sig)
+            sig_k = (sig + VARIANCE_EPS) / k2 - VARIANCE_EPS
+            Q2, C2, D = _smoothed_hardtanh_moments(s / math.sqrt(k2), q, k, sig_k)
         elif spec.smoothed:
-            Q2, C2, D = _erf_moments(sig + VARIANCE_EPS + s_eff * s_eff, q, k)
+            Q2, C2, D = _erf_moments((sig + VARIANCE_EPS + s_eff * s_eff) / k2, q, k)
         elif noise in ("sign", "gaussian"):
             Q2, C2, D = _erf_moments(s * s if noise == "gaussian" else 0.0, q, k)
         elif noise == "logistic":

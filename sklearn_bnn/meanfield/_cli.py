@@ -41,6 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", default="gaussian", choices=NOISE_NAMES)
     p.add_argument("--noise-scale", type=float, default=None, help="noise scale s (default 1)")
     p.add_argument("--sigma-b2", type=float, default=None, help="bias variance (default 1e-3)")
+    p.add_argument("--slope", default="1",
+                   help="slope of the deterministic surrogate's neuron: a number, or 'unit' "
+                        "(sqrt(pi/2), as BinaryNetClassifier(slope='unit')); default 1")
     p.set_defaults(func=run)
     return p
 
@@ -49,10 +52,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``critical`` sub-command; returns the exit status."""
     if args.depth is not None and args.depth < 1:
         raise SystemExit(f"--depth={args.depth}: give a positive number of layers")
-    ci = critical_init(args.surrogate, args.noise, args.depth, args.sigma_b2, args.noise_scale)
+    slope = _slope(args.slope)
+    ci = critical_init(args.surrogate, args.noise, args.depth, args.sigma_b2, args.noise_scale,
+                       slope=slope)
     fp = ci.fixed_point
     rows = [
-        ("surrogate / noise", f"{args.surrogate} / {args.noise}"),
+        ("surrogate / noise", f"{args.surrogate} / {args.noise}"
+         + ("" if slope == 1.0 else f" / slope {slope:.4g}")),
         ("depth", "-" if args.depth is None else str(args.depth)),
         ("criterion", ci.criterion),
         ("exact critical point", "yes" if ci.exact else "no"),
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.depth is not None:
         p = propagate(_theory_surrogate(args.surrogate), args.noise, ci.sigma_m2, ci.sigma_b2,
-                      args.depth, noise_scale=args.noise_scale)
+                      args.depth, noise_scale=args.noise_scale, slope=slope)
         rows.append(("dc_L/dc_0 over depth", f"{float(p.chi.prod()):.3g}"))
         rows.append(("grad gain over depth", f"{float(p.grad_gain[:-1].prod()):.3g}"))
     width = max(len(k) for k, _ in rows)
@@ -73,6 +79,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"{k:<{width}}  {v}")
     print(ci.message)
     return 0
+
+
+def _slope(text: str) -> float:
+    """``--slope``: a positive number, or ``unit`` for sqrt(pi/2)."""
+    import math
+
+    if text == "unit":
+        return math.sqrt(math.pi / 2.0)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0.0 and math.isfinite(value)):
+        raise SystemExit(f"--slope={text}: give a positive number or 'unit'")
+    return value
 
 
 def _theory_surrogate(surrogate: str) -> str:

@@ -76,7 +76,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from ._batch import log_sensitivity
-from .maps import SURROGATES, _check_surrogate, _layer, _resolve_scale, _validate
+from .maps import SURROGATES, _check_slope, _check_surrogate, _layer, _resolve_scale, _validate
 
 __all__ = ["FixedPoint", "CriticalInit", "fixed_point", "critical_init", "phase_diagram"]
 
@@ -118,9 +118,9 @@ class FixedPoint:
         return TRAINABLE_DEPTH_FACTOR * self.xi_c
 
 
-def _hidden(surrogate, noise, s, sm2, sb2, Q, C):
+def _hidden(surrogate, noise, s, sm2, sb2, Q, C, slope=1.0):
     spec = SURROGATES[surrogate]
-    return _layer(spec, surrogate, noise, s, sm2, sb2, Q, Q, C, False)
+    return _layer(spec, surrogate, noise, s, sm2, sb2, Q, Q, C, False, slope)
 
 
 def fixed_point(
@@ -129,6 +129,7 @@ def fixed_point(
     sigma_m2: float,
     sigma_b2: float,
     noise_scale: float | None = None,
+    slope: float = 1.0,
 ) -> FixedPoint:
     r"""Fixed point :math:`q^*, c^*` of the hidden-layer maps, :math:`\chi_1` and :math:`\xi_c`.
 
@@ -150,11 +151,12 @@ def fixed_point(
     """
     _check_surrogate(surrogate)
     s = _resolve_scale(noise, noise_scale)
+    slope = _check_slope(surrogate, slope)
     _validate(sigma_m2, sigma_b2)
     spec = SURROGATES[surrogate]
 
     def qmap(Q):
-        return _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q)[3]
+        return _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q, slope)[3]
 
     if spec.binary_units:
         Q = 1.0
@@ -167,12 +169,12 @@ def fixed_point(
         else:
             g1 = qmap(1.0) - 1.0
             Q = 1.0 if g1 >= 0.0 else brentq(lambda v: qmap(v) - v, 0.0, 1.0, xtol=1e-14)
-    q_a, _, _, _, _, _, _, gain, a = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q)
+    q_a, _, _, _, _, _, _, gain, a = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q, slope)
     q_star = q_a
     chi_1 = gain
 
     def cmap(c):
-        out = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, c * Q)
+        out = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, c * Q, slope)
         # correlation C of the layer below that produces field correlation c: solve k = a C + sb2
         return out
 
@@ -182,7 +184,7 @@ def fixed_point(
     def neuron():
         t = SURROGATES[surrogate]
         sig = max(1.0 - sigma_m2 * Q, 0.0) if t.smoothed else 0.0
-        return layer_neuron(surrogate, noise, s, sig)
+        return layer_neuron(surrogate, noise, s, sig, slope)
 
     nrn = neuron()
 
@@ -238,6 +240,8 @@ class CriticalInit:
         Depth the criterion used.
     correlation_sensitivity : float or None
         :math:`\\partial c^L/\\partial c^0` at the chosen init (depth-aware criterion).
+    slope : float
+        Slope of the S1 neuron the answer is for.
     """
 
     sigma_m2: float
@@ -248,6 +252,7 @@ class CriticalInit:
     fixed_point: FixedPoint
     depth: int | None = None
     correlation_sensitivity: float | None = None
+    slope: float = 1.0
 
     def as_dict(self) -> dict:
         """Plain-python summary (for ``critical_init_`` of the estimator)."""
@@ -264,17 +269,18 @@ class CriticalInit:
             "xi_c": fp.xi_c,
             "trainable_depth": fp.trainable_depth,
             "correlation_sensitivity": self.correlation_sensitivity,
+            "slope": self.slope,
         }
 
 
-def _exact(surrogate, noise, s, sigma_b2):
+def _exact(surrogate, noise, s, sigma_b2, slope=1.0):
     """sigma_m2 with chi_1 = 1 *and* c = 1 a fixed point of the c-map (xi_c infinite), or None.
 
     chi_1 = 1 alone is not criticality where c = 1 is not a fixed point (S2 unless
     sigma_m2 = 1, S3 and the sampled network always): there the stable c* < 1 has a slope < 1.
     """
     def f(sm2):
-        return fixed_point(surrogate, noise, sm2, sigma_b2, s).chi_1 - 1.0
+        return fixed_point(surrogate, noise, sm2, sigma_b2, s, slope).chi_1 - 1.0
 
     hi = f(1.0)
     if not math.isfinite(hi) or hi < -1e-9:
@@ -286,7 +292,7 @@ def _exact(surrogate, noise, s, sigma_b2):
         if f(lo) > 0.0:
             return None
         sm2 = brentq(f, lo, 1.0, xtol=1e-12)
-    fp = fixed_point(surrogate, noise, sm2, sigma_b2, s)
+    fp = fixed_point(surrogate, noise, sm2, sigma_b2, s, slope)
     return sm2 if fp.c_star > 1.0 - 1e-9 and abs(fp.chi_1 - 1.0) < 1e-6 else None
 
 
@@ -295,17 +301,17 @@ _GRID_POINTS = 25
 _ZOOM_POINTS = (17, 9)
 
 
-def _depth_aware_argmax(theory, noise, s, sb2, depth, grid):
+def _depth_aware_argmax(theory, noise, s, sb2, depth, grid, slope=1.0):
     """argmax of the depth-``depth`` log sensitivity over ``grid``, then two zoomed grids
     around the best point (each evaluated in one vectorised pass, :mod:`._batch`); the final
     spacing is 0.08 / 16 / 8 = 6e-4 for the default 25-point grid.  Returns (sigma_m2, log S)."""
-    vals = log_sensitivity(theory, noise, s, grid, sb2, depth)
+    vals = log_sensitivity(theory, noise, s, grid, sb2, depth, slope=slope)
     i = int(np.argmax(vals))
     best, best_val = float(grid[i]), float(vals[i])
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     for n in _ZOOM_POINTS:
         xs = np.linspace(a, b, n)
-        v = log_sensitivity(theory, noise, s, xs, sb2, depth)
+        v = log_sensitivity(theory, noise, s, xs, sb2, depth, slope=slope)
         j = int(np.argmax(v))
         if v[j] > best_val:
             best, best_val = float(xs[j]), float(v[j])
@@ -321,6 +327,7 @@ def critical_init(
     depth: int | None = None,
     sigma_b2: float | None = None,
     noise_scale: float | None = None,
+    slope: float = 1.0,
 ) -> CriticalInit:
     r"""The critical initialisation of a binary network (see :mod:`.critical` for the criterion).
 
@@ -338,6 +345,11 @@ def critical_init(
     sigma_b2 : float, optional
         Bias variance; default ``1e-3``.
     noise_scale : float, optional
+    slope : float > 0, default=1.0
+        Slope of the S1 neuron (``surrogate="deterministic"`` only), as
+        ``BinaryNetClassifier(slope=...)``; :data:`sklearn_bnn.nn.surrogates.UNIT_SLOPE`
+        moves the critical line into reach: :math:`\chi_1 \to 1` as
+        :math:`(\sigma_m^2, \sigma_b^2) \to (1, 0)`.
 
     Returns
     -------
@@ -362,23 +374,24 @@ def critical_init(
         )
     theory = "lrt" if surrogate == "sampled" else surrogate
     s = _resolve_scale(noise, noise_scale)
+    slope = _check_slope(surrogate, slope)
     sb2 = DEFAULT_SIGMA_B2 if sigma_b2 is None else float(sigma_b2)
     _validate(0.5, sb2)
     if depth is not None and not (isinstance(depth, int | np.integer) and depth >= 1):
         raise ValueError(f"depth={depth!r} must be a positive integer or None.")
-    sm2 = _exact(theory, noise, s, sb2)
+    sm2 = _exact(theory, noise, s, sb2, slope)
     if sm2 is not None:
-        fp = fixed_point(theory, noise, sm2, sb2, s)
+        fp = fixed_point(theory, noise, sm2, sb2, s, slope)
         return CriticalInit(
             sm2, sb2, "exact chi_1=1", True,
             f"exact critical point: chi_1 = 1 at sigma_m2={sm2:.4g}, sigma_b2={sb2:.3g}",
-            fp, depth,
+            fp, depth, slope=slope,
         )
     lo, hi = SIGMA_M2_RANGE
     grid = np.linspace(lo, hi, _GRID_POINTS)
     if depth is None:
         def score(v):
-            return -fixed_point(theory, noise, v, sb2, s).xi_c
+            return -fixed_point(theory, noise, v, sb2, s, slope).xi_c
         criterion = "max xi_c"
         vals = np.array([score(v) for v in grid])
         i = int(np.argmin(vals))
@@ -388,15 +401,15 @@ def critical_init(
         sens = None
     else:
         criterion = "depth-aware max dc_L/dc_0"
-        sm2, log_sens = _depth_aware_argmax(theory, noise, s, sb2, int(depth), grid)
+        sm2, log_sens = _depth_aware_argmax(theory, noise, s, sb2, int(depth), grid, slope)
         sens = float(math.exp(log_sens))
-    fp = fixed_point(theory, noise, sm2, sb2, s)
+    fp = fixed_point(theory, noise, sm2, sb2, s, slope)
     msg = (
         f"no exact critical point (chi_1 < 1 for all sigma_m2 <= 1 at sigma_b2={sb2:.3g}); "
         f"{criterion}: sigma_m2={sm2:.4g}, chi_1={fp.chi_1:.3g}, xi_c={fp.xi_c:.3g}"
         + ("" if sens is None else f", dc_L/dc_0={sens:.3g} over {depth} layers")
     )
-    return CriticalInit(sm2, sb2, criterion, False, msg, fp, depth, sens)
+    return CriticalInit(sm2, sb2, criterion, False, msg, fp, depth, sens, slope)
 
 
 def phase_diagram(
@@ -405,6 +418,7 @@ def phase_diagram(
     sigma_m2: np.ndarray | None = None,
     sigma_b2: np.ndarray | None = None,
     noise_scale: float | None = None,
+    slope: float = 1.0,
 ) -> dict[str, np.ndarray]:
     r""":math:`\chi_1` and :math:`\xi_c` over a grid of :math:`(\sigma_m^2, \sigma_b^2)`.
 
@@ -426,6 +440,6 @@ def phase_diagram(
     xi = np.empty_like(chi)
     for i, b in enumerate(sb):
         for j, m in enumerate(sm):
-            fp = fixed_point(surrogate, noise, float(m), float(b), noise_scale)
+            fp = fixed_point(surrogate, noise, float(m), float(b), noise_scale, slope)
             chi[i, j], xi[i, j] = fp.chi_1, fp.xi_c
     return {"sigma_m2": sm, "sigma_b2": sb, "chi_1": chi, "xi_c": xi}

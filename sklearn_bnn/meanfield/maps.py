@@ -238,10 +238,16 @@ def _pointwise(noise: str, s: float) -> Neuron:
     )
 
 
-def layer_neuron(surrogate: str, noise: str, noise_scale: float, sigma: float = 0.0) -> Neuron:
+def layer_neuron(
+    surrogate: str, noise: str, noise_scale: float, sigma: float = 0.0, slope: float = 1.0
+) -> Neuron:
     r"""The neuron a layer of ``surrogate`` applies to its field.
 
     ``sigma`` is the S1 field variance :math:`\Sigma` (ignored by the other surrogates).
+    ``slope`` :math:`k` is the S1 neuron's slope (:func:`sklearn_bnn.nn.surrogates.neuron_mean`):
+    the neuron is :math:`m(k h)` with :math:`m` the Gaussian-smoothed mean, which is the
+    smoothed mean of the same noise with scale :math:`s/k` over variance
+    :math:`(\Sigma + 10^{-4})/k^2`.
 
     Examples
     --------
@@ -254,10 +260,11 @@ def layer_neuron(surrogate: str, noise: str, noise_scale: float, sigma: float = 
     if spec.ignores_noise:
         return _pointwise("sign", 0.0)
     if spec.smoothed:
-        var = sigma + VARIANCE_EPS
+        var = (sigma + VARIANCE_EPS) / (slope * slope)
         if noise == "uniform":
-            return _smoothed_hardtanh(noise_scale, var)
+            return _smoothed_hardtanh(noise_scale / slope, var)
         s_eff = {"sign": 0.0, "gaussian": noise_scale, "logistic": noise_scale * _PROBIT}[noise]
+        s_eff /= slope
         return Neuron(None, None, erf_var=var + s_eff * s_eff)  # type: ignore[arg-type]
     if noise == "sign" and surrogate == "lrt_continuous":
         raise ValueError(
@@ -315,6 +322,18 @@ def _validate(sigma_m2: float, sigma_b2: float) -> None:
         raise ValueError(f"sigma_b2={sigma_b2!r} must be a finite number >= 0.")
 
 
+def _check_slope(surrogate: str, slope: float) -> float:
+    slope = float(slope)
+    if not (slope > 0.0 and math.isfinite(slope)):
+        raise ValueError(f"slope={slope!r} must be a finite number > 0.")
+    if slope != 1.0 and not SURROGATES[surrogate].smoothed:
+        raise ValueError(
+            f"slope={slope!r} applies to surrogate='deterministic' only (the slope of the S1 "
+            f"neuron); surrogate={surrogate!r} takes slope=1.0."
+        )
+    return slope
+
+
 def _resolve_scale(noise: str, noise_scale: float | None) -> float:
     _check_noise(noise)
     s = _DEFAULT_SCALE[noise] if noise_scale is None else float(noise_scale)
@@ -339,10 +358,10 @@ def _field(spec: _Surrogate, sigma_m2, sigma_b2, Q_a, Q_b, C, first):
     return t_a + sigma_b2, t_b + sigma_b2, k, 0.0, 0.0
 
 
-def _layer(spec, surrogate, noise, s, sigma_m2, sigma_b2, Q_a, Q_b, C, first):
+def _layer(spec, surrogate, noise, s, sigma_m2, sigma_b2, Q_a, Q_b, C, first, slope=1.0):
     q_a, q_b, k, sig_a, sig_b = _field(spec, sigma_m2, sigma_b2, Q_a, Q_b, C, first)
-    na = layer_neuron(surrogate, noise, s, sig_a)
-    nb = na if sig_b == sig_a else layer_neuron(surrogate, noise, s, sig_b)
+    na = layer_neuron(surrogate, noise, s, sig_a, slope)
+    nb = na if sig_b == sig_a else layer_neuron(surrogate, noise, s, sig_b, slope)
     if na is nb:
         Qa2, Qb2, C2, D = na.second_moments(q_a, q_b, k)
         g = na.grad_moment(q_a)
@@ -370,6 +389,7 @@ def propagate(
     q0: float = 1.0,
     c0: float = 0.5,
     noise_scale: float | None = None,
+    slope: float = 1.0,
 ) -> Propagation:
     r"""Propagate length, correlation and slopes through ``depth`` binary layers.
 
@@ -399,6 +419,8 @@ def propagate(
         Input correlation.
     noise_scale : float, optional
         Noise scale ``s``; default as :mod:`sklearn_bnn.nn.noise` (1, or 0 for sign).
+    slope : float > 0, default=1.0
+        Slope of the S1 neuron (``"deterministic"`` only; see :func:`layer_neuron`).
 
     Returns
     -------
@@ -417,6 +439,7 @@ def propagate(
     """
     spec = _check_surrogate(surrogate)
     s = _resolve_scale(noise, noise_scale)
+    slope = _check_slope(surrogate, slope)
     if not (isinstance(depth, int | np.integer) and depth >= 1):
         raise ValueError(f"depth={depth!r} must be an integer >= 1.")
     sb2 = np.broadcast_to(np.asarray(sigma_b2, dtype=float), (depth,)) if np.ndim(sigma_b2) else (
@@ -448,7 +471,7 @@ def propagate(
     for layer in range(depth + 1):
         q_a, q_b, k, Qa2, Qb2, C2, D, g, a = _layer(
             spec, surrogate, noise, s, sigma_m2, float(sb2[min(layer, depth - 1)]), Q_a, Q_b, C,
-            layer == 0,
+            layer == 0, slope,
         )
         if prev is not None:
             pq_a, pq_b, pD, pa = prev
