@@ -163,6 +163,102 @@ def test_psa_binary_layer_matches_the_per_connection_formula():
     assert torch.allclose(first, 0.5 * w * (c[:, :, None] * delta).sum(0))
 
 
+def _psa_reference(net, x, y, sample_loss, generator):
+    """PSA as first written (before the speed-up): the slow per-connection formulation.
+
+    The head's flipped logits form the full ``(B, N_L, C)`` tensor and the first layer's
+    per-connection term the full ``(B, N_out, N_in)`` tensor, with nothing chunked.
+    """
+    from sklearn_bnn.nn.estimators import _estimator_surrogate, _sample_path
+
+    s = net.noise.scale
+    path = _sample_path(net, x, generator)
+    n, xl = x.shape[0], path.outputs[-1]
+    logits = net.head(xl)
+    flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * net.head.weight.T[None]
+    f, f_flip = sample_loss(logits, y), sample_loss(flipped, y)
+    with torch.no_grad():
+        pi = (1.0 - torch.sigmoid(xl * path.fields[-1] / s)) / xl.shape[1]
+        g = (f_flip - f[:, None]).detach() / n
+    head = (f * (1.0 - pi.sum(1)) + (pi * f_flip).sum(1)).mean()
+    grad_a, grad_m = [None] * len(net.layers), [None] * len(net.layers)
+    with torch.no_grad():
+        for k in range(len(net.layers) - 1, -1, -1):
+            layer = net.layers[k]
+            a, xo = path.fields[k].detach(), path.outputs[k]
+            xin, w = path.inputs[k], path.weights[k]
+            sig = torch.sigmoid(a / s)
+            grad_a[k] = -xo * sig * (1.0 - sig) / s * g
+            c = xo * g
+            delta = torch.sigmoid((a[:, :, None] - 2 * layer.scale * w[None] * xin[:, None, :]) / s)
+            delta = delta - sig[:, :, None]  # (B, N_out, N_in)
+            grad_m[k] = 0.5 * w * (c[:, :, None] * delta).sum(0)
+            g = -(c[:, :, None] * delta).sum(1)
+    surrogate = _estimator_surrogate(net, path, f.detach().mean(), grad_a, grad_m, head)
+    return surrogate, logits
+
+
+def _psa_gradients(objective, net, x, y, loss, seed):
+    net.zero_grad()
+    surrogate, logits = objective(net, x, y, loss, torch.Generator().manual_seed(seed))
+    surrogate.backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    return surrogate.detach(), logits.detach(), grads
+
+
+@pytest.mark.parametrize("chunk", [2**20, 150, 40, 7])  # 1 chunk; 2 inputs; 1 input, 6 rows; 1 row
+@pytest.mark.parametrize("head_scale", [1.0, 1000.0])  # 1000: the flips take the general path
+def test_psa_matches_the_reference_formulation(monkeypatch, chunk, head_scale):
+    """Same path, same value and gradients as the slow formulation (float64, cross-entropy)."""
+    from sklearn_bnn.nn import estimators
+    from sklearn_bnn.nn.exact import cross_entropy_loss
+
+    monkeypatch.setitem(estimators.PSA_CHUNK, "cpu", chunk)
+    torch.manual_seed(3)
+    net = BinaryNetwork(5, (6, 7), 4, noise=LogisticNoise(0.7)).double()
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.uniform_(-0.9, 0.9)
+            layer.bias.normal_(0.0, 0.5)
+        net.head.weight.mul_(head_scale)
+    x = torch.randn(11, 5, dtype=torch.float64)
+    y = torch.randint(0, 4, (11,))
+    w = net.head.weight.detach()
+    bound = -0.5 * np.log(torch.finfo(torch.float64).tiny)  # _flipped_losses' underflow bound
+    assert bool(2 * (w.amax(0) - w.amin(0)).max() < bound) == (head_scale == 1.0)
+    for loss in (cross_entropy_loss, lambda z, t: 2.0 * cross_entropy_loss(z, t)):  # fast, general
+        for seed in range(3):
+            v0, z0, g0 = _psa_gradients(_psa_reference, net, x, y, loss, seed)
+            v1, z1, g1 = _psa_gradients(ESTIMATORS["psa"], net, x, y, loss, seed)
+            torch.testing.assert_close(v1, v0, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(z1, z0, rtol=0, atol=0)
+            for k in g0:
+                torch.testing.assert_close(g1[k], g0[k], rtol=1e-10, atol=1e-12, msg=k)
+
+
+def test_psa_flipped_cross_entropy_by_matrix_products_is_exact_in_float32():
+    """The factorised log-sum-exp of the flipped logits against the direct one, float32."""
+    from sklearn_bnn.nn.exact import cross_entropy_loss
+
+    torch.manual_seed(0)
+    for head_scale in (0.1, 1.0, 5.0, 30.0):  # 30: beyond the no-underflow bound, general path
+        xl = torch.randn(64, 33).sign()
+        w = (head_scale * torch.randn(10, 33)).requires_grad_()
+        b = torch.randn(10, requires_grad=True)
+        y = torch.randint(0, 10, (64,))
+        logits = xl @ w.T + b
+        fast = PathSampleAnalytic._flipped_losses(logits, xl, w, y, cross_entropy_loss)
+        flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * w.T[None]
+        direct = cross_entropy_loss(flipped, y)
+        assert torch.isfinite(fast).all()
+        torch.testing.assert_close(fast, direct, rtol=1e-5, atol=1e-5 * (1 + head_scale))
+        weights = torch.rand(64, 33)
+        g_fast = torch.autograd.grad((weights * fast).sum(), (w, b), retain_graph=True)
+        g_direct = torch.autograd.grad((weights * direct).sum(), (w, b))
+        for u, v in zip(g_fast, g_direct):
+            torch.testing.assert_close(u, v, rtol=1e-4, atol=1e-4)
+
+
 def test_psa_requires_logistic_noise():
     net = _net((3,), GaussianNoise())
     with pytest.raises(ValueError, match="logistic"):

@@ -56,12 +56,14 @@ __all__ = [
     "COMBINATIONS",
     "ESTIMATORS",
     "PROXIES",
+    "PSA_CHUNK",
     "PathSampleAnalytic",
     "Reinforce",
     "StraightThrough",
     "TRAINING",
     "autograd_objective",
     "cross_entropy_loss",
+    "psa_chunk",
     "training_forward",
 ]
 
@@ -438,8 +440,21 @@ class ARM:
 
 
 # ------------------------------------------------------------------------------- PSA
-#: Elements per chunk of the first layer's per-connection tensor (real inputs).
-PSA_CHUNK = 2**22
+#: Elements per chunk of the first layer's per-connection tensor (real inputs), by device
+#: type: small on the CPU (the chunk stays in cache), large elsewhere (fewer kernel launches).
+PSA_CHUNK = {"cpu": 2**20, "default": 2**22}
+
+
+def psa_chunk(device: torch.device) -> int:
+    """Elements per chunk of PSA's first-layer per-connection tensor on ``device``.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.nn.estimators import psa_chunk
+    >>> psa_chunk("cpu")
+    1048576
+    """
+    return PSA_CHUNK.get(torch.device(device).type, PSA_CHUNK["default"])
 
 
 @dataclass(frozen=True)
@@ -475,9 +490,12 @@ class PathSampleAnalytic:
     :math:`A = \tfrac12(\sigma_+ + \sigma_-) - \sigma(a/s)`,
     :math:`B = \tfrac12(\sigma_+ - \sigma_-)`, :math:`\sigma_\pm = \sigma((a \mp 2/\sqrt N)/s)`,
     and the sums over :math:`i` and :math:`b` are matrix products (one extra GEMM each).  Only
-    the first layer, whose inputs are real, evaluates :math:`\delta_{bji}` per connection, in
-    chunks of :data:`PSA_CHUNK` elements and only for the weight gradient.  The analytic last
-    layer costs one head evaluation per unit of the last layer.
+    the first layer, whose inputs are real, evaluates :math:`\delta_{bji}` per connection
+    (one sigmoid each), in chunks of :func:`psa_chunk` elements and only for the weight
+    gradient; no :math:`B \times N_\text{in} \times N_\text{out}` tensor is formed.  The
+    analytic last layer costs one head evaluation per unit of the last layer; with the
+    cross-entropy loss on the CPU these are two small matrix products
+    (:meth:`_flipped_losses`) instead of a :math:`B \times N_L \times C` tensor.
     """
 
     forward = "sampled"
@@ -495,10 +513,8 @@ class PathSampleAnalytic:
         xl = path.outputs[-1]
         # analytic last layer: the head on the path and on every single flip
         logits = net.head(xl)
-        w_head = net.head.weight  # (C, N_L)
-        flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * w_head.T[None]  # (B, N_L, C)
         f = sample_loss(logits, y)
-        f_flip = sample_loss(flipped, y)
+        f_flip = self._flipped_losses(logits, xl, net.head.weight, y, sample_loss)
         with torch.no_grad():
             p_keep = torch.sigmoid(xl * path.fields[-1] / s)
             pi = (1.0 - p_keep) / xl.shape[1]
@@ -519,6 +535,48 @@ class PathSampleAnalytic:
         f_path = f.detach().mean()
         surrogate = _estimator_surrogate(net, path, f_path, grad_a, grad_m, head)
         return surrogate, logits
+
+    @staticmethod
+    def _flipped_losses(logits, xl, w_head, y, sample_loss):
+        r"""Per-sample losses with one last-layer unit flipped, shape ``(B, N_L)``.
+
+        Flipping :math:`\hat x_i` changes the logits by :math:`-2\hat x_i W_{:,i}` (``w_head``
+        is ``(C, N_L)``).  In general the flipped logits ``(B, N_L, C)`` go through
+        ``sample_loss``.  For :func:`~sklearn_bnn.nn.exact.cross_entropy_loss` the same
+        values come from matrix products: with :math:`p_{bc} = e^{z_{bc} - t_b}`,
+
+        .. math::
+            \log\textstyle\sum_c e^{z_{bc} - 2\hat x_{bi} W_{ci}}
+            = t_b + m^\pm_i + \log \textstyle\sum_c p_{bc}\, e^{\mp 2 W_{ci} - m^\pm_i}
+            \quad (\hat x_{bi} = \pm 1),
+
+        i.e. ``p @ E+`` and ``p @ E-``, with :math:`m^\pm_i = \max_c(\mp 2W_{ci})` so that
+        no exponent is positive.  The sum is at least
+        :math:`e^{-(m^+_i + m^-_i)}` (its term at :math:`\arg\max_c z_{bc}`), so the form is
+        used while :math:`m^+_i + m^-_i = 2(\max_c W_{ci} - \min_c W_{ci})` stays below
+        :math:`-\tfrac12\log(\text{tiny})` of the dtype (the sum is then at least
+        :math:`\sqrt{\text{tiny}}`: no underflow, full relative precision; 43.7 in float32).
+        Beyond it, for any other loss (sample weights included) and off the CPU (where the
+        check would synchronise the device every step) the general path runs.  Both give
+        the same values and gradients up to rounding.
+        """
+        if sample_loss is cross_entropy_loss and logits.dim() == 2 and logits.device.type == "cpu":
+            w2 = 2.0 * w_head
+            with torch.no_grad():
+                top = logits.amax(-1, keepdim=True)
+                m_plus, m_minus = (-w2).amax(0), w2.amax(0)
+                limit = -0.5 * math.log(torch.finfo(logits.dtype).tiny)
+                fast = bool((m_plus + m_minus).max() < limit)
+            if fast:
+                p = (logits - top).exp()
+                on = (1.0 + xl) * 0.5  # 1 where x = +1, 0 where x = -1: an exact selection
+                off = 1.0 - on  # (torch.where is several times slower on the CPU)
+                q = on * (p @ (-w2 - m_plus).exp()) + off * (p @ (w2 - m_minus).exp())
+                lse = top + (on * m_plus + off * m_minus) + q.log()
+                target = logits.gather(1, y[:, None]) - xl * w2.index_select(0, y)
+                return lse - target
+        flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * w_head.T[None]  # (B, N_L, C)
+        return sample_loss(flipped, y)
 
     @staticmethod
     def _binary_layer(a, xo, xin, w, g, scale, s):
@@ -542,22 +600,35 @@ class PathSampleAnalytic:
 
     @staticmethod
     def _first_layer_means(a, xin, w, c, scale, s):
-        r""":math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji}` for real inputs, chunked over ``b``.
+        r""":math:`\tfrac12 W_{ji}\sum_b c_{bj}\delta_{bji}` for real inputs, chunked.
 
-        The per-connection tensor is laid out ``(N_in, b, N_out)`` and updated in place: the
-        fastest order on CPU (the broadcast runs along the contiguous output axis).
+        The per-connection tensor :math:`\sigma((a_{bj} - 2 W_{ji} x_{bi}/\sqrt N)/s)` is laid
+        out ``(inputs, b, N_out)`` (the broadcasts run along the contiguous output axis) in
+        one buffer of at most :func:`psa_chunk` elements, reused for every chunk of inputs
+        (and of ``b`` when one input's slab is larger): per chunk one ``addcmul`` writes the
+        argument, then ``sigmoid_``, ``mul_`` by :math:`c` and a sum over ``b``.  Small
+        chunks stay in cache on the CPU and no large buffer is allocated per call.
         """
         n_out, n_in = w.shape
-        rows = max(1, PSA_CHUNK // (n_out * n_in))
+        n = a.shape[0]
+        chunk = psa_chunk(a.device)
+        rows = min(n, max(1, chunk // n_out))
+        cols = min(n_in, max(1, chunk // (rows * n_out)))
+        a_s = a / s
+        u = xin * (-2.0 * scale / s)  # the argument is a/s + u W
         w_t = w.T.contiguous()
         acc = torch.zeros(n_in, n_out, dtype=a.dtype, device=a.device)
-        for start in range(0, a.shape[0], rows):
-            ab, cb = a[start : start + rows], c[start : start + rows]
-            xb = xin[start : start + rows].T
-            buf = torch.mul(xb[:, :, None], w_t[:, None, :])  # W_ji x_bi, (N_in, b, N_out)
-            buf.mul_(-2.0 * scale / s).add_(ab[None] / s).sigmoid_().mul_(cb[None])
-            acc += buf.sum(1)
-        out = acc.T - (c * torch.sigmoid(a / s)).sum(0)[:, None]
+        buf = torch.empty(cols * rows * n_out, dtype=a.dtype, device=a.device)
+        for start in range(0, n, rows):
+            ab, cb = a_s[start : start + rows], c[start : start + rows]
+            ub = u[start : start + rows].T.contiguous()  # (N_in, b)
+            r = ab.shape[0]
+            for i in range(0, n_in, cols):
+                k = min(cols, n_in - i)
+                view = buf[: k * r * n_out].view(k, r, n_out)  # (inputs, b, N_out)
+                torch.addcmul(ab[None], ub[i : i + k, :, None], w_t[i : i + k, None, :], out=view)
+                acc[i : i + k] += view.sigmoid_().mul_(cb).sum(1)
+        out = acc.T - (c * torch.sigmoid(a_s)).sum(0)[:, None]
         return 0.5 * w * out
 
 
