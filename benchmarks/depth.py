@@ -244,7 +244,10 @@ def plot(rows, path, datasets, variants, noise, depths, inits, ks):
                 ds = sorted(crit)
                 cx = [np.interp(crit[d], vals, [inits.index(i) for i in numeric]) for d in ds]
                 ax.plot(cx, [depths.index(d) for d in ds], "r^", ms=5, label="critical_init's $\\sigma_m^2$")
-            ax.set_title(f"{dataset}, {variant}, noise={noise}", fontsize=9)
+            surrogate, name, scale, slope = theory(variant, noise)
+            ax.set_title(f"{dataset}: {variant} ({surrogate}, noise {name}"
+                         + (f" {scale:.3g}" if scale else "")
+                         + (f", slope {slope:.3g}" if slope != 1.0 else "") + ")", fontsize=9)
             ax.legend(fontsize=6, loc="upper left")
     fig.colorbar(im, ax=axes, shrink=0.8, label="training accuracy")
     fig.savefig(path, dpi=130)
@@ -286,6 +289,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
     parser.add_argument("--csv", default=None)
+    parser.add_argument("--from-csv", nargs="+", default=None, metavar="CSV",
+                        help="no fits: read rows written by --csv (several files are joined; "
+                             "later files win) and print the table, k and the plot")
     parser.add_argument("--plot", default=None)
     parser.add_argument("--quick", action="store_true",
                         help="digits, S1 and S1-unit, depths 10 and 30, 5 inits, lr 1e-3, 10 epochs")
@@ -299,6 +305,16 @@ def main(argv=None) -> int:
     from joblib import Parallel, delayed
 
     t0 = time.perf_counter()
+    if args.from_csv:
+        rows = _read_csv(args.from_csv)
+        args.datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
+        args.variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+        args.depths = sorted({r["depth"] for r in rows})
+        present = {r["init"] for r in rows}
+        args.inits = [i for i in DEFAULT_INITS if i in present] + sorted(present - set(DEFAULT_INITS))
+        lr, args.epochs, args.width = rows[0]["lr"], rows[0]["epochs"], rows[0]["width"]
+        args.csv = None
+        return _report(rows, args, lr, t0)
     lr = args.lr
     if lr is None:
         search = Parallel(n_jobs=args.n_jobs)(
@@ -315,6 +331,25 @@ def main(argv=None) -> int:
             for d in args.datasets for s in args.variants
             for depth in sorted(args.depths, reverse=True) for i in args.inits]
     rows = Parallel(n_jobs=args.n_jobs)(delayed(one_fit)(*j) for j in jobs)
+    return _report(rows, args, lr, t0)
+
+
+def _read_csv(paths):
+    import csv
+
+    merged = {}
+    for path in paths:
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh):
+                for key in ("depth", "width", "epochs", "seed"):
+                    r[key] = int(r[key])
+                for key in ("lr", "train_acc", "train_acc_s1", "train_acc_1bit", "fit_s"):
+                    r[key] = float(r[key])
+                merged[r["dataset"], r["variant"], r["depth"], r["init"], r["seed"]] = r
+    return list(merged.values())
+
+
+def _report(rows, args, lr, t0):
     if args.csv:
         import csv
 
