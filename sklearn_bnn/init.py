@@ -5,18 +5,31 @@ means :math:`M \in [-1, 1]` and biases, and reports the second moment
 :math:`\sigma_m^2 = E[M^2]` and bias variance :math:`\sigma_b^2` it used.  In the mean-field
 theory of [SGL20]_ only these two numbers matter for wide layers.
 
-======================  ==================================================  ==================
-``init``                weight means                                        :math:`\sigma_m^2`
-======================  ==================================================  ==================
-``"glorot"``            :math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}`  :math:`2/(n_\text{in}+n_\text{out})`
-``"he"``                :math:`N(0, 2/n_\text{in})`, clipped to [-1, 1]     about :math:`2/n_\text{in}`
-``"uniform"``           :math:`U(-1, 1)`                                    1/3
-float ``s``             :math:`\pm\sqrt s` with random signs                :math:`s`
-``(s, s_b)``            as ``s``, biases :math:`N(0, s_b)`                  :math:`s`
-``"critical"``          :math:`\pm\sqrt s` with random signs, biases          chosen by
-                        :math:`N(0, s_b)`, ``(s, s_b)`` from                :func:`~sklearn_bnn.meanfield.critical_init`
-                        :func:`~sklearn_bnn.meanfield.critical_init`
-======================  ==================================================  ==================
+.. list-table::
+   :header-rows: 1
+
+   * - ``init``
+     - weight means
+     - :math:`\sigma_m^2`
+   * - ``"glorot"``
+     - :math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}`
+     - :math:`2/(n_\text{in}+n_\text{out})`
+   * - ``"he"``
+     - :math:`N(0, 2/n_\text{in})`, clipped to :math:`[-1, 1]`
+     - about :math:`2/n_\text{in}`
+   * - ``"uniform"``
+     - :math:`U(-1, 1)`
+     - :math:`1/3`
+   * - float ``s``
+     - :math:`\pm\sqrt s` with random signs
+     - :math:`s`
+   * - ``(s, s_b)``
+     - as ``s``, biases :math:`N(0, s_b)`
+     - :math:`s`
+   * - ``"critical"``
+     - :math:`\pm\sqrt s` with random signs, biases :math:`N(0, s_b)`, ``(s, s_b)`` from
+       :func:`~sklearn_bnn.meanfield.critical_init`
+     - chosen by :func:`~sklearn_bnn.meanfield.critical_init`
 
 Named schemes and plain floats start biases at zero.  Glorot and He are the float-network
 rules applied to the means: in the :math:`1/\sqrt N` convention of this package they put

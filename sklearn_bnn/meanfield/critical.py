@@ -1,7 +1,7 @@
 r"""Fixed points, depth scales and the critical initialisation [SGL20]_.
 
-What "critical" means here (the open point of sbn-math.md, settled with numbers)
---------------------------------------------------------------------------------
+What "critical" means here (an open point of the theory, settled with numbers)
+------------------------------------------------------------------------------
 1. **Exact.** Where the fixed-point slope :math:`\chi_1(\sigma_m^2, \sigma_b^2) = 1` has a
    solution with :math:`\sigma_m^2 \le 1` (at the requested :math:`\sigma_b^2`) *and*
    :math:`c = 1` is a fixed point of the correlation map there (so :math:`\xi_c = \infty`),

@@ -27,26 +27,44 @@ for what layer :math:`l` passes upward (:math:`y^0 = x^0`, the real input of len
 Per surrogate (:math:`T^{l-1} = Q^0 = q_0` for the first layer, 1 above it since hidden
 units are :math:`\pm1`; :math:`a = \sigma_m^2` unless stated):
 
-=====================  =============================  ======================  ======================================
-surrogate              field variance                 field covariance        what goes up: :math:`y = `
-=====================  =============================  ======================  ======================================
-``"deterministic"`` S1 :math:`\sigma_m^2 Q + \sigma_b^2`  :math:`\sigma_m^2 C + \sigma_b^2`  :math:`E[\phi(\bar h + \sqrt{\Sigma} z)]`, :math:`\Sigma = T - \sigma_m^2 Q`
-``"lrt"`` S3           :math:`T + \sigma_b^2`         :math:`\sigma_m^2 C + \sigma_b^2`  :math:`\phi(h)`, noise mean of the neuron
-``"lrt_continuous"`` S2 :math:`Q + \sigma_b^2`        :math:`\sigma_m^2 C + \sigma_b^2`  :math:`\phi(h)`, real
-``"sampled"``          :math:`T + \sigma_b^2`         :math:`C + \sigma_b^2` (:math:`a=1`)  :math:`\operatorname{sign}(h - Z)`, so :math:`E[y_a y_b] = E[\phi_a\phi_b]`
-``"binary"``           :math:`T + \sigma_b^2`         :math:`C + \sigma_b^2` (:math:`a=1`)  :math:`\operatorname{sign}(h)`
-=====================  =============================  ======================  ======================================
+.. list-table::
+   :header-rows: 1
+
+   * - surrogate
+     - field variance
+     - field covariance
+     - what goes up: :math:`y =`
+   * - ``"deterministic"`` S1
+     - :math:`\sigma_m^2 Q + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`E[\phi(\bar h + \sqrt{\Sigma} z)]`, :math:`\Sigma = T - \sigma_m^2 Q`
+   * - ``"lrt"`` S3
+     - :math:`T + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`\phi(h)`, noise mean of the neuron
+   * - ``"lrt_continuous"`` S2
+     - :math:`Q + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`\phi(h)`, real
+   * - ``"sampled"``
+     - :math:`T + \sigma_b^2`
+     - :math:`C + \sigma_b^2` (:math:`a=1`)
+     - :math:`\operatorname{sign}(h - Z)`, so :math:`E[y_a y_b] = E[\phi_a\phi_b]`
+   * - ``"binary"``
+     - :math:`T + \sigma_b^2`
+     - :math:`C + \sigma_b^2` (:math:`a=1`)
+     - :math:`\operatorname{sign}(h)`
 
 (The S1 variance :math:`\Sigma` has :math:`T = Q^0` and :math:`Q = Q^0` on the first layer,
 i.e. :math:`\Sigma = (1 - \sigma_m^2) q_0`, exactly as
 :meth:`~sklearn_bnn.nn.layers.StochasticBinaryLinear.moments`; the network adds ``1e-4`` to it,
 and so does this module.)
 
-Two points where the package's networks differ from the formulas of sbn-math.md and this
-module follows the networks: (i) ``"sampled"`` draws *one* weight sample shared by the whole
+Two points where the package's networks differ from the textbook mean-field formulas and
+this module follows the networks: (i) ``"sampled"`` draws *one* weight sample shared by the whole
 batch, so the two inputs see the same :math:`S`; with random-sign means, :math:`S` is then a
 fair :math:`\pm1` matrix and the maps of the sampled network do **not** depend on
-:math:`\sigma_m^2` at all (the :math:`\sigma_m^2 E[\phi_a\phi_b]` covariance of sbn-math
+:math:`\sigma_m^2` at all (the textbook :math:`\sigma_m^2 E[\phi_a\phi_b]` covariance
 holds for independent weight draws per example, which is ``"lrt"``).  (ii) ``"binary"``
 ignores the neuron noise (it uses :math:`\operatorname{sign}` units).
 

@@ -12,15 +12,18 @@ between the sample and the class axis), ``surrogate`` is a scalar whose value is
 sampled loss and whose ``backward()`` leaves the estimator's gradient in every parameter,
 and ``logits`` are those of the sampled path.  One objective per (surrogate, estimator) pair:
 
-==============  ====================================================================
-``"auto"``      exact autograd where nothing binary is sampled (``"deterministic"``,
-                ``"lrt"``), noise-matched ST otherwise (``"sampled"``, and
-                ``"binary"``: the deterministic 1-bit network trained through ST)
-``"st"``        straight-through with the proxy matched to the noise [SY21]_
-``"psa"``       path sample-analytic [SYF20]_ (logistic noise)
-``"reinforce"`` score function with a baseline
-``"arm"``       augment-REINFORCE-merge (Yin & Zhou 2019), layer by layer
-==============  ====================================================================
+======================  ============================================================
+``gradient_estimator``  objective
+======================  ============================================================
+``"auto"``              exact autograd where nothing binary is sampled
+                        (``"deterministic"``, ``"lrt"``), noise-matched ST otherwise
+                        (``"sampled"``, and ``"binary"``: the deterministic 1-bit
+                        network trained through ST)
+``"st"``                straight-through with the proxy matched to the noise [SY21]_
+``"psa"``               path sample-analytic [SYF20]_ (logistic noise)
+``"reinforce"``         score function with a baseline
+``"arm"``               augment-REINFORCE-merge [YZ19]_, layer by layer
+======================  ============================================================
 
 All sampled estimators draw one set of weights per call (shared by the batch) and
 neurons per example, i.e. the network the ``"sampled"`` forward pass draws.

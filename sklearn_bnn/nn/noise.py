@@ -17,14 +17,24 @@ that gives, side by side,
   the neuron mean after integrating a Gaussian field, which is what the deterministic
   surrogate S1 of [SGL20]_ propagates.
 
-======================  ==========================  ======================================
-noise ``Z``             :math:`\phi(a) = 2F(a)-1`   :math:`E[\phi(h)],\ h\sim N(\mu,v)`
-======================  ==========================  ======================================
-none (``"sign"``)       :math:`\operatorname{sign}`  :math:`\operatorname{erf}(\mu/\sqrt{2v})`
-:math:`N(0, s^2)`       :math:`\operatorname{erf}(a/\sqrt2 s)`  :math:`\operatorname{erf}(\mu/\sqrt{2(v+s^2)})`
-logistic, scale s       :math:`\tanh(a/2s)`         probit approximation, see :class:`LogisticNoise`
-uniform on [-s, s]      :math:`\operatorname{hardtanh}(a/s)`  closed form, see :class:`UniformNoise`
-======================  ==========================  ======================================
+.. list-table::
+   :header-rows: 1
+
+   * - noise ``Z``
+     - :math:`\phi(a) = 2F(a)-1`
+     - :math:`E[\phi(h)],\ h\sim N(\mu,v)`
+   * - none (``"sign"``)
+     - :math:`\operatorname{sign}(a)`
+     - :math:`\operatorname{erf}(\mu/\sqrt{2v})`
+   * - :math:`N(0, s^2)` (``"gaussian"``)
+     - :math:`\operatorname{erf}(a/\sqrt2 s)`
+     - :math:`\operatorname{erf}(\mu/\sqrt{2(v+s^2)})`
+   * - logistic, scale :math:`s` (``"logistic"``)
+     - :math:`\tanh(a/2s)`
+     - probit approximation, see :class:`LogisticNoise`
+   * - uniform on :math:`[-s, s]` (``"uniform"``)
+     - :math:`\operatorname{hardtanh}(a/s)`
+     - closed form, see :class:`UniformNoise`
 
 References
 ----------
