@@ -62,6 +62,16 @@ import torch
 
 from ._registry import Registry
 
+__all__ = [
+    "DEFAULT_SIGMA_M2",
+    "INITS",
+    "InitContext",
+    "LayerInit",
+    "initialize_network",
+    "resolve_init",
+    "two_point",
+]
+
 #: Default second moment of the weight means while ``"critical"`` is not available.
 #: Measured on digits, hidden (256, 256), 200 epochs: small means (0.05) give the best
 #: 1-bit network (test accuracy 0.93-0.94, surrogate 0.96) because sign(M) can still

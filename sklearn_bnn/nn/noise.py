@@ -54,6 +54,16 @@ import torch
 
 from .._registry import Registry
 
+__all__ = [
+    "NOISES",
+    "GaussianNoise",
+    "LogisticNoise",
+    "NoiseModel",
+    "SignNoise",
+    "UniformNoise",
+    "get_noise",
+]
+
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 

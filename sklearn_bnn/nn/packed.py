@@ -83,6 +83,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "PackedBinaryNetwork",
+    "PackedFormatError",
+    "PackedLayer",
+]
+
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
 #: newer version are refused with a :class:`PackedFormatError`.

@@ -40,6 +40,17 @@ import torch
 from .._registry import Registry
 from .noise import _sign
 
+__all__ = [
+    "FORWARDS",
+    "INFERENCE",
+    "VARIANCE_EPS",
+    "binary",
+    "deterministic",
+    "lrt",
+    "lrt_tanh",
+    "sampled",
+]
+
 #: Added to the field variance before the neuron mean is taken, so that
 #: ``erf(h / sqrt(2 var))`` stays finite when :math:`\Sigma \to 0` (first layer with
 #: :math:`M \to \pm 1` and noise ``"sign"``).  Fields are O(1) in the 1/sqrt(N) convention,
@@ -50,7 +61,23 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """S1: deterministic mean propagation (see module docstring)."""
+    """S1: deterministic mean propagation (see module docstring).
+
+    Returns the means of the last binary layer's units, in :math:`(-1, 1)`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import deterministic
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> deterministic(net, torch.ones(2, 3))
+    tensor([[-0.4873, -0.1727,  0.1727,  0.1727],
+            [-0.4873, -0.1727,  0.1727,  0.1727]], grad_fn=<ErfMeanBackward>)
+    """
     mean, sq_mean = x, x * x
     for layer in net.layers:
         hbar, var = layer.moments(mean, sq_mean)
@@ -103,7 +130,21 @@ class ErfMean(torch.autograd.Function):
 
 
 def binary(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """The 1-bit network: sign weights, sign units."""
+    """The 1-bit network: sign weights, sign units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import binary
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> binary(net, torch.ones(2, 3))
+    tensor([[-1., -1.,  1.,  1.],
+            [-1., -1.,  1.,  1.]])
+    """
     for layer in net.layers:
         x = _sign(layer.binary_forward(x))
     return x
@@ -119,6 +160,19 @@ def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     Reparameterised, so autograd differentiates the sample w.r.t. the means, the biases and
     (through :math:`\Sigma`) the squared means.  ``VARIANCE_EPS`` keeps the square root
     differentiable where :math:`\Sigma = 0`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import lrt
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> h = lrt(net, torch.ones(2, 3), torch.Generator().manual_seed(0))
+    >>> h.shape, bool(h.abs().max() < 1)
+    (torch.Size([2, 4]), True)
     """
     mean, sq_mean = x, x * x
     for layer in net.layers:
@@ -129,7 +183,20 @@ def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real)."""
+    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import lrt_tanh
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> lrt_tanh(net, torch.ones(2, 3), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 4])
+    """
     for layer in net.layers:
         hbar, var = layer.moments(x, x * x)
         x = torch.tanh(hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator))
@@ -137,7 +204,21 @@ def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def sampled(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """One sample of the SBN: Bernoulli weights, noisy sign neurons (no gradient rule)."""
+    """One sample of the SBN: Bernoulli weights, noisy sign neurons (no gradient rule).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import sampled
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> x = sampled(net, torch.ones(2, 3), torch.Generator().manual_seed(0))
+    >>> x.shape, sorted(x.unique().tolist())
+    (torch.Size([2, 4]), [-1.0, 1.0])
+    """
     for layer in net.layers:
         x = net.noise.sample(layer.sample_forward(x, generator), generator)
     return x
