@@ -32,7 +32,20 @@ from .nn.exact import cross_entropy_loss
 
 
 class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
+    """Raised when the training loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BinaryNetClassifier((8,), learning_rate_init=1e30, random_state=0)
+    >>> try:
+    ...     clf.fit(X * 1e30, y)
+    ... except TrainingDivergedError as exc:
+    ...     print(exc)
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 1e+30) ...
+    """
 
 
 class TensorData(torch.utils.data.Dataset):

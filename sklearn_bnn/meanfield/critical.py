@@ -103,6 +103,13 @@ class FixedPoint:
         Slope of the c-map at :math:`c^*`.
     xi_c : float
         Correlation depth scale :math:`-1/\\ln \\chi_{c^*}` (inf when marginal).
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import fixed_point
+    >>> fp = fixed_point("lrt_continuous", "uniform", 1.0, 0.0)
+    >>> fp.chi_1, fp.xi_c, fp.trainable_depth
+    (1.0, inf, inf)
     """
 
     q_star: float
@@ -237,6 +244,15 @@ class CriticalInit:
         Depth the criterion used.
     correlation_sensitivity : float or None
         :math:`\\partial c^L/\\partial c^0` at the chosen init (depth-aware criterion).
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import critical_init
+    >>> ci = critical_init("lrt_continuous", "uniform", sigma_b2=0.0)
+    >>> ci.exact, ci.sigma_m2, ci.sigma_b2
+    (True, 1.0, 0.0)
+    >>> sorted(ci.as_dict())
+    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message', 'q_star', 'sigma_b2', 'sigma_m2', 'trainable_depth', 'xi_c']
     """
 
     sigma_m2: float

@@ -151,7 +151,14 @@ SURROGATES: dict[str, _Surrogate] = {
 
 
 def default_noise_scale(noise: str) -> float:
-    """Default scale of a noise model (as :mod:`sklearn_bnn.nn.noise`): 0 for sign, else 1."""
+    """Default scale of a noise model (as :mod:`sklearn_bnn.nn.noise`): 0 for sign, else 1.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.maps import default_noise_scale
+    >>> default_noise_scale("sign"), default_noise_scale("logistic")
+    (0.0, 1.0)
+    """
     _check_noise(noise)
     return _DEFAULT_SCALE[noise]
 
@@ -177,6 +184,17 @@ class Neuron:
     ``erf_var`` is :math:`V` when :math:`\phi(h) = \operatorname{erf}(h/\sqrt{2V})` exactly
     (:math:`V = 0`: :math:`\operatorname{sign}`); closed forms are then used.  Otherwise
     ``phi`` and ``dphi`` are integrated by Gauss-Hermite quadrature with ``n_points`` nodes.
+
+    Examples
+    --------
+    The sign neuron, :math:`V = 0`, at the field variance 1 and covariance 0.5:
+    :math:`E[\phi_a\phi_b] = \tfrac{2}{\pi}\arcsin 0.5 = 1/3`.
+
+    >>> import numpy as np
+    >>> from sklearn_bnn.meanfield.maps import Neuron
+    >>> sign = Neuron(np.sign, np.zeros_like, erf_var=0.0)
+    >>> np.round(sign.second_moments(1.0, 1.0, 0.5)[:3], 4)
+    array([1.    , 1.    , 0.3333])
     """
 
     phi: Callable[[np.ndarray], np.ndarray]
@@ -293,6 +311,17 @@ class Propagation:
         :math:`a E[\\phi'(h^l)^2]`: per-layer gain of a back-propagated squared gradient norm.
     q_act : ndarray
         Second moment :math:`Q^l` of what layer l passes upward.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import propagate
+    >>> p = propagate("binary", "sign", 0.5, 0.0, depth=3, c0=0.5)
+    >>> p.q_act                  # hidden units are +-1
+    array([1., 1., 1.])
+    >>> p.chi.round(4)           # slope of the c-map at each layer's correlation
+    array([0.7351, 0.6752, 0.6521])
+    >>> round(p.log_chi_product, 4)
+    -1.128
     """
 
     q: np.ndarray

@@ -92,7 +92,27 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Base class: a neuron noise distribution ``Z`` with scale ``scale``."""
+    """Base class: a neuron noise distribution ``Z`` with scale ``scale``.
+
+    A subclass sets ``name`` and implements ``cdf``, ``dphi``, ``draw`` and
+    ``gaussian_mean`` (and ``phi`` and ``erf_variance`` where it has a faster or
+    closed form).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn import NoiseModel, get_noise
+    >>> noise = get_noise("gaussian")
+    >>> isinstance(noise, NoiseModel), noise.name, noise.scale
+    (True, 'gaussian', 1.0)
+    >>> a = torch.tensor([-1.0, 0.0, 1.0])
+    >>> noise.phi(a)
+    tensor([-0.6827,  0.0000,  0.6827])
+    >>> noise.dphi(a)
+    tensor([0.4839, 0.7979, 0.4839])
+    >>> noise.sample(a, torch.Generator().manual_seed(0)).abs().unique()
+    tensor([1.])
+    """
 
     scale: float = 1.0
     name = "base"
@@ -310,6 +330,8 @@ class UniformNoise(NoiseModel):
         return (1.0 - c_hi) - c_lo + inside / s
 
 
+#: The ``noise`` option: names mapped to :class:`NoiseModel` classes (built with scale 1 by
+#: :func:`get_noise`).
 NOISES: Registry[type[NoiseModel]] = Registry(
     "noise",
     {

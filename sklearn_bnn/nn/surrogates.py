@@ -226,6 +226,8 @@ def sampled(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 ForwardFn = Callable[..., torch.Tensor]
 
+#: Forward passes by name: the training surrogates and the prediction networks
+#: (see :data:`INFERENCE`).
 FORWARDS: Registry[ForwardFn] = Registry(
     "forward pass",
     {
