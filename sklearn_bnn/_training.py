@@ -39,12 +39,13 @@ class TrainingDivergedError(FloatingPointError):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BinaryNetClassifier((8,), learning_rate_init=1e30, random_state=0)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((8,), surrogate="deterministic", random_state=0)
     >>> try:
-    ...     clf.fit(X * 1e30, y)
+    ...     clf.fit(X * 1e30, y)                 # far from standardised
     ... except TrainingDivergedError as exc:
     ...     print(exc)
-    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 1e+30) ...
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003) or standardise the features. The largest |feature| in X is 3.09e+30.
     """
 
 
