@@ -32,7 +32,21 @@ from .nn.exact import cross_entropy_loss
 
 
 class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
+    """Raised when the training loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((8,), surrogate="deterministic", random_state=0)
+    >>> try:
+    ...     clf.fit(X * 1e30, y)                 # far from standardised
+    ... except TrainingDivergedError as exc:
+    ...     print(exc)
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003) or standardise the features. The largest |feature| in X is 3.09e+30.
+    """
 
 
 class TensorData(torch.utils.data.Dataset):

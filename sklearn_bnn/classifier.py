@@ -46,6 +46,7 @@ from .nn import get_noise, training_forward
 from .nn.packed import PackedBinaryNetwork
 from .nn.surrogates import UNIT_SLOPE
 
+__all__ = ["BinaryNetClassifier", "ModelSummary"]
 
 #: Layout of the fitted state that ``__getstate__`` writes; ``__setstate__`` reads this
 #: one and older ones.  Bump it when a change makes old pickles unreadable, and teach
@@ -851,7 +852,26 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
 
 class ModelSummary:
-    """Table of :meth:`BinaryNetClassifier.summary`; ``rows`` and ``files`` hold the numbers."""
+    """Table of :meth:`BinaryNetClassifier.summary`; ``rows`` and ``files`` hold the numbers.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+    >>> summary = clf.summary()
+    >>> summary.total
+    {'params': 67, 'binary_weights': 32, 'float32_bytes': 268, 'packed_bytes': 144}
+    >>> summary
+          layer   shape  params  binary_weights  float32_bytes  packed_bytes
+    -----------  ------  ------  --------------  -------------  ------------
+       binary 1  (4, 8)      40              32            160            36
+    head (real)  (8, 3)      27               0            108           108
+          total              67              32            268           144
+    on disk: packed file ... bytes, float32 state dict ... bytes (...x smaller)
+    """
 
     columns = ("layer", "shape", "params", "binary_weights", "float32_bytes", "packed_bytes")
 

@@ -1,7 +1,7 @@
 r"""Fixed points, depth scales and the critical initialisation [SGL20]_.
 
-What "critical" means here (the open point of sbn-math.md, settled with numbers)
---------------------------------------------------------------------------------
+What "critical" means here (an open point of the theory, settled with numbers)
+------------------------------------------------------------------------------
 1. **Exact.** Where the fixed-point slope :math:`\chi_1(\sigma_m^2, \sigma_b^2) = 1` has a
    solution with :math:`\sigma_m^2 \le 1` (at the requested :math:`\sigma_b^2`) *and*
    :math:`c = 1` is a fixed point of the correlation map there (so :math:`\xi_c = \infty`),
@@ -104,6 +104,13 @@ class FixedPoint:
         Slope of the c-map at :math:`c^*`.
     xi_c : float
         Correlation depth scale :math:`-1/\\ln \\chi_{c^*}` (inf when marginal).
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import fixed_point
+    >>> fp = fixed_point("lrt_continuous", "uniform", 1.0, 0.0)
+    >>> fp.chi_1, fp.xi_c, fp.trainable_depth
+    (1.0, inf, inf)
     """
 
     q_star: float
@@ -242,6 +249,15 @@ class CriticalInit:
         :math:`\\partial c^L/\\partial c^0` at the chosen init (depth-aware criterion).
     slope : float
         Slope of the S1 neuron the answer is for.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import critical_init
+    >>> ci = critical_init("lrt_continuous", "uniform", sigma_b2=0.0)
+    >>> ci.exact, ci.sigma_m2, ci.sigma_b2
+    (True, 1.0, 0.0)
+    >>> sorted(ci.as_dict())
+    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message', 'q_star', 'sigma_b2', 'sigma_m2', 'slope', 'trainable_depth', 'xi_c']
     """
 
     sigma_m2: float

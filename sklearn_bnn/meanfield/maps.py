@@ -27,26 +27,44 @@ for what layer :math:`l` passes upward (:math:`y^0 = x^0`, the real input of len
 Per surrogate (:math:`T^{l-1} = Q^0 = q_0` for the first layer, 1 above it since hidden
 units are :math:`\pm1`; :math:`a = \sigma_m^2` unless stated):
 
-=====================  =============================  ======================  ======================================
-surrogate              field variance                 field covariance        what goes up: :math:`y = `
-=====================  =============================  ======================  ======================================
-``"deterministic"`` S1 :math:`\sigma_m^2 Q + \sigma_b^2`  :math:`\sigma_m^2 C + \sigma_b^2`  :math:`E[\phi(\bar h + \sqrt{\Sigma} z)]`, :math:`\Sigma = T - \sigma_m^2 Q`
-``"lrt"`` S3           :math:`T + \sigma_b^2`         :math:`\sigma_m^2 C + \sigma_b^2`  :math:`\phi(h)`, noise mean of the neuron
-``"lrt_continuous"`` S2 :math:`Q + \sigma_b^2`        :math:`\sigma_m^2 C + \sigma_b^2`  :math:`\phi(h)`, real
-``"sampled"``          :math:`T + \sigma_b^2`         :math:`C + \sigma_b^2` (:math:`a=1`)  :math:`\operatorname{sign}(h - Z)`, so :math:`E[y_a y_b] = E[\phi_a\phi_b]`
-``"binary"``           :math:`T + \sigma_b^2`         :math:`C + \sigma_b^2` (:math:`a=1`)  :math:`\operatorname{sign}(h)`
-=====================  =============================  ======================  ======================================
+.. list-table::
+   :header-rows: 1
+
+   * - surrogate
+     - field variance
+     - field covariance
+     - what goes up: :math:`y =`
+   * - ``"deterministic"`` S1
+     - :math:`\sigma_m^2 Q + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`E[\phi(\bar h + \sqrt{\Sigma} z)]`, :math:`\Sigma = T - \sigma_m^2 Q`
+   * - ``"lrt"`` S3
+     - :math:`T + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`\phi(h)`, noise mean of the neuron
+   * - ``"lrt_continuous"`` S2
+     - :math:`Q + \sigma_b^2`
+     - :math:`\sigma_m^2 C + \sigma_b^2`
+     - :math:`\phi(h)`, real
+   * - ``"sampled"``
+     - :math:`T + \sigma_b^2`
+     - :math:`C + \sigma_b^2` (:math:`a=1`)
+     - :math:`\operatorname{sign}(h - Z)`, so :math:`E[y_a y_b] = E[\phi_a\phi_b]`
+   * - ``"binary"``
+     - :math:`T + \sigma_b^2`
+     - :math:`C + \sigma_b^2` (:math:`a=1`)
+     - :math:`\operatorname{sign}(h)`
 
 (The S1 variance :math:`\Sigma` has :math:`T = Q^0` and :math:`Q = Q^0` on the first layer,
 i.e. :math:`\Sigma = (1 - \sigma_m^2) q_0`, exactly as
 :meth:`~sklearn_bnn.nn.layers.StochasticBinaryLinear.moments`; the network adds ``1e-4`` to it,
 and so does this module.)
 
-Two points where the package's networks differ from the formulas of sbn-math.md and this
-module follows the networks: (i) ``"sampled"`` draws *one* weight sample shared by the whole
+Two points where the package's networks differ from the textbook mean-field formulas and
+this module follows the networks: (i) ``"sampled"`` draws *one* weight sample shared by the whole
 batch, so the two inputs see the same :math:`S`; with random-sign means, :math:`S` is then a
 fair :math:`\pm1` matrix and the maps of the sampled network do **not** depend on
-:math:`\sigma_m^2` at all (the :math:`\sigma_m^2 E[\phi_a\phi_b]` covariance of sbn-math
+:math:`\sigma_m^2` at all (the textbook :math:`\sigma_m^2 E[\phi_a\phi_b]` covariance
 holds for independent weight draws per example, which is ``"lrt"``).  (ii) ``"binary"``
 ignores the neuron noise (it uses :math:`\operatorname{sign}` units).
 
@@ -133,7 +151,14 @@ SURROGATES: dict[str, _Surrogate] = {
 
 
 def default_noise_scale(noise: str) -> float:
-    """Default scale of a noise model (as :mod:`sklearn_bnn.nn.noise`): 0 for sign, else 1."""
+    """Default scale of a noise model (as :mod:`sklearn_bnn.nn.noise`): 0 for sign, else 1.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.maps import default_noise_scale
+    >>> default_noise_scale("sign"), default_noise_scale("logistic")
+    (0.0, 1.0)
+    """
     _check_noise(noise)
     return _DEFAULT_SCALE[noise]
 
@@ -162,6 +187,17 @@ class Neuron:
     ``hardtanh_scale`` is :math:`s` when :math:`\phi(h) = \operatorname{hardtanh}(h/s)`: the
     same Gauss-Hermite sums are then read from prefix sums
     (:func:`~sklearn_bnn.meanfield.quadrature.hardtanh_expect_2d`, identical numbers, much faster).
+
+    Examples
+    --------
+    The sign neuron, :math:`V = 0`, at the field variance 1 and covariance 0.5:
+    :math:`E[\phi_a\phi_b] = \tfrac{2}{\pi}\arcsin 0.5 = 1/3`.
+
+    >>> import numpy as np
+    >>> from sklearn_bnn.meanfield.maps import Neuron
+    >>> sign = Neuron(np.sign, np.zeros_like, erf_var=0.0)
+    >>> np.round(sign.second_moments(1.0, 1.0, 0.5)[:3], 4)
+    array([1.    , 1.    , 0.3333])
     """
 
     phi: Callable[[np.ndarray], np.ndarray]
@@ -290,6 +326,17 @@ class Propagation:
         :math:`a E[\\phi'(h^l)^2]`: per-layer gain of a back-propagated squared gradient norm.
     q_act : ndarray
         Second moment :math:`Q^l` of what layer l passes upward.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield import propagate
+    >>> p = propagate("binary", "sign", 0.5, 0.0, depth=3, c0=0.5)
+    >>> p.q_act                  # hidden units are +-1
+    array([1., 1., 1.])
+    >>> p.chi.round(4)           # slope of the c-map at each layer's correlation
+    array([0.7351, 0.6752, 0.6521])
+    >>> round(p.log_chi_product, 4)
+    -1.128
     """
 
     q: np.ndarray

@@ -12,15 +12,18 @@ between the sample and the class axis), ``surrogate`` is a scalar whose value is
 sampled loss and whose ``backward()`` leaves the estimator's gradient in every parameter,
 and ``logits`` are those of the sampled path.  One objective per (surrogate, estimator) pair:
 
-==============  ====================================================================
-``"auto"``      exact autograd where nothing binary is sampled (``"deterministic"``,
-                ``"lrt"``), noise-matched ST otherwise (``"sampled"``, and
-                ``"binary"``: the deterministic 1-bit network trained through ST)
-``"st"``        straight-through with the proxy matched to the noise [SY21]_
-``"psa"``       path sample-analytic [SYF20]_ (logistic noise)
-``"reinforce"`` score function with a baseline
-``"arm"``       augment-REINFORCE-merge (Yin & Zhou 2019), layer by layer
-==============  ====================================================================
+======================  ============================================================
+``gradient_estimator``  objective
+======================  ============================================================
+``"auto"``              exact autograd where nothing binary is sampled
+                        (``"deterministic"``, ``"lrt"``), noise-matched ST otherwise
+                        (``"sampled"``, and ``"binary"``: the deterministic 1-bit
+                        network trained through ST)
+``"st"``                straight-through with the proxy matched to the noise [SY21]_
+``"psa"``               path sample-analytic [SYF20]_ (logistic noise)
+``"reinforce"``         score function with a baseline
+``"arm"``               augment-REINFORCE-merge [YZ19]_, layer by layer
+======================  ============================================================
 
 All sampled estimators draw one set of weights per call (shared by the batch) and
 neurons per example, i.e. the network the ``"sampled"`` forward pass draws.
@@ -64,6 +67,7 @@ __all__ = [
     "autograd_objective",
     "cross_entropy_loss",
     "psa_chunk",
+    "straight_through_sign",
     "training_forward",
 ]
 
@@ -130,14 +134,14 @@ def _approxsign(a, s):
 #: :math:`\tilde\phi'(a)`.  ``"matched"`` is the noise model's own mean :math:`2F(a)-1`
 #: [SY21]_; the named ones use the noise's scale :math:`s`.
 #:
-#: ==============  =================================  ===================================
-#: proxy           :math:`\tilde\phi(a)`              backward :math:`\tilde\phi'(a)`
-#: ==============  =================================  ===================================
-#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)`     :math:`\tfrac1s 1[|a| \le s]` (uniform)
-#: ``tanh``        :math:`\tanh(a/2s)`                :math:`\tfrac{2}{s}\sigma(a/s)(1-\sigma(a/s))` (logistic)
-#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)`   :math:`\tfrac{2}{s}\mathcal N(a/s)` (Gaussian)
-#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped  :math:`\tfrac1s(2 - 2|u|)1[|a|\le s]` (triangular)
-#: ==============  =================================  ===================================
+#: ==============  ============================================  ==============================================
+#: proxy           :math:`\tilde\phi(a)`                         backward :math:`\tilde\phi'(a)`
+#: ==============  ============================================  ==============================================
+#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)      :math:`\tfrac1s 1[|a| \le s]`
+#: ``tanh``        :math:`\tanh(a/2s)` (logistic)                :math:`\tfrac{2}{s}\sigma(a/s)(1-\sigma(a/s))`
+#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian)   :math:`\tfrac{2}{s}\mathcal N(a/s)`
+#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped    :math:`\tfrac1s(2 - 2|u|)1[|a|\le s]` (triangular)
+#: ==============  ============================================  ==============================================
 PROXIES: Registry[Callable] = Registry(
     "proxy",
     {
@@ -251,6 +255,25 @@ class StraightThrough:
     proxy : str, default="matched"
         A key of :data:`PROXIES`.
     surrogate : {"sampled", "lrt", "binary"}, default="sampled"
+
+    Examples
+    --------
+    An objective returns the mean sampled loss, whose ``backward()`` leaves the ST
+    gradient in every parameter:
+
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.estimators import StraightThrough
+    >>> from sklearn_bnn.nn.exact import cross_entropy_loss
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> loss, logits = StraightThrough()(net, x, y, cross_entropy_loss)
+    >>> loss.backward()
+    >>> logits.shape, net.layers[0].weight.grad.shape
+    (torch.Size([6, 2]), torch.Size([4, 3]))
     """
 
     proxy: str = "matched"
@@ -350,6 +373,22 @@ class Reinforce:
     (detached): it depends on the parameters and the input only, so the estimator stays
     unbiased (Williams 1992); the weights, shared by the batch, use the batch mean
     :math:`\bar L - \bar c`.  Unbiased, high variance: a test reference and baseline.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.estimators import Reinforce
+    >>> from sklearn_bnn.nn.exact import cross_entropy_loss
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> loss, logits = Reinforce()(net, x, y, cross_entropy_loss)
+    >>> loss.backward()
+    >>> net.layers[0].weight.grad.shape
+    torch.Size([4, 3])
     """
 
     forward = "sampled"
@@ -388,6 +427,22 @@ class ARM:
     random numbers), an unbiased estimate of :math:`E[L \mid \text{stages} \le t]`.  Cost:
     :math:`2L + 1` partial forward passes.  Where :math:`p(1-p) = 0` both draws agree and the
     term is 0 (so at :math:`M = \pm 1` exactly the weight gradient is not estimated).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.estimators import ARM
+    >>> from sklearn_bnn.nn.exact import cross_entropy_loss
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4, 4), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> loss, logits = ARM()(net, x, y, cross_entropy_loss)
+    >>> loss.backward()
+    >>> [tuple(layer.weight.grad.shape) for layer in net.layers]
+    [(4, 3), (4, 4)]
     """
 
     forward = "sampled"
@@ -496,6 +551,28 @@ class PathSampleAnalytic:
     analytic last layer costs one head evaluation per unit of the last layer; with the
     cross-entropy loss on the CPU these are two small matrix products
     (:meth:`_flipped_losses`) instead of a :math:`B \times N_L \times C` tensor.
+
+    Examples
+    --------
+    PSA needs logistic neuron noise:
+
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.estimators import PathSampleAnalytic
+    >>> from sklearn_bnn.nn.exact import cross_entropy_loss
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4, 4), 2, noise="logistic")
+    >>> _ = initialize_network(net, 0.25)
+    >>> x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> loss, logits = PathSampleAnalytic()(net, x, y, cross_entropy_loss)
+    >>> loss.backward()
+    >>> [tuple(layer.weight.grad.shape) for layer in net.layers]
+    [(4, 3), (4, 4)]
+    >>> PathSampleAnalytic()(BinaryNetwork(3, (4,), 2), x, y, cross_entropy_loss)
+    Traceback (most recent call last):
+    ...
+    ValueError: gradient_estimator='psa' needs noise='logistic' (PSA is derived for P(x=+1|a) = sigmoid(a/s)); got noise='gaussian'.
     """
 
     forward = "sampled"

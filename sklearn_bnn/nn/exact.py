@@ -37,6 +37,18 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
+__all__ = [
+    "MAX_ENUMERATION",
+    "all_states",
+    "cross_entropy_loss",
+    "exact_gradient",
+    "expected_loss",
+    "expected_sample_loss",
+    "logistic_loss",
+    "make_toy",
+    "state_distribution",
+]
+
 #: Largest number of enumerated configurations in one tensor (rows x states x units).
 MAX_ENUMERATION = 2**26
 
@@ -65,6 +77,13 @@ def cross_entropy_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
     :math:`\log\sum_c e^{z_c} - z_y`, written out: on CPU it is several times faster than
     ``F.cross_entropy`` for the many short rows of PSA's flipped logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn.exact import cross_entropy_loss
+    >>> cross_entropy_loss(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1]))
+    tensor([0.1269, 0.6931])
     """
     top = logits.detach().amax(-1, keepdim=True)
     lse = (logits - top).exp().sum(-1).log() + top.squeeze(-1)
@@ -111,6 +130,17 @@ def state_distribution(net, x: torch.Tensor) -> torch.Tensor:
 
     Returns a float64 tensor of shape ``(n_samples, 2**N_L)``; the states are ordered as
     :func:`all_states`.
+
+    Examples
+    --------
+    A freshly built network has means and biases 0, so every unit is a fair coin:
+
+    >>> import torch
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.exact import state_distribution
+    >>> net = BinaryNetwork(3, (2,), 2)
+    >>> state_distribution(net, torch.ones(1, 3))
+    tensor([[0.2500, 0.2500, 0.2500, 0.2500]], dtype=torch.float64, grad_fn=<ProdBackward1>)
     """
     x = x.to(torch.float64)
     first, *rest = net.layers
@@ -159,7 +189,21 @@ def expected_sample_loss(net, x: torch.Tensor, y: torch.Tensor, sample_loss: Sam
 
 
 def expected_loss(net, x, y, sample_loss: SampleLoss | None = None) -> torch.Tensor:
-    """Exact expected loss averaged over the examples (a float64 scalar)."""
+    r"""Exact expected loss averaged over the examples (a float64 scalar).
+
+    Examples
+    --------
+    With means and biases 0 and a zero head every logit is 0, so the loss is
+    :math:`\log 2`:
+
+    >>> import torch
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.exact import expected_loss
+    >>> net = BinaryNetwork(3, (2,), 2)
+    >>> _ = torch.nn.init.zeros_(net.head.weight), torch.nn.init.zeros_(net.head.bias)
+    >>> expected_loss(net, torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+    tensor(0.6931, dtype=torch.float64, grad_fn=<MeanBackward0>)
+    """
     return expected_sample_loss(net, x, y, sample_loss).mean()
 
 
@@ -215,6 +259,14 @@ def make_toy(n_samples: int = 200, generator: torch.Generator | None = None):
 
 
 def logistic_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r"""Per-sample :math:`\log(1 + e^{-y z})` for one logit, ``y`` in {-1, +1}; logits ``(n, ..., 1)``."""
+    r"""Per-sample :math:`\log(1 + e^{-y z})` for one logit, ``y`` in {-1, +1}; logits ``(n, ..., 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn.exact import logistic_loss
+    >>> logistic_loss(torch.tensor([[0.0], [2.0]]), torch.tensor([1.0, -1.0]))
+    tensor([0.6931, 2.1269])
+    """
     target = y.reshape(y.shape[0], *([1] * (logits.dim() - 2)))
     return F.softplus(-target * logits[..., 0])

@@ -25,6 +25,10 @@ from torch.nn import functional as F
 
 from .noise import _pm1
 
+__all__ = [
+    "StochasticBinaryLinear",
+]
+
 
 class StochasticBinaryLinear(nn.Module):
     r"""Dense layer with :math:`\pm 1` weights of learned means and a real bias.

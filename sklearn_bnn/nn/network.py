@@ -9,6 +9,10 @@ from .layers import StochasticBinaryLinear
 from .noise import NoiseModel, get_noise
 from .surrogates import FORWARDS
 
+__all__ = [
+    "BinaryNetwork",
+]
+
 
 class BinaryNetwork(nn.Module):
     r"""A stochastic binary network with a real-valued output layer.

@@ -17,14 +17,24 @@ that gives, side by side,
   the neuron mean after integrating a Gaussian field, which is what the deterministic
   surrogate S1 of [SGL20]_ propagates.
 
-======================  ==========================  ======================================
-noise ``Z``             :math:`\phi(a) = 2F(a)-1`   :math:`E[\phi(h)],\ h\sim N(\mu,v)`
-======================  ==========================  ======================================
-none (``"sign"``)       :math:`\operatorname{sign}`  :math:`\operatorname{erf}(\mu/\sqrt{2v})`
-:math:`N(0, s^2)`       :math:`\operatorname{erf}(a/\sqrt2 s)`  :math:`\operatorname{erf}(\mu/\sqrt{2(v+s^2)})`
-logistic, scale s       :math:`\tanh(a/2s)`         probit approximation, see :class:`LogisticNoise`
-uniform on [-s, s]      :math:`\operatorname{hardtanh}(a/s)`  closed form, see :class:`UniformNoise`
-======================  ==========================  ======================================
+.. list-table::
+   :header-rows: 1
+
+   * - noise ``Z``
+     - :math:`\phi(a) = 2F(a)-1`
+     - :math:`E[\phi(h)],\ h\sim N(\mu,v)`
+   * - none (``"sign"``)
+     - :math:`\operatorname{sign}(a)`
+     - :math:`\operatorname{erf}(\mu/\sqrt{2v})`
+   * - :math:`N(0, s^2)` (``"gaussian"``)
+     - :math:`\operatorname{erf}(a/\sqrt2 s)`
+     - :math:`\operatorname{erf}(\mu/\sqrt{2(v+s^2)})`
+   * - logistic, scale :math:`s` (``"logistic"``)
+     - :math:`\tanh(a/2s)`
+     - probit approximation, see :class:`LogisticNoise`
+   * - uniform on :math:`[-s, s]` (``"uniform"``)
+     - :math:`\operatorname{hardtanh}(a/s)`
+     - closed form, see :class:`UniformNoise`
 
 References
 ----------
@@ -43,6 +53,16 @@ from dataclasses import dataclass
 import torch
 
 from .._registry import Registry
+
+__all__ = [
+    "NOISES",
+    "GaussianNoise",
+    "LogisticNoise",
+    "NoiseModel",
+    "SignNoise",
+    "UniformNoise",
+    "get_noise",
+]
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -72,7 +92,27 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Base class: a neuron noise distribution ``Z`` with scale ``scale``."""
+    """Base class: a neuron noise distribution ``Z`` with scale ``scale``.
+
+    A subclass sets ``name`` and implements ``cdf``, ``dphi``, ``draw`` and
+    ``gaussian_mean`` (and ``phi`` and ``erf_variance`` where it has a faster or
+    closed form).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn import NoiseModel, get_noise
+    >>> noise = get_noise("gaussian")
+    >>> isinstance(noise, NoiseModel), noise.name, noise.scale
+    (True, 'gaussian', 1.0)
+    >>> a = torch.tensor([-1.0, 0.0, 1.0])
+    >>> noise.phi(a)
+    tensor([-0.6827,  0.0000,  0.6827])
+    >>> noise.dphi(a)
+    tensor([0.4839, 0.7979, 0.4839])
+    >>> noise.sample(a, torch.Generator().manual_seed(0)).abs().unique()
+    tensor([1.])
+    """
 
     scale: float = 1.0
     name = "base"
@@ -290,6 +330,8 @@ class UniformNoise(NoiseModel):
         return (1.0 - c_hi) - c_lo + inside / s
 
 
+#: The ``noise`` option: names mapped to :class:`NoiseModel` classes (built with scale 1 by
+#: :func:`get_noise`).
 NOISES: Registry[type[NoiseModel]] = Registry(
     "noise",
     {

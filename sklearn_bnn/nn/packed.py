@@ -83,6 +83,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "PackedBinaryNetwork",
+    "PackedFormatError",
+    "PackedLayer",
+]
+
+#: Format name stored in the header of every saved file.
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
 #: newer version are refused with a :class:`PackedFormatError`.
@@ -95,7 +106,21 @@ _POPCOUNT_WORDS = 32768
 
 
 class PackedFormatError(ValueError):
-    """A file is not a packed binary network this version can read."""
+    """A file is not a packed binary network this version can read.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn_bnn import PackedBinaryNetwork, PackedFormatError
+    >>> f = io.BytesIO()
+    >>> np.savez(f, weights=np.ones(3))      # an .npz archive, but not a packed network
+    >>> try:
+    ...     PackedBinaryNetwork.load(io.BytesIO(f.getvalue()))
+    ... except PackedFormatError as exc:
+    ...     print(exc)
+    the file is not a readable sklearn-bnn-packed file: no header
+    """
 
 
 # What numpy, zipfile and json raise on foreign or damaged archives.
@@ -180,7 +205,8 @@ BACKENDS: dict[str, tuple[Callable, Callable]] = {
     "popcount": (_prepare_popcount, _run_popcount),
     "matmul": (_prepare_matmul, _run_matmul),
 }
-#: Chosen by measurement (module docstring, ``benchmarks/packed.py``).
+#: Backend used unless one is named; chosen by measurement (module docstring,
+#: ``benchmarks/packed.py``).
 DEFAULT_BACKEND = "popcount"
 
 
@@ -208,6 +234,17 @@ class PackedLayer:
         First layer (real input, float dtype): the unit is :math:`+1` iff the dot product,
         rounded to this dtype, is ``>= threshold``.  Later layers (integer dtype): the unit
         is :math:`+1` iff ``popcount(signs XOR inputs) <= threshold``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.nn.packed import PackedLayer
+    >>> signs = np.array([[True, False, True], [False, False, True]])
+    >>> layer = PackedLayer((2, 3), np.packbits(signs), np.zeros(2, dtype=np.float32))
+    >>> layer.bits, layer.nbytes
+    (array([164], dtype=uint8), 9)
+    >>> bool((layer.signs() == signs).all())
+    True
     """
 
     shape: tuple[int, int]

@@ -40,6 +40,19 @@ import torch
 from .._registry import Registry
 from .noise import _sign
 
+__all__ = [
+    "FORWARDS",
+    "INFERENCE",
+    "UNIT_SLOPE",
+    "VARIANCE_EPS",
+    "binary",
+    "deterministic",
+    "lrt",
+    "lrt_tanh",
+    "neuron_mean",
+    "sampled",
+]
+
 #: Added to the field variance before the neuron mean is taken, so that
 #: ``erf(h / sqrt(2 var))`` stays finite when :math:`\Sigma \to 0` (first layer with
 #: :math:`M \to \pm 1` and noise ``"sign"``).  Fields are O(1) in the 1/sqrt(N) convention,
@@ -55,7 +68,23 @@ UNIT_SLOPE = math.sqrt(math.pi / 2.0)
 
 
 def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """S1: deterministic mean propagation (see module docstring)."""
+    """S1: deterministic mean propagation (see module docstring).
+
+    Returns the means of the last binary layer's units, in :math:`(-1, 1)`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import deterministic
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> deterministic(net, torch.ones(2, 3))
+    tensor([[-0.4873, -0.1727,  0.1727,  0.1727],
+            [-0.4873, -0.1727,  0.1727,  0.1727]], grad_fn=<ErfMeanBackward>)
+    """
     mean, sq_mean = x, x * x
     slope = getattr(net, "slope", 1.0)  # networks pickled before slope existed
     for layer in net.layers:
@@ -78,6 +107,17 @@ def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0
     Noises whose mean is :math:`\operatorname{erf}(\bar h / \sqrt{2(\Sigma + c)})`
     (``noise.erf_variance`` is not ``None``) go through :class:`ErfMean`, which computes
     the same ops in the same order with a hand-written backward.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn import get_noise
+    >>> from sklearn_bnn.nn.surrogates import UNIT_SLOPE, neuron_mean
+    >>> hbar, var = torch.tensor([0.01]), torch.tensor([1.0 - 1e-4])   # Sigma + 1e-4 = 1
+    >>> (neuron_mean(get_noise("sign"), hbar, var) / hbar).round(decimals=3)  # sqrt(2/pi)
+    tensor([0.7980])
+    >>> (neuron_mean(get_noise("sign"), hbar, var, UNIT_SLOPE) / hbar).round(decimals=3)
+    tensor([1.])
     """
     if slope != 1.0:
         hbar = hbar * slope
@@ -119,7 +159,21 @@ class ErfMean(torch.autograd.Function):
 
 
 def binary(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """The 1-bit network: sign weights, sign units."""
+    """The 1-bit network: sign weights, sign units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import binary
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> binary(net, torch.ones(2, 3))
+    tensor([[-1., -1.,  1.,  1.],
+            [-1., -1.,  1.,  1.]])
+    """
     for layer in net.layers:
         x = _sign(layer.binary_forward(x))
     return x
@@ -135,6 +189,19 @@ def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     Reparameterised, so autograd differentiates the sample w.r.t. the means, the biases and
     (through :math:`\Sigma`) the squared means.  ``VARIANCE_EPS`` keeps the square root
     differentiable where :math:`\Sigma = 0`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import lrt
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> h = lrt(net, torch.ones(2, 3), torch.Generator().manual_seed(0))
+    >>> h.shape, bool(h.abs().max() < 1)
+    (torch.Size([2, 4]), True)
     """
     mean, sq_mean = x, x * x
     for layer in net.layers:
@@ -145,7 +212,20 @@ def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real)."""
+    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import lrt_tanh
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> lrt_tanh(net, torch.ones(2, 3), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 4])
+    """
     for layer in net.layers:
         hbar, var = layer.moments(x, x * x)
         x = torch.tanh(hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator))
@@ -153,7 +233,21 @@ def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def sampled(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    """One sample of the SBN: Bernoulli weights, noisy sign neurons (no gradient rule)."""
+    """One sample of the SBN: Bernoulli weights, noisy sign neurons (no gradient rule).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import sampled
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2)
+    >>> _ = initialize_network(net, 0.25)
+    >>> x = sampled(net, torch.ones(2, 3), torch.Generator().manual_seed(0))
+    >>> x.shape, sorted(x.unique().tolist())
+    (torch.Size([2, 4]), [-1.0, 1.0])
+    """
     for layer in net.layers:
         x = net.noise.sample(layer.sample_forward(x, generator), generator)
     return x
@@ -161,6 +255,8 @@ def sampled(net, x: torch.Tensor, generator=None) -> torch.Tensor:
 
 ForwardFn = Callable[..., torch.Tensor]
 
+#: Forward passes by name: the training surrogates and the prediction networks
+#: (see :data:`INFERENCE`).
 FORWARDS: Registry[ForwardFn] = Registry(
     "forward pass",
     {
