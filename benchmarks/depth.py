@@ -59,7 +59,10 @@ VARIANTS = {
     "S3": ("lrt", 1.0, "gaussian:0.7978845608"),
 }
 NAMED = ("glorot", "he", "critical")
-DEFAULT_INITS = ("glorot", "he", "0.1", "0.3", "0.5", "0.7", "0.8", "0.9", "0.95", "0.99", "critical")
+DEFAULT_INITS = ("glorot", "he", "0.3", "0.5", "0.7", "0.8", "0.9", "0.95", "0.99", "critical")
+#: A numeric column is in the best-training band of a depth if its accuracy is within this of
+#: the best numeric column's.
+BAND = 0.02
 
 
 def _load(name):
@@ -224,7 +227,7 @@ def plot(rows, path, datasets, variants, noise, depths, inits, ks):
             for i in range(grid.shape[0]):
                 for j in range(grid.shape[1]):
                     if np.isfinite(grid[i, j]):
-                        ax.text(j, i, f"{grid[i, j]:.2f}"[1:] if grid[i, j] < 1 else "1.0",
+                        ax.text(j, i, f"{grid[i, j]:.2f}".lstrip("0"),
                                 ha="center", va="center", fontsize=6,
                                 color="white" if grid[i, j] < 0.6 else "black")
             ax.set_xticks(range(len(inits)), inits, rotation=45, fontsize=7)
@@ -245,6 +248,7 @@ def plot(rows, path, datasets, variants, noise, depths, inits, ks):
                 cx = [np.interp(crit[d], vals, [inits.index(i) for i in numeric]) for d in ds]
                 ax.plot(cx, [depths.index(d) for d in ds], "r^", ms=5, label="critical_init's $\\sigma_m^2$")
             surrogate, name, scale, slope = theory(variant, noise)
+            ax.set_ylim(-0.5, len(depths) - 0.5)
             ax.set_title(f"{dataset}: {variant} ({surrogate}, noise {name}"
                          + (f" {scale:.3g}" if scale else "")
                          + (f", slope {slope:.3g}" if slope != 1.0 else "") + ")", fontsize=9)
@@ -252,6 +256,25 @@ def plot(rows, path, datasets, variants, noise, depths, inits, ks):
     fig.colorbar(im, ax=axes, shrink=0.8, label="training accuracy")
     fig.savefig(path, dpi=130)
     print(f"wrote {path}")
+
+
+def band_check(rows, dataset, variant, depths, inits):
+    """Per depth: the best-training band of sigma_m^2 (numeric columns within BAND of the best
+    one), critical_init's sigma_m^2, and whether it lies in the band's range."""
+    out = []
+    numeric = [i for i in inits if i not in NAMED]
+    for d in depths:
+        cell = {r["init"]: r for r in rows
+                if (r["dataset"], r["variant"], r["depth"]) == (dataset, variant, d)}
+        accs = {i: cell[i]["train_acc"] for i in numeric if i in cell}
+        if not accs or "critical" not in cell:
+            continue
+        best = max(accs.values())
+        band = sorted(float(i) for i, a in accs.items() if a >= best - BAND)
+        chosen = float(cell["critical"]["critical_sigma_m2"] or "nan")
+        inside = band[0] - 1e-9 <= chosen <= band[-1] + 1e-9
+        out.append((d, best, band, chosen, cell["critical"]["train_acc"], inside))
+    return out
 
 
 def _table(rows, datasets, variants, depths, inits):
@@ -284,7 +307,7 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=None, help="skip the learning-rate search")
-    parser.add_argument("--lrs", nargs="+", type=float, default=[2e-4, 1e-3, 3e-3])
+    parser.add_argument("--lrs", nargs="+", type=float, default=[3e-4, 1e-3, 3e-3])
     parser.add_argument("--lr-depth", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
@@ -311,7 +334,9 @@ def main(argv=None) -> int:
         args.variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
         args.depths = sorted({r["depth"] for r in rows})
         present = {r["init"] for r in rows}
-        args.inits = [i for i in DEFAULT_INITS if i in present] + sorted(present - set(DEFAULT_INITS))
+        args.inits = ([i for i in ("glorot", "he") if i in present]
+                      + sorted((i for i in present if i not in NAMED), key=float)
+                      + (["critical"] if "critical" in present else []))
         lr, args.epochs, args.width = rows[0]["lr"], rows[0]["epochs"], rows[0]["width"]
         args.csv = None
         return _report(rows, args, lr, t0)
@@ -368,6 +393,16 @@ def _report(rows, args, lr, t0):
             ks[(d, s)] = k
             print(f"  {d:>14} {s:>13}: k = {k:.2f} from {len(pairs)} columns "
                   + ", ".join(f"(xi_c {x:.2f}, depth {t})" for x, t in pairs))
+    if "critical" in args.inits:
+        print(f"\ncritical_init's sigma_m2 against the best-training band (numeric columns within "
+              f"{BAND} of the best)")
+        for d in args.datasets:
+            for s in args.variants:
+                for depth, best, band, chosen, acc, inside in band_check(
+                        rows, d, s, depths, args.inits):
+                    print(f"  {d:>14} {s:>8} depth {depth:>3}: band {band[0]:.2f}-{band[-1]:.2f} "
+                          f"(best {best:.3f}); critical {chosen:.3f} -> {acc:.3f} "
+                          f"{'in band' if inside else 'OUTSIDE band'}")
     print(f"\n{len(rows)} fits, lr {lr:g}, {args.epochs} epochs, width {args.width}, noise "
           f"{args.noise}; {time.perf_counter() - t0:.0f} s wall")
     if args.plot:
