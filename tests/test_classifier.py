@@ -253,6 +253,9 @@ def test_failed_warm_start_restores_previous_model():
         (dict(device="tpu"), "device='tpu' is not a valid device"),
         (dict(noise="gausian"), "'noise' parameter"),
         (dict(batch_size=0), "'batch_size' parameter"),
+        (dict(slope=2.0), "slope=2.0 applies to surrogate='deterministic' only"),
+        (dict(slope=0.0, surrogate="deterministic"), "'slope' parameter"),
+        (dict(slope="steep", surrogate="deterministic"), "'slope' parameter"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, match):
@@ -260,6 +263,29 @@ def test_bad_parameters_raise_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
         clf.fit(X_IRIS, Y_IRIS)
     assert not hasattr(clf, "n_features_in_")
+
+
+def test_slope_reaches_the_network_and_the_critical_init():
+    from sklearn_bnn.meanfield import critical_init
+    from sklearn_bnn.nn.surrogates import UNIT_SLOPE
+
+    clf = fit_quiet(fast(surrogate="deterministic", noise="sign", slope="unit", init="critical",
+                         inference="surrogate",
+                         hidden_layer_sizes=(16,) * 6, max_iter=2), X_IRIS, Y_IRIS)
+    assert clf.net_.module_.slope == UNIT_SLOPE
+    expected = critical_init("deterministic", "sign", depth=6, slope=UNIT_SLOPE)
+    assert clf.critical_init_["slope"] == UNIT_SLOPE
+    assert clf.critical_init_["sigma_m2"] == pytest.approx(expected.sigma_m2)
+    # the surrogate's forward uses it: slope 1 and "unit" give different surrogate outputs
+    steep = clf.predict_proba(X_IRIS[:5])
+    clf.net_.module_.slope = 1.0
+    assert not np.allclose(clf.predict_proba(X_IRIS[:5]), steep)
+    # a model pickled before the parameter existed unpickles with slope 1
+    state = clf.__getstate__()
+    del state["slope"]
+    old = BinaryNetClassifier.__new__(BinaryNetClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["slope"] == 1.0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
