@@ -70,6 +70,8 @@ for slope in (1.0, "unit"):
                 print(f"slope={slope!s:>4} depth {depth}: critical_init chose "
                       f"sigma_m2={clf.critical_init_['sigma_m2']:.3f}")
 print(f"{len(results)} fits in {time.perf_counter() - start:.0f} s")
+for (slope, depth, init), acc in results.items():
+    print(f"slope={slope!s:>4} depth {depth:>2} init={init:<8} training accuracy {acc:.3f}")
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
 for ax, slope in zip(axes, (1.0, "unit")):

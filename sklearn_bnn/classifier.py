@@ -152,7 +152,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         neuron unit slope in the normalised field.  Only ``surrogate="deterministic"``
         uses it (any other value raises a ``ValueError`` with other surrogates).  It
         decides how deep S1 trains: digits, width 128, ``noise="sign"``, 20 epochs, depth
-        50, ``init="critical"``: training accuracy 0.57 at slope 1, 0.97 at ``"unit"``
+        50, ``init="critical"``: training accuracy 0.42 at slope 1, 0.99 at ``"unit"``
         (``benchmarks/depth.py``).  ``init="critical"`` takes it into account.
     init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
         Initialisation of the weight means: a named scheme, the second moment

@@ -48,11 +48,19 @@ What "critical" means here (an open point of the theory, settled with numbers)
    penalises both failure modes: collapse onto :math:`c = 1` (ordered) and decorrelation
    (means near :math:`\pm 1` make the first layers sign-like).  The depth-aware critical
    init is :math:`\arg\max_{\sigma_m^2 \in [0.01, 0.99]} S_L` (criterion
-   ``"depth-aware max dc_L/dc_0"``).  It picks 0.95 at depth 10 for the literal sign map
-   (best-training band 0.9-0.99 measured in issue 4 is the region where :math:`S_L` is
-   within a factor 2 of its maximum), and it reports how small :math:`S_L` is, so that a
-   caller sees that depth 30 with the literal map keeps only :math:`S_L \sim 4\cdot10^{-4}`
-   of the correlation signal (issue 4: nothing trains there).  The upper bound 0.99 (not 1)
+   ``"depth-aware max dc_L/dc_0"``).  It picks 0.945 at depth 10 for the literal sign map,
+   and it reports how small :math:`S_L` is: depth 30 with the literal map keeps only
+   :math:`S_L \sim 4\cdot10^{-4}` of the correlation signal.  Validated against training
+   (``benchmarks/depth.py``, digits and breast cancer, width 128, depth 5-50, 20 epochs; the
+   user guide's "Trainable depth" page): for S1, with the literal map and with the unit
+   slope, the chosen :math:`\sigma_m^2` lies in the best-training band (columns within 0.02
+   of the best) at every depth, 24 of 24.  For S3 it does not (it picks 0.99 at every depth,
+   just outside the band 0.7-0.95 at depths 5 and 10): S3 has no critical point and trains
+   only shallow networks whatever the init.  The literal map stops training between depth
+   30 and 40 at any init; the unit slope (``slope`` below,
+   :data:`sklearn_bnn.nn.surrogates.UNIT_SLOPE`) makes the per-layer factor
+   :math:`\sigma_m^2` instead of :math:`\tfrac2\pi\sigma_m^2` and trains to depth 50
+   (digits 0.99).  The upper bound 0.99 (not 1)
    is deliberate: at :math:`\sigma_m^2 = 1` the first-layer variance
    :math:`(1 - \sigma_m^2) q_0` vanishes (only the network's 1e-4 remains) and the surrogate
    degenerates into the 1-bit network.

@@ -102,7 +102,7 @@ def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0
     :math:`\operatorname{erf}(k\bar h/\sqrt{2\Sigma})`, and :data:`UNIT_SLOPE` makes its
     slope in the normalised field :math:`u = \bar h/\sqrt\Sigma` equal to 1 (the
     "slope-1 map" of the depth experiment; measured there, digits, width 128, depth 50:
-    training accuracy 0.57 with the exact mean, 0.97 with :data:`UNIT_SLOPE`).
+    sigma_m2 = 0.99, 20 epochs: training accuracy 0.57 with the exact mean, 0.99 with :data:`UNIT_SLOPE`).
 
     Noises whose mean is :math:`\operatorname{erf}(\bar h / \sqrt{2(\Sigma + c)})`
     (``noise.erf_variance`` is not ``None``) go through :class:`ErfMean`, which computes
