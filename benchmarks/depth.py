@@ -42,7 +42,6 @@ Fits run in parallel with joblib (``--n-jobs``, default all cores), one torch th
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 import warnings

@@ -32,7 +32,15 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtr
 
-from .maps import _KINK_POINTS, _PROBIT, SURROGATES, VARIANCE_EPS, _npdf
+from .maps import (
+    _KINK_POINTS,
+    _PROBIT,
+    SURROGATES,
+    VARIANCE_EPS,
+    _npdf,
+    _smoothed_hardtanh_mean,
+    _smoothed_hardtanh_slope,
+)
 from .quadrature import N_POINTS, gauss_hermite, hardtanh_expect_2d
 
 _MEHLER_TERMS = 80
@@ -131,12 +139,10 @@ def _smoothed_hardtanh_quadrature(s, q, k, sig):
         c = np.clip(np.where(q > 0, k / q, 0.0), -1.0, 1.0)[:, None, None]
 
     def phi(mu):
-        a_hi, a_lo = (s - mu) / sd, (-s - mu) / sd
-        c_hi, c_lo = ndtr(a_hi), ndtr(a_lo)
-        return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (_npdf(a_lo) - _npdf(a_hi))) / s
+        return _smoothed_hardtanh_mean(mu, s, sd)
 
     def dphi(mu):
-        return (ndtr((s - mu) / sd) - ndtr((-s - mu) / sd)) / s
+        return _smoothed_hardtanh_slope(mu, s, sd)
 
     z1, z2 = z[None, :, None], z[None, None, :]
     ua = sq * z1

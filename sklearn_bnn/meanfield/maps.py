@@ -242,18 +242,22 @@ class Neuron:
         return expect_1d(lambda h: self.dphi(h) ** 2, q, self.n_points)
 
 
+def _smoothed_hardtanh_mean(mu, s, sd):
+    """:math:`E[\operatorname{hardtanh}((\mu + sd\,z)/s)]`, :math:`z \sim N(0, 1)` (broadcasts)."""
+    a_hi, a_lo = (s - mu) / sd, (-s - mu) / sd
+    c_hi, c_lo = ndtr(a_hi), ndtr(a_lo)
+    return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (_npdf(a_lo) - _npdf(a_hi))) / s
+
+
+def _smoothed_hardtanh_slope(mu, s, sd):
+    """Derivative of :func:`_smoothed_hardtanh_mean` in :math:`\mu` (broadcasts)."""
+    return (ndtr((s - mu) / sd) - ndtr((-s - mu) / sd)) / s
+
+
 def _smoothed_hardtanh(s: float, var: float) -> Neuron:
     sd = math.sqrt(var)
-
-    def phi(mu):
-        a_hi, a_lo = (s - mu) / sd, (-s - mu) / sd
-        c_hi, c_lo = ndtr(a_hi), ndtr(a_lo)
-        return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (_npdf(a_lo) - _npdf(a_hi))) / s
-
-    def dphi(mu):
-        return (ndtr((s - mu) / sd) - ndtr((-s - mu) / sd)) / s
-
-    return Neuron(phi, dphi)
+    return Neuron(lambda mu: _smoothed_hardtanh_mean(mu, s, sd),
+                  lambda mu: _smoothed_hardtanh_slope(mu, s, sd))
 
 
 def _pointwise(noise: str, s: float) -> Neuron:
