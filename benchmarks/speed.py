@@ -21,8 +21,14 @@ Rows (``how`` column):
   and nothing else.  ``x bare`` = classifier / bare: the training loop's overhead.
 * ``torch`` -- a float MLP (``nn.Linear`` + ReLU, same hidden sizes, Adam) in the same loop.
 * ``sklearn`` -- :class:`~sklearn.neural_network.MLPClassifier` (adam, same hidden sizes and
-  batch size, ``max_iter=E``, ``tol=0``), on float32 and on float64 input.  Always on the
-  CPU.  ``x MLPClassifier`` is against the float32 row (same precision as torch).
+  batch size, ``max_iter=E``, ``tol=0``), on float64 input (the data as a user has it:
+  ``StandardScaler`` returns float64, and MLPClassifier then trains in float64) and on
+  float32 input (MLPClassifier keeps float32 data in float32).  Always on the CPU.
+  ``x MLPC f64`` and ``x MLPC f32`` are the ratios to these two rows.
+* with ``--compile``: ``clf+c`` -- the classifier with ``compile=True`` (modes whose
+  surrogate it compiles), and ``torch+c`` -- the float MLP's forward and loss through
+  :func:`torch.compile`.  The warm-up run pays the compilation; compiled code is reused
+  by later fits of the same architecture, as it is for a user's repeated fits.
 
 Data: scikit-learn's digits (1797 x 64), and ``make_classification(100_000, 100,
 n_informative=50, n_classes=10)``; both standardised.
@@ -44,6 +50,8 @@ Usage (from the repository root, ``PYTHONPATH=$PWD`` or an installed package)::
     python benchmarks/speed.py --quick              # smoke run: (256, 256), 10k subsample
     python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \\
         --modes deterministic                       # the must-show rows (100k, 1024^3, 1024)
+    python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \
+        --modes deterministic,binary+st --compile   # the same, with compile=True rows
     python benchmarks/speed.py --threads 1 --clock cpu   # robust on a loaded machine
     python benchmarks/speed.py --device cuda --datasets digits    # GPU; batch 4096 is added
     python benchmarks/speed.py --device cuda --datasets synthetic #   on the 100k set
@@ -75,6 +83,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sklearn_bnn import BinaryNetClassifier
+from sklearn_bnn.classifier import _COMPILED_SURROGATES
 from sklearn_bnn.init import initialize_network
 from sklearn_bnn.nn import COMBINATIONS, FORWARDS, SURROGATES, TRAINING, BinaryNetwork, get_noise
 from sklearn_bnn.nn.estimators import cross_entropy_loss, training_forward
@@ -150,7 +159,7 @@ def _batches(n, batch_size, device):
     return [order[s : s + batch_size] for s in range(0, n, batch_size)]
 
 
-def classifier_row(mode: Mode, hidden, batch_size, device, lifted) -> Row:
+def classifier_row(mode: Mode, hidden, batch_size, device, lifted, compile=False) -> Row:
     def run(X, y, epochs):
         clf = BinaryNetClassifier(
             hidden,
@@ -164,6 +173,7 @@ def classifier_row(mode: Mode, hidden, batch_size, device, lifted) -> Row:
             tol=0.0,
             n_iter_no_change=10**9,
             device=device,
+            compile=compile,
             random_state=0,
         )
         with warnings.catch_warnings():
@@ -171,7 +181,7 @@ def classifier_row(mode: Mode, hidden, batch_size, device, lifted) -> Row:
             clf.fit(X, y)
 
     how = "clf*" if mode.surrogate in lifted else "clf"
-    return Row(mode.name, how, run, mode=mode.name)
+    return Row(mode.name, how + ("+c" if compile else ""), run, mode=mode.name)
 
 
 def bare_row(mode: Mode, hidden, batch_size, device) -> Row:
@@ -201,8 +211,19 @@ def bare_row(mode: Mode, hidden, batch_size, device) -> Row:
     return Row(mode.name, "bare", run, mode=mode.name)
 
 
-def torch_mlp_row(hidden, batch_size, device) -> Row:
+def _mlp_loss(mlp, x, y):
+    return F.cross_entropy(mlp(x), y)
+
+
+_MLP_LOSS_COMPILED = None
+
+
+def torch_mlp_row(hidden, batch_size, device, compile=False) -> Row:
     def run(X, y, epochs):
+        global _MLP_LOSS_COMPILED
+        if compile and _MLP_LOSS_COMPILED is None:
+            _MLP_LOSS_COMPILED = torch.compile(_mlp_loss)
+        loss_fn = _MLP_LOSS_COMPILED if compile else _mlp_loss
         torch.manual_seed(0)
         Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
         yt = torch.as_tensor(np.unique(y, return_inverse=True)[1], device=device)
@@ -214,10 +235,10 @@ def torch_mlp_row(hidden, batch_size, device) -> Row:
         for _ in range(epochs):
             for idx in _batches(len(Xt), batch_size, device):
                 opt.zero_grad()
-                F.cross_entropy(mlp(Xt[idx]), yt[idx]).backward()
+                loss_fn(mlp, Xt[idx], yt[idx]).backward()
                 opt.step()
 
-    return Row("float MLP", "torch", run)
+    return Row("float MLP", "torch+c" if compile else "torch", run)
 
 
 def sklearn_row(hidden, batch_size, dtype) -> Row:
@@ -309,21 +330,27 @@ def measure(row: Row, X, y, epochs, device, clock, rss: RssPeak):
     return elapsed / epochs, mem
 
 
-def rows_for(hidden, batch_size, device, modes, lifted, sklearn_dtypes) -> list[Row]:
+def rows_for(hidden, batch_size, device, modes, lifted, sklearn_dtypes, compile=False) -> list[Row]:
     rows = []
     for mode in modes:
         rows.append(classifier_row(mode, hidden, batch_size, device, lifted))
+        if compile and mode.surrogate in _COMPILED_SURROGATES:
+            rows.append(classifier_row(mode, hidden, batch_size, device, lifted, compile=True))
         rows.append(bare_row(mode, hidden, batch_size, device))
     rows.append(torch_mlp_row(hidden, batch_size, device))
+    if compile:
+        rows.append(torch_mlp_row(hidden, batch_size, device, compile=True))
     rows += [sklearn_row(hidden, batch_size, dtype) for dtype in sklearn_dtypes]
     return rows
 
 
 def run_config(dataset, X, y, hidden, batch_size, epochs, args, device, modes, lifted, clock, rss):
     dtypes = {"both": (np.float32, np.float64), "float32": (np.float32,), "none": ()}[args.sklearn]
-    rows = rows_for(hidden, batch_size, device, modes, lifted, dtypes)
-    n_warm = min(len(X), 3 * batch_size)
-    for row in rows:  # warm-up: a few batches of every row
+    rows = rows_for(hidden, batch_size, device, modes, lifted, dtypes, args.compile)
+    # warm-up: a few batches of every row, ending on a batch of the size the epoch ends on
+    # (compiled rows specialise on batch shapes; a ragged last batch makes them recompile)
+    n_warm = min(len(X), 3 * batch_size + len(X) % batch_size)
+    for row in rows:
         measure(row, X[:n_warm], y[:n_warm], 1, device, clock, rss)
     for r in range(args.repeats):
         k = r % len(rows)
@@ -344,14 +371,15 @@ def print_table(results, args, device, lifted, clock_name):
     head = (
         f"{'data (n x d)':<20} {'hidden':<16} {'batch':>5} {'row':<22} {'how':<7} "
         f"{'E':>2} {'s/epoch':>9} {'spread':>13} {'samples/s':>10} {'peak MiB':>9} "
-        f"{'x float MLP':>11} {'x MLPClassifier':>15} {'x bare':>6}"
+        f"{'x float MLP':>11} {'x MLPC f64':>10} {'x MLPC f32':>10} {'x bare':>6}"
     )
     print(head)
     print("-" * len(head))
     for (dataset, shape, hidden, batch, epochs), rows in results:
         med = {(r.name, r.how): statistics.median(r.times) for r in rows}
         ref_torch = med[("float MLP", "torch")]
-        ref_sk = med.get(("MLPClassifier float32", "sklearn"), 0.0)
+        ref_sk64 = med.get(("MLPClassifier float64", "sklearn"), 0.0)
+        ref_sk32 = med.get(("MLPClassifier float32", "sklearn"), 0.0)
         bare = {r.mode: med[(r.name, r.how)] for r in rows if r.how == "bare"}
         for r in rows:
             t = med[(r.name, r.how)]
@@ -362,7 +390,8 @@ def print_table(results, args, device, lifted, clock_name):
             print(
                 f"{dataset + f' {shape[0]}x{shape[1]}':<20} {'x'.join(map(str, hidden)):<16} {batch:>5} "
                 f"{r.name:<22} {r.how:<7} {epochs:>2} {t:>9.4f} {spread:>13} {shape[0] / t:>10.0f} "
-                f"{mem_s:>9} {fmt_ratio(t, ref_torch):>11} {fmt_ratio(t, ref_sk):>15} {over:>6}"
+                f"{mem_s:>9} {fmt_ratio(t, ref_torch):>11} {fmt_ratio(t, ref_sk64):>10} "
+                f"{fmt_ratio(t, ref_sk32):>10} {over:>6}"
             )
         print()
     threads = torch.get_num_threads()
@@ -412,6 +441,11 @@ def parse_args(argv=None):
         choices=("both", "float32", "none"),
         default="both",
         help="MLPClassifier rows: float32 and float64 input (default), float32 only, or none",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="add rows with compile=True (classifier) and a torch.compile'd float MLP",
     )
     p.add_argument("--threads", type=int, default=None, help="torch (and BLAS) threads; default: torch's")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")

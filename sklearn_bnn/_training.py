@@ -104,12 +104,26 @@ class SBNNet(NeuralNet):
         validation loss is that of the objective's forward pass.
     alpha : float
         L2 penalty, ``0.5 * alpha * ||W||^2 / n_batch`` as in MLPClassifier.
+    jit_step : bool
+        Run the training step's forward pass and loss (the objective, for sampled modes)
+        through :func:`torch.compile`; the optimiser step, projection and prediction stay
+        eager.  Not skorch's ``compile``, which would replace ``module_`` by a wrapper
+        whose state-dict keys differ.  See :class:`~sklearn_bnn.BinaryNetClassifier`'s
+        ``compile`` for where it measurably helps.
     """
 
-    def __init__(self, *args, train_mode: str = "deterministic", alpha: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        train_mode: str = "deterministic",
+        alpha: float = 0.0,
+        jit_step: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.train_mode = train_mode
         self.alpha = alpha
+        self.jit_step = jit_step
 
     def get_default_callbacks(self):
         # skorch's PrintLog formats a table every epoch even when it prints nothing
@@ -133,7 +147,24 @@ class SBNNet(NeuralNet):
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x["X"]
+        if self.jit_step and self.module_.training:
+            return self._compiled("forward", lambda: torch.compile(self.module_))(x, mode=self._forward_mode())
         return self.module_(x, mode=self._forward_mode())
+
+    def _compiled(self, key, build):
+        """The compiled callable ``key`` for the current ``module_``, built on first use.
+
+        Kept per module (a new fit builds a new network) and never pickled.  Dynamo compiles
+        on the first call; a failure there (no C++ compiler for the CPU backend, say) is
+        re-raised naming the way out.
+        """
+        cache = self.__dict__.setdefault("_compiled_cache", {})
+        if cache.get("module") is not self.module_:
+            cache.clear()
+            cache["module"] = self.module_
+        if key not in cache:
+            cache[key] = _named_failures(build())
+        return cache[key]
 
     def _penalty(self, total):
         """``0.5 * alpha * ||W||^2 / total`` over weight means and head weights."""
@@ -178,7 +209,14 @@ class SBNNet(NeuralNet):
                 losses = cross_entropy_loss(logits, y)
                 return losses * scale.reshape(-1, *([1] * (losses.dim() - 1)))
 
-        loss, y_pred = objective(self.module_, x, yi, sample_loss)
+        if self.jit_step and w is None:
+            module = self.module_
+            step = self._compiled(
+                self.train_mode, lambda: torch.compile(lambda x, y: objective(module, x, y, cross_entropy_loss))
+            )
+            loss, y_pred = step(x, yi)
+        else:
+            loss, y_pred = objective(self.module_, x, yi, sample_loss)
         if self.alpha:
             loss = loss + self._penalty(total)
         loss.backward()
@@ -221,7 +259,25 @@ class SBNNet(NeuralNet):
         # (so a CUDA-trained model would not load on a CPU-only machine).
         state = super().__getstate__()
         state["train_split"] = None
+        state.pop("_compiled_cache", None)  # compiled code is rebuilt on the next training step
         return state
+
+
+def _named_failures(fn):
+    """Wrap a :func:`torch.compile` result so that a compiler failure says what to do."""
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if type(exc).__module__.startswith("torch._dynamo") or type(exc).__module__.startswith("torch._inductor"):
+                raise RuntimeError(
+                    f"compile=True: torch.compile failed ({type(exc).__name__}: {exc}). "
+                    "Use compile=False (the default) to train without it."
+                ) from exc
+            raise
+
+    return call
 
 
 class FiniteLoss(Callback):

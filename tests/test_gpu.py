@@ -173,3 +173,18 @@ for mode in ("binary", "surrogate"):
     assert done.returncode == 0, done.stderr
     for mode, proba in expected.items():
         np.testing.assert_allclose(np.load(tmp_path / f"{mode}.npy"), proba, rtol=0, atol=1e-5)
+
+
+@cuda
+@pytest.mark.parametrize("first, then", [("cpu", "auto"), ("cuda", "cpu")])
+def test_warm_start_on_another_device_moves_the_model(first, then):
+    # a model fitted (or unpickled) on one device, refitted with device resolving to another
+    clf = fit_quiet(fast(device=first, warm_start=True, max_iter=3), X, Y)
+    clf = load_quiet(pickle.dumps(clf))
+    fit_quiet(clf.set_params(device=then), X, Y)
+    target = torch.device("cuda" if then == "auto" else then).type
+    assert clf.device_.type == target and clf.n_iter_ == 6
+    assert all(p.device.type == target for p in clf.net_.module_.parameters())
+    state = clf.net_.optimizer_.state_dict()["state"]
+    assert all(v.device.type == target for s in state.values() for k, v in s.items() if k != "step")
+    assert clf.score(X, Y) > 0.85
