@@ -50,7 +50,7 @@ Usage (from the repository root, ``PYTHONPATH=$PWD`` or an installed package)::
     python benchmarks/speed.py --quick              # smoke run: (256, 256), 10k subsample
     python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \\
         --modes deterministic                       # the must-show rows (100k, 1024^3, 1024)
-    python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \
+    python benchmarks/speed.py --datasets synthetic --hidden 1024,1024,1024 \\
         --modes deterministic,binary+st --compile   # the same, with compile=True rows
     python benchmarks/speed.py --threads 1 --clock cpu   # robust on a loaded machine
     python benchmarks/speed.py --device cuda --datasets digits    # GPU; batch 4096 is added

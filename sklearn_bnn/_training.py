@@ -262,6 +262,11 @@ class SBNNet(NeuralNet):
         state.pop("_compiled_cache", None)  # compiled code is rebuilt on the next training step
         return state
 
+    def __setstate__(self, state):
+        state = dict(state)
+        state.setdefault("jit_step", False)  # pickled before the parameter existed
+        super().__setstate__(state)
+
 
 def _named_failures(fn):
     """Wrap a :func:`torch.compile` result so that a compiler failure says what to do."""

@@ -47,16 +47,19 @@ input_scale`` in float64 (exactly as :class:`~sklearn.preprocessing.StandardScal
 :class:`~sklearn_bnn.BinaryNetClassifier` uses its inputs as given, so its export leaves
 both ``None``.
 
-**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`): ``"popcount"`` (XOR of 64-bit
-words and :func:`numpy.bitwise_count`, or a byte lookup table on numpy < 2.0) and
-``"matmul"`` (float32 product with the :math:`\pm 1` weights, exact for integer sums up to
-:math:`2^{24}`).  Both give identical units.  ``"popcount"`` is the default, faster in
-every one-thread measurement on a 2-core AVX-512 CPU shared with other jobs (so the
-figures are loose; with two threads the two were level on (256, 256)).  Per 1000
-samples, one layer alone, one BLAS thread: 0.85 ms against 1.3 ms for 256x256 and 28 ms
-against 52 ms for 1024x1024.  End to end (``benchmarks/packed.py``): 6.1 against 6.5 ms
-for hidden (256, 256) and 83 against 117 ms for (1024, 1024, 1024), where torch's
-``"binary"`` forward took 13 and 191 ms.
+**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`): ``"matmul"`` (float32
+product with the :math:`\pm 1` weights, exact for integer sums up to :math:`2^{24}`) and
+``"popcount"`` (XOR of 64-bit words and :func:`numpy.bitwise_count`, or a byte lookup
+table on numpy < 2.0).  Both give identical units.  ``"matmul"`` is the default: it was the
+faster in every measurement on an idle 2-core AVX-512 CPU (numpy's OpenBLAS, torch
+2.13.0+cpu; ``benchmarks/packed.py``).  Per 1000 samples, one layer alone: 1.05 ms against
+1.23 ms for 256x256 and 14.9 ms against 17.7 ms for 1024x1024 with one BLAS thread; with
+two threads the product halves (0.67 and 7.9 ms) while numpy's popcount ufuncs stay
+single-threaded.  End to end, one thread: 2.24 against 2.62 ms for hidden (256, 256) and
+36.2 against 41.3 ms for (1024, 1024, 1024), where torch's ``"binary"`` forward took 2.32
+and 39.9 ms.  (Measured earlier on the same machine while it was shared with other jobs,
+popcount had come out ahead; the idle figures above replace those.)  ``"popcount"`` needs
+no float copy of the units (one bit per unit instead of 32) and no BLAS.
 
 **File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
 ``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
@@ -207,7 +210,7 @@ BACKENDS: dict[str, tuple[Callable, Callable]] = {
 }
 #: Backend used unless one is named; chosen by measurement (module docstring,
 #: ``benchmarks/packed.py``).
-DEFAULT_BACKEND = "popcount"
+DEFAULT_BACKEND = "matmul"
 
 
 def _check_backend(backend: str) -> str:
@@ -282,7 +285,7 @@ class PackedBinaryNetwork:
     input_offset, input_scale : ndarray of shape (n_features,), default=None
         Optional affine input scaling, ``(X - input_offset) / input_scale`` in float64
         before the cast to the network's dtype.  ``None``: inputs used as given.
-    backend : {"popcount", "matmul"}, default="popcount"
+    backend : {"matmul", "popcount"}, default="matmul"
         How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
 
     Attributes
@@ -308,7 +311,7 @@ class PackedBinaryNetwork:
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=732, backend='popcount')
+                        nbytes=732, backend='matmul')
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
     True
     >>> f = io.BytesIO()
@@ -610,7 +613,7 @@ class PackedBinaryNetwork:
         Parameters
         ----------
         file : str, os.PathLike or binary file object
-        backend : {"popcount", "matmul"}, default="popcount"
+        backend : {"matmul", "popcount"}, default="matmul"
 
         Returns
         -------
