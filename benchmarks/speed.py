@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import os
 import resource
@@ -215,15 +216,14 @@ def _mlp_loss(mlp, x, y):
     return F.cross_entropy(mlp(x), y)
 
 
-_MLP_LOSS_COMPILED = None
+@functools.cache
+def _mlp_loss_compiled():
+    return torch.compile(_mlp_loss)  # one compiled function for every run, as for the classifier
 
 
 def torch_mlp_row(hidden, batch_size, device, compile=False) -> Row:
     def run(X, y, epochs):
-        global _MLP_LOSS_COMPILED
-        if compile and _MLP_LOSS_COMPILED is None:
-            _MLP_LOSS_COMPILED = torch.compile(_mlp_loss)
-        loss_fn = _MLP_LOSS_COMPILED if compile else _mlp_loss
+        loss_fn = _mlp_loss_compiled() if compile else _mlp_loss
         torch.manual_seed(0)
         Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
         yt = torch.as_tensor(np.unique(y, return_inverse=True)[1], device=device)

@@ -275,7 +275,7 @@ def _named_failures(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if type(exc).__module__.startswith("torch._dynamo") or type(exc).__module__.startswith("torch._inductor"):
+            if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
                 raise RuntimeError(
                     f"compile=True: torch.compile failed ({type(exc).__name__}: {exc}). "
                     "Use compile=False (the default) to train without it."

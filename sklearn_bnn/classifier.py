@@ -217,9 +217,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         moves the network and the optimiser's state there.
     compile : bool, default=False
         Run each training step's forward pass and loss through :func:`torch.compile`
-        (prediction stays eager).  Only for ``surrogate`` ``"deterministic"`` and
-        ``"binary"``, where it measured faster (2-core CPU, 100k rows, hidden (1024,)*3,
-        batch 1024: 0.94x and 0.77x the eager epoch); the others measured slower compiled
+        (prediction stays eager; with ``sample_weight``, ``"binary"`` trains eagerly, since
+        its compiled step covers the unweighted loss only).  Only for ``surrogate``
+        ``"deterministic"`` and ``"binary"``, where it measured faster (2-core CPU, 100k
+        rows, hidden (1024,)*3, batch 1024: 0.94x and 0.77x the eager epoch); the others
+        measured slower compiled
         (one step, same sizes: sampled+st 1.29x, lrt 1.14x the eager time) and are
         refused with a ``ValueError``.  Compilation costs seconds on the first fit of an
         architecture (3-8 s on 2 cores), so it pays on large data sets only; the speed-ups
