@@ -386,6 +386,41 @@ def set_rng_state(state: tuple, device) -> None:
         torch.cuda.set_rng_state(torch.from_numpy(np.asarray(cuda, dtype=np.uint8)).clone(), device)
 
 
+def _constant(epoch: int, n_epochs: int) -> float:
+    return 1.0
+
+
+def _cosine(epoch: int, n_epochs: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / n_epochs))
+
+
+#: Learning-rate schedules (the estimators' ``learning_rate``): factor of
+#: ``learning_rate_init`` in epoch ``epoch`` (from 0) of a fit of ``n_epochs`` epochs.
+SCHEDULES = {"constant": _constant, "cosine": _cosine}
+
+
+class LearningRateSchedule(Callback):
+    """Set the optimiser's learning rate at the start of every epoch of a fit.
+
+    Epoch :math:`e` of a fit of :math:`E` epochs runs at ``lr * SCHEDULES[name](e, E)``;
+    the count restarts with every ``fit`` (a warm start begins a new cycle) and the rate
+    of each epoch is recorded in the history as ``lr``.
+    """
+
+    def __init__(self, name: str, lr: float, n_epochs: int) -> None:
+        self.name, self.lr, self.n_epochs = name, lr, n_epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.epoch_ = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        lr = self.lr * SCHEDULES[self.name](self.epoch_, self.n_epochs)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history.record("lr", lr)
+        self.epoch_ += 1
+
+
 class ValidAccuracy(Callback):
     """Record, under each of ``keys``, the validation accuracy of the network ``predict_proba`` runs.
 

@@ -14,6 +14,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
@@ -29,7 +30,9 @@ from ._training import (
     EpochCheckpoint,
     FiniteLoss,
     FlipRatio,
+    LearningRateSchedule,
     SBNNet,
+    SCHEDULES,
     TensorBatches,
     TensorData,
     TrainingDivergedError,
@@ -40,9 +43,10 @@ from ._training import (
     set_rng_state,
     to_numpy,
 )
+from .encoding import ENCODINGS, ThermometerEncoder
 from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
 from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
-from .nn import get_noise, training_forward
+from .nn import FIRST_LAYERS, check_first_layer, get_noise, training_forward
 from .nn.packed import PackedBinaryNetwork
 from .nn.surrogates import UNIT_SLOPE
 
@@ -72,6 +76,15 @@ def _check_float32_range(X: np.ndarray) -> None:
 
 #: Surrogates whose training step ``compile=True`` compiles (``benchmarks/speed.py``).
 _COMPILED_SURROGATES = frozenset({"deterministic", "binary"})
+
+
+#: Sparse inputs accepted (densified to float32: the network's first layer is dense).
+_SPARSE_FORMATS = ("csr", "csc")
+
+
+def _dense(X):
+    """A sparse matrix as a dense array (the values ``validate_data`` checked)."""
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _resolve_device(device) -> torch.device:
@@ -321,6 +334,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "encoding": [StrOptions(set(ENCODINGS))],
+        "first_layer": [StrOptions(set(FIRST_LAYERS))],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -348,6 +365,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=3e-3,
+        learning_rate="constant",
+        encoding="raw",
+        n_bins=8,
+        first_layer="binary",
         max_iter=150,
         shuffle=True,
         tol=1e-4,
@@ -371,6 +392,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.encoding = encoding
+        self.n_bins = n_bins
+        self.first_layer = first_layer
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.tol = tol
@@ -442,6 +467,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         # Everything that can be rejected is checked before any state is touched.
         noise = get_noise(self.noise)
         train_mode = training_forward(self.surrogate, self.gradient_estimator, noise=noise)
+        check_first_layer(self.first_layer, train_mode)
         SURROGATES.lookup(self.surrogate)
         _resolve_slope(self.slope, self.surrogate)
         resolve_init(self.init)
@@ -498,7 +524,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             del self.net_.history[n_epochs:]
 
     def _fit_inner(self, X, y, sample_weight, incremental, first, train_mode, noise, device, sizes):
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64), y_numeric=False)
+        X, y = validate_data(
+            self, X, y, reset=first, dtype=(np.float32, np.float64), y_numeric=False,
+            accept_sparse=_SPARSE_FORMATS,
+        )
+        X = _dense(X)
         _check_float32_range(X)
         check_classification_targets(y)
         if sample_weight is not None:
@@ -547,10 +577,14 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             split = (slice(None), None)  # a view: torch.tensor below makes the one copy
 
+        if first:
+            self.encoder_ = self._make_encoder().fit(X) if self._encodes() else None
+        Z = self._encode(X)
+
         def tensors(idx):
             w = None if sample_weight is None else torch.tensor(sample_weight[idx], device=device)
             return TensorData(
-                torch.tensor(X[idx], dtype=torch.float32, device=device),
+                torch.tensor(Z[idx], dtype=torch.float32, device=device),
                 torch.as_tensor(y_enc[idx], dtype=torch.long, device=device),
                 w,
             )
@@ -635,14 +669,29 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
             )
 
+    def _encodes(self) -> bool:
+        return ENCODINGS[self.encoding][1]
+
+    def _make_encoder(self) -> ThermometerEncoder:
+        keep_raw = ENCODINGS[self.encoding][0]
+        return ThermometerEncoder(self.n_bins, keep_raw=keep_raw, random_state=self._seed)
+
+    def _encode(self, X: np.ndarray) -> np.ndarray:
+        """The network's input: ``X`` itself, or its code under the fitted encoder."""
+        encoder = getattr(self, "encoder_", None)
+        return X if encoder is None else encoder.transform(X)
+
     def _build_net(self, sizes, noise, device, train_mode) -> SBNNet:
+        encoder = self.encoder_
+        n_inputs = self.n_features_in_ if encoder is None else encoder.n_features_out_
         net = SBNNet(
             BinaryNetwork,
-            module__n_features=self.n_features_in_,
+            module__n_features=n_inputs,
             module__hidden_layer_sizes=sizes,
             module__n_outputs=len(self.classes_),
             module__noise=noise,
             module__slope=_resolve_slope(self.slope, self.surrogate),
+            module__first_layer=self.first_layer,
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
@@ -661,7 +710,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         return net
 
     def _callbacks(self, early_stopping: bool, incremental: bool) -> list:
+        # partial_fit trains one epoch at a time: no schedule to follow
+        schedule = "constant" if incremental else self.learning_rate
         callbacks = [
+            ("lr_schedule", LearningRateSchedule(schedule, self.learning_rate_init, self.max_iter)),
             ("finite_loss", FiniteLoss()),
             ("flip_ratio", FlipRatio()),
             *self._accuracy_callbacks(),
@@ -724,11 +776,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------- prediction
     def _proba_tensor(self, X) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        X = validate_data(
+            self, X, reset=False, dtype=(np.float32, np.float64), accept_sparse=_SPARSE_FORMATS
+        )
+        X = _dense(X)
         _check_float32_range(X)
         device = self.net_.device
         # a read-only array (pandas copy-on-write, memmaps) would make torch warn
-        X32 = X.astype(np.float32, copy=not X.flags.writeable)
+        Z = self._encode(X)
+        X32 = Z.astype(np.float32, copy=not Z.flags.writeable)
         Xt = torch.as_tensor(X32, device=device)
         proba = self._valid_proba(self.net_.module_, Xt)
         bad = ~torch.isfinite(proba).all(dim=1)
@@ -894,6 +950,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = False
         return tags
 

@@ -4,8 +4,9 @@ Nothing here knows about scikit-learn.
 """
 
 from .estimators import COMBINATIONS, ESTIMATORS, PROXIES, SURROGATES, TRAINING, training_forward
-from .layers import StochasticBinaryLinear
-from .network import BinaryNetwork
+from .estimators import check_first_layer
+from .layers import RealLinear, StochasticBinaryLinear
+from .network import FIRST_LAYERS, BinaryNetwork
 from .noise import (
     NOISES,
     GaussianNoise,
@@ -22,6 +23,7 @@ __all__ = [
     "BinaryNetwork",
     "COMBINATIONS",
     "ESTIMATORS",
+    "FIRST_LAYERS",
     "FORWARDS",
     "INFERENCE",
     "PROXIES",
@@ -32,10 +34,12 @@ __all__ = [
     "NoiseModel",
     "PackedBinaryNetwork",
     "PackedFormatError",
+    "RealLinear",
     "SignNoise",
     "StochasticBinaryLinear",
     "SURROGATES",
     "UniformNoise",
+    "check_first_layer",
     "get_noise",
     "training_forward",
 ]

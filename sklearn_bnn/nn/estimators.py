@@ -65,6 +65,7 @@ __all__ = [
     "StraightThrough",
     "TRAINING",
     "autograd_objective",
+    "check_first_layer",
     "cross_entropy_loss",
     "psa_chunk",
     "straight_through_sign",
@@ -82,8 +83,14 @@ def _uniform(shape, like: torch.Tensor, generator) -> torch.Tensor:
 
 
 def _sample_weights(layer, generator) -> torch.Tensor:
-    """One Bernoulli draw of the layer's weights, :math:`P(S=+1) = (1+M)/2` (detached)."""
+    """One Bernoulli draw of the layer's weights, :math:`P(S=+1) = (1+M)/2` (detached).
+
+    A real layer (:class:`~sklearn_bnn.nn.layers.RealLinear`) has nothing to draw: its
+    weights are returned as they are.
+    """
     m = layer.weight.detach()
+    if layer.real:
+        return m
     return _pm1(2.0 * _uniform(m.shape, m, generator) < 1.0 + m, m.dtype)
 
 
@@ -201,6 +208,62 @@ def _st_lrt(net, x, proxy, generator):
     return mean
 
 
+class BinaryST(torch.autograd.Function):
+    r"""One layer of the 1-bit network with the noise-matched ST backward, fused.
+
+    Forward, as :meth:`StochasticBinaryLinear.binary_forward` and the sign unit, with
+    :math:`s = 1/\sqrt N`, :math:`\alpha_i = \operatorname{mean}_j |M_{ij}|` and
+    :math:`\theta_i = b_i/\alpha_i`:
+
+    .. math::
+        a = s\, x \operatorname{sign}(M)^\top + \theta, \qquad x' = \operatorname{sign}(a).
+
+    Backward, for the upstream gradient :math:`G` of :math:`x'` and
+    :math:`G_a = G \odot \phi'(a)` (:math:`\phi` the noise's mean, the matched proxy):
+
+    .. math::
+        \nabla_x = s\, G_a \operatorname{sign}(M), \qquad
+        \nabla_M = s\, G_a^\top x - \frac{b \odot \textstyle\sum_b G_a}{N \alpha^2}
+        \operatorname{sgn}(M), \qquad
+        \nabla_b = \frac{\textstyle\sum_b G_a}{\alpha},
+
+    the first term of :math:`\nabla_M` being the identity ST on the means and the second
+    the exact gradient through :math:`\alpha` (zero where the clamp of :math:`\alpha` at
+    1e-12 is active; :math:`\operatorname{sgn}(0) = 0` as autograd's ``abs``).  The same
+    values as the autograd graph of :func:`_st_binary_autograd` to round-off, with three
+    matrix products and a handful of elementwise passes per layer instead of about twenty
+    autograd nodes.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, scale, noise):
+        signs = weight >= 0
+        alpha_raw = weight.abs().mean(dim=1)
+        alpha = alpha_raw.clamp_min(1e-12)
+        offset = bias / alpha
+        w = _pm1(signs, weight.dtype)
+        a = F.linear(x, w).mul_(scale).add_(offset)
+        ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha, alpha_raw >= 1e-12)
+        ctx.scale = scale
+        return _sign(a)
+
+    @staticmethod
+    def backward(ctx, g_out):
+        x, w, dphi, weight, bias, alpha, active = ctx.saved_tensors
+        s = ctx.scale
+        g_a = g_out * dphi
+        g_sum = g_a.sum(dim=0)
+        need = ctx.needs_input_grad
+        grad_x = torch.mm(g_a, w).mul_(s) if need[0] else None
+        grad_w = grad_b = None
+        if need[1]:
+            coef = torch.where(active, bias * g_sum / (alpha * alpha) / weight.shape[1], 0.0)
+            grad_w = torch.mm(g_a.t(), x).mul_(s).sub_(coef[:, None] * torch.sign(weight))
+        if need[2]:
+            grad_b = g_sum / alpha
+        return grad_x, grad_w, grad_b, None, None
+
+
 def _st_binary(net, x, proxy, generator):
     r"""The 1-bit network (the SBN's mode) forward, ST backward.
 
@@ -208,14 +271,37 @@ def _st_binary(net, x, proxy, generator):
     :math:`h = \operatorname{sign}(M)x/\sqrt N + b/\bar{|M|}`, :math:`x' = \operatorname{sign}(h)`.
     Backward: identity ST on the means, :math:`w = \operatorname{sign}(M) + (M -
     \operatorname{stopgrad} M)`, and the proxy's derivative for the units.  Nothing is
-    sampled: ``generator`` is unused.
+    sampled: ``generator`` is unused.  With the matched proxy each layer is one
+    :class:`BinaryST` (the same gradients, fused); other proxies run
+    :func:`_st_binary_autograd`.
     """
+    if proxy != "matched":
+        return _st_binary_autograd(net, x, proxy, generator)
+    for layer in net.layers:
+        if layer.real:
+            a = layer.binary_forward(x)
+            x = _sign(a.detach()) + _straight_through(net.noise.phi(a))
+        else:
+            x = BinaryST.apply(x, layer.weight, layer.bias, layer.scale, net.noise)
+    return x
+
+
+def _straight_through(soft: torch.Tensor) -> torch.Tensor:
+    """Zero in value, the gradient of ``soft`` in backward."""
+    return soft - soft.detach()
+
+
+def _st_binary_autograd(net, x, proxy, generator):
+    """:func:`_st_binary` written with autograd (any proxy; the reference for BinaryST)."""
     fn = PROXIES.lookup(proxy)
     for layer in net.layers:
-        signs, offset = layer.binary_parameters()  # the one definition of the 1-bit layer
-        m = layer.weight
-        w = _pm1(signs, m.dtype) + (m - m.detach())
-        a = layer.binary_field(F.linear(x, w), offset)
+        if layer.real:
+            a = layer.binary_forward(x)
+        else:
+            signs, offset = layer.binary_parameters()  # the one definition of the 1-bit layer
+            m = layer.weight
+            w = _pm1(signs, m.dtype) + (m - m.detach())
+            a = layer.binary_field(F.linear(x, w), offset)
         soft = net.noise.phi(a) if fn is None else fn(a, net.noise.scale)
         x = _sign(a.detach()) + (soft - soft.detach())
     return x
@@ -813,6 +899,32 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
     name = AUTO[surrogate] if estimator == "auto" else f"{surrogate}+{estimator}"
     TRAINING.lookup(name)
     return name
+
+
+#: Training modes that train a real first layer (``first_layer="real"``): those whose
+#: weights enter by their means or by a draw; PSA, REINFORCE and ARM are rules for binary
+#: weights (flips, log-probabilities of draws) that a real weight does not have.
+REAL_FIRST_LAYER_MODES = ("deterministic", "lrt", "lrt+st", "sampled+st", "binary+st")
+
+
+def check_first_layer(first_layer: str, train_mode: str) -> None:
+    """Raise a :class:`ValueError` when ``train_mode`` cannot train ``first_layer``.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.nn.estimators import check_first_layer
+    >>> check_first_layer("real", "binary+st")
+    >>> check_first_layer("real", "sampled+psa")
+    Traceback (most recent call last):
+    ...
+    ValueError: first_layer='real' trains with ...
+    """
+    if first_layer == "real" and train_mode not in REAL_FIRST_LAYER_MODES:
+        raise ValueError(
+            f"first_layer='real' trains with the training modes {REAL_FIRST_LAYER_MODES!r} "
+            f"(surrogate+gradient_estimator); got {train_mode!r}, whose estimator is defined "
+            "for binary weights only. Use first_layer='binary' or another estimator."
+        )
 
 
 #: Surrogates the classifier offers (its ``surrogate`` parameter): every training surrogate

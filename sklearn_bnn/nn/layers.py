@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from .noise import _pm1
 
 __all__ = [
+    "RealLinear",
     "StochasticBinaryLinear",
 ]
 
@@ -56,6 +57,9 @@ class StochasticBinaryLinear(nn.Module):
     >>> mean.shape, float(var[0, 0])
     (torch.Size([1, 3]), 0.75)
     """
+
+    #: Whether the deployed layer keeps real weights (see :class:`RealLinear`).
+    real = False
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -140,6 +144,52 @@ class StochasticBinaryLinear(nn.Module):
     def project_(self) -> None:
         """Project the means back onto :math:`[-1, 1]` (in place)."""
         self.weight.clamp_(-1.0, 1.0)
+
+
+class RealLinear(StochasticBinaryLinear):
+    r"""A first layer with real weights and :math:`\pm 1` units (``first_layer="real"``).
+
+    The common practice of binary networks (XNOR-Net, Bi-Real Net) keeps the layer that
+    reads the real input at higher precision: :math:`h = W x/\sqrt N + b` with real
+    :math:`W \in [-1, 1]` (the same parameter, projection and initialisation as the means
+    of :class:`StochasticBinaryLinear`, now used as they are) and the units that follow
+    are the usual noisy sign units.  Nothing about the weights is random, so the field is
+    deterministic: :meth:`moments` returns variance 0 and every forward pass
+    (:meth:`binary_forward`, :meth:`sample_forward`) computes the same field.  The deployed
+    network keeps this layer as a float32 matrix and a threshold per unit
+    (:mod:`sklearn_bnn.nn.packed`); every later layer stays 1-bit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.nn.layers import RealLinear
+    >>> layer = RealLinear(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = layer.weight.copy_(torch.tensor([[0.5, -0.25]]))
+    >>> x = torch.tensor([[1.0, 2.0]])
+    >>> layer.binary_forward(x), layer.moments(x, x * x)[1]
+    (tensor([[0.]], grad_fn=<AddBackward0>), tensor([[0.]], grad_fn=<MulBackward0>))
+    """
+
+    #: The deployed layer is real: :meth:`binary_parameters` returns the weights themselves.
+    real = True
+
+    def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
+        """Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""
+        hbar = self.binary_forward(mean)
+        return hbar, hbar * 0.0
+
+    def binary_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The deployed layer: the real weights and the bias (no folding, no rescaling)."""
+        return self.weight, self.bias
+
+    def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Field :math:`W x/\sqrt N + b`."""
+        return self.binary_field(F.linear(x, self.weight), self.bias)
+
+    def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Field :math:`W x/\sqrt N + b` (nothing to sample)."""
+        return self.binary_forward(x)
 
 
 class FieldMoments(torch.autograd.Function):

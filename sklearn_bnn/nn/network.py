@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import StochasticBinaryLinear
+from .layers import RealLinear, StochasticBinaryLinear
 from .noise import NoiseModel, get_noise
 from .surrogates import FORWARDS
 
 __all__ = [
+    "FIRST_LAYERS",
     "BinaryNetwork",
 ]
+
+#: The ``first_layer`` option: the class of the layer that reads the real input.
+FIRST_LAYERS = {"binary": StochasticBinaryLinear, "real": RealLinear}
 
 
 class BinaryNetwork(nn.Module):
@@ -38,6 +42,9 @@ class BinaryNetwork(nn.Module):
         the sign neuron slope 1 in the normalised field, which is what makes deep S1
         networks train (see :func:`~sklearn_bnn.nn.surrogates.neuron_mean`).  The other
         forward passes ignore it.
+    first_layer : {"binary", "real"}, default="binary"
+        The layer that reads the input: binary weights like the others, or real weights
+        (:class:`~sklearn_bnn.nn.layers.RealLinear`) followed by the same sign units.
 
     Examples
     --------
@@ -56,6 +63,7 @@ class BinaryNetwork(nn.Module):
         n_outputs: int,
         noise: str | NoiseModel = "gaussian",
         slope: float = 1.0,
+        first_layer: str = "binary",
     ) -> None:
         super().__init__()
         sizes = [int(n_features), *map(int, hidden_layer_sizes)]
@@ -66,8 +74,15 @@ class BinaryNetwork(nn.Module):
         if not (slope > 0.0 and slope < float("inf")):
             raise ValueError(f"slope={slope!r} must be a finite number > 0.")
         self.slope = slope
+        if first_layer not in FIRST_LAYERS:
+            raise ValueError(
+                f"first_layer={first_layer!r} is not valid. Valid values: "
+                f"{', '.join(map(repr, FIRST_LAYERS))}."
+            )
+        self.first_layer = first_layer
+        classes = [FIRST_LAYERS[first_layer]] + [StochasticBinaryLinear] * (len(sizes) - 2)
         self.layers = nn.ModuleList(
-            StochasticBinaryLinear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+            cls(n_in, n_out) for cls, n_in, n_out in zip(classes, sizes[:-1], sizes[1:])
         )
         self.head = nn.Linear(sizes[-1], int(n_outputs))
 

@@ -1,0 +1,170 @@
+r"""Input encodings for the first binary layer: quantile thermometer codes.
+
+A binary first layer on :math:`d` real features computes
+:math:`\sum_j \operatorname{sign}(M_{ij})\, x_j`: it can only draw hyperplanes whose normals
+lie in :math:`\{-1, +1\}^d`, and every feature enters every unit with the same magnitude.
+A *thermometer code* gives each feature :math:`x_j` extra :math:`\pm 1` inputs
+
+.. math::  b_{jk} = \begin{cases} +1 & x_j \ge t_{jk} \\ -1 & \text{otherwise} \end{cases}
+    \qquad (k = 1, \dots, K_j),
+
+at thresholds :math:`t_{jk}` placed at the training data's quantiles.  Through binary weights
+:math:`s_{jk}` a unit then sees :math:`\sum_k s_{jk} b_{jk}`, a step function of
+:math:`x_j` with :math:`K_j + 1` levels that need not be monotone: the layer learns a
+per-feature response curve, the way a tree splits a feature, and heavy tails or outliers
+move no more than one threshold.  Keeping the raw (standardised) features beside the code
+(``keep_raw=True``) keeps the linear directions too.
+
+The thresholds are float32 numbers compared with the float32 input, so the code is the same
+bit for bit in numpy, torch, ONNX and C (:class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork`
+stores ``feature`` and ``threshold`` arrays and applies them exactly).
+
+:class:`ThermometerEncoder` is a scikit-learn transformer;
+:class:`~sklearn_bnn.BinaryNetClassifier` fits one itself when ``encoding`` asks for it, so
+that the exported 1-bit network includes its input code.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+
+__all__ = ["ENCODINGS", "ThermometerEncoder", "thermometer_code"]
+
+#: The ``encoding`` values of the estimators: name -> (keep the raw features, thermometer
+#: bits).  ``"raw"`` is no encoding.
+ENCODINGS: dict[str, tuple[bool, bool]] = {
+    "raw": (True, False),
+    "thermometer": (False, True),
+    "raw+thermometer": (True, True),
+}
+
+# Rows used to place the quantiles (a seeded subsample beyond it), as KBinsDiscretizer.
+_QUANTILE_ROWS = 200_000
+
+
+def thermometer_code(
+    X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, keep_raw: bool
+) -> np.ndarray:
+    """Apply a fitted code: ``[X (if keep_raw), where(X[:, feature] >= threshold, 1, -1)]``.
+
+    The one definition of the code, used by the encoder and by the packed network.
+
+    Parameters
+    ----------
+    X : ndarray of float32, shape (n_samples, n_features)
+    feature : ndarray of int, shape (n_bits,)
+        Input column of each bit.
+    threshold : ndarray of float32, shape (n_bits,)
+    keep_raw : bool
+
+    Returns
+    -------
+    ndarray of float32, shape (n_samples, n_features * keep_raw + n_bits)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.encoding import thermometer_code
+    >>> X = np.array([[0.0, 5.0], [2.0, 1.0]], dtype=np.float32)
+    >>> thermometer_code(X, np.array([0, 0, 1]), np.array([1, 2, 3], np.float32), False)
+    array([[-1., -1.,  1.],
+           [ 1.,  1., -1.]], dtype=float32)
+    """
+    bits = X[:, feature] >= threshold
+    out = np.empty((len(X), X.shape[1] * keep_raw + len(feature)), dtype=np.float32)
+    n_raw = X.shape[1] if keep_raw else 0
+    if keep_raw:
+        out[:, :n_raw] = X
+    coded = out[:, n_raw:]
+    coded[...] = bits
+    coded *= 2
+    coded -= 1
+    return out
+
+
+class ThermometerEncoder(TransformerMixin, BaseEstimator):
+    r"""Quantile thermometer code of every feature, :math:`\pm 1` (float32).
+
+    Parameters
+    ----------
+    n_bins : int, default=8
+        Quantile bins per feature, so at most ``n_bins - 1`` thresholds (bits) per feature;
+        fewer where the feature has few distinct values (a binary feature gets one bit).
+    keep_raw : bool, default=True
+        Put the input features (as float32) before the bits.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the row subsample used for the quantiles on more than 200,000 rows.
+
+    Attributes
+    ----------
+    feature_ : ndarray of int, shape (n_bits,)
+        Input column of each bit.
+    threshold_ : ndarray of float32, shape (n_bits,)
+        Bit :math:`k` is +1 iff ``X[:, feature_[k]] >= threshold_[k]``.
+    n_features_in_ : int
+    n_features_out_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.encoding import ThermometerEncoder
+    >>> X = np.arange(8, dtype=float).reshape(-1, 1)
+    >>> enc = ThermometerEncoder(n_bins=4, keep_raw=False).fit(X)
+    >>> enc.threshold_
+    array([1.75, 3.5 , 5.25], dtype=float32)
+    >>> enc.transform(X[[0, 4, 7]])
+    array([[-1., -1., -1.],
+           [ 1.,  1., -1.],
+           [ 1.,  1.,  1.]], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "keep_raw": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_bins=8, *, keep_raw=True, random_state=None):
+        self.n_bins = n_bins
+        self.keep_raw = keep_raw
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Place the thresholds at the quantiles of each column of ``X``."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float32)
+        rows = X
+        if len(X) > _QUANTILE_ROWS:
+            rng = check_random_state(self.random_state)
+            rows = X[rng.choice(len(X), _QUANTILE_ROWS, replace=False)]
+        levels = np.arange(1, self.n_bins) / self.n_bins
+        cuts = np.quantile(rows.astype(np.float64), levels, axis=0).astype(np.float32)
+        features, thresholds = [], []
+        for j in range(X.shape[1]):
+            t = np.unique(cuts[:, j])
+            t = t[t > rows[:, j].min()]  # a threshold at the minimum is a constant bit
+            features.append(np.full(len(t), j, dtype=np.intp))
+            thresholds.append(t)
+        self.feature_ = np.concatenate(features)
+        self.threshold_ = np.concatenate(thresholds).astype(np.float32)
+        self.n_features_out_ = X.shape[1] * self.keep_raw + len(self.feature_)
+        return self
+
+    def transform(self, X):
+        """The code of ``X``: float32, shape (n_samples, ``n_features_out_``)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return thermometer_code(X, self.feature_, self.threshold_, self.keep_raw)
+
+    def get_feature_names_out(self, input_features=None):
+        """Raw names, then ``"<name> >= <threshold>"`` per bit."""
+        from sklearn.utils.validation import _check_feature_names_in
+
+        names = _check_feature_names_in(self, input_features)
+        bits = [f"{names[j]} >= {t:g}" for j, t in zip(self.feature_, self.threshold_)]
+        return np.asarray([*(names if self.keep_raw else []), *bits], dtype=object)
