@@ -397,6 +397,9 @@ def _cosine(epoch: int, n_epochs: int) -> float:
 #: Learning-rate schedules (the estimators' ``learning_rate``): factor of
 #: ``learning_rate_init`` in epoch ``epoch`` (from 0) of a fit of ``n_epochs`` epochs.
 SCHEDULES = {"constant": _constant, "cosine": _cosine}
+#: Schedules that anneal the rate towards 0 over ``max_iter`` epochs: a fit that runs them
+#: to the end has done what it was designed to do (no ``ConvergenceWarning``).
+ANNEALED = frozenset({"cosine"})
 
 
 class LearningRateSchedule(Callback):

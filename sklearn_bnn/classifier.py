@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._training import (
+    ANNEALED,
     EpochCheckpoint,
     FiniteLoss,
     FlipRatio,
@@ -662,7 +663,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
         self._collect(net, early_stopping)
-        if not incremental and self._epochs_this_fit == self.max_iter and not self._stopped_early:
+        ran_out = self._epochs_this_fit == self.max_iter and not self._stopped_early
+        if not incremental and ran_out and self.learning_rate not in ANNEALED:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",

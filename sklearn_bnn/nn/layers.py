@@ -175,7 +175,7 @@ class RealLinear(StochasticBinaryLinear):
     real = True
 
     def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
-        """Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""
+        r"""Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""
         hbar = self.binary_forward(mean)
         return hbar, hbar * 0.0
 
@@ -184,11 +184,11 @@ class RealLinear(StochasticBinaryLinear):
         return self.weight, self.bias
 
     def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Field :math:`W x/\sqrt N + b`."""
+        r"""Field :math:`W x/\sqrt N + b`."""
         return self.binary_field(F.linear(x, self.weight), self.bias)
 
     def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Field :math:`W x/\sqrt N + b` (nothing to sample)."""
+        r"""Field :math:`W x/\sqrt N + b` (nothing to sample)."""
         return self.binary_forward(x)
 
 

@@ -1,0 +1,168 @@
+"""The tabular levers: fused 1-bit ST step, thermometer encoding, real first layer,
+cosine schedule, sparse input.  References: autograd, numpy written independently."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.compose import make_column_transformer
+from sklearn.datasets import load_iris
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from sklearn_bnn import BinaryNetClassifier
+from sklearn_bnn.encoding import ThermometerEncoder
+from sklearn_bnn.init import initialize_network
+from sklearn_bnn.nn import BinaryNetwork, RealLinear
+from sklearn_bnn.nn.estimators import _st_binary, _st_binary_autograd
+
+IRIS_X, IRIS_Y = load_iris(return_X_y=True)
+IRIS_X = (IRIS_X - IRIS_X.mean(0)) / IRIS_X.std(0)
+
+
+def _fit(**params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return BinaryNetClassifier(random_state=0, **params).fit(IRIS_X, IRIS_Y)
+
+
+# ------------------------------------------------------------------ fused ST step
+@pytest.mark.parametrize("noise", ["gaussian", "logistic", "uniform"])
+@pytest.mark.parametrize("first_layer", ["binary", "real"])
+def test_fused_binary_st_equals_autograd(noise, first_layer):
+    """BinaryST's hand-written backward == autograd through the unfused graph (float64),
+    including the gradient through alpha = mean|M| and a row with a zero mean."""
+    torch.manual_seed(0)
+    net = BinaryNetwork(7, (33, 17), 3, noise=noise, first_layer=first_layer).double()
+    initialize_network(net, 0.3)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.add_(0.2 * torch.randn_like(layer.weight)).clamp_(-1, 1)
+            layer.bias.normal_()
+        net.layers[1].weight[0, 0] = 0.0  # sign(0) = +1 forward, sgn(0) = 0 in d|M|
+    x = torch.randn(20, 7, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(20, 17, dtype=torch.float64)
+    results = []
+    for forward in (_st_binary, _st_binary_autograd):
+        net.zero_grad()
+        x.grad = None
+        out = forward(net, x, "matched", None)
+        (out * g).sum().backward()
+        results.append([out.detach(), x.grad.clone(), *(p.grad.clone() for p in net.layers.parameters())])
+    for fused, reference in zip(*results):
+        torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
+    assert any(p.abs().sum() > 0 for p in results[0][2:])  # gradients are not all zero
+
+
+# ------------------------------------------------------------------ thermometer code
+def test_thermometer_thresholds_are_quantiles_and_bits_count_them():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal(500), rng.integers(0, 3, 500), np.ones(500)])
+    enc = ThermometerEncoder(n_bins=5).fit(X)
+    # column 0: the 4 inner quantiles; column 1: levels 1 and 2 only; column 2: nothing
+    q = np.quantile(X[:, 0].astype(np.float32).astype(np.float64), [0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], q.astype(np.float32))
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 1], [1.0, 2.0])
+    assert not (enc.feature_ == 2).any()
+    Z = enc.transform(X)
+    assert Z.dtype == np.float32 and Z.shape == (500, 3 + 6)
+    np.testing.assert_array_equal(Z[:, :3], X.astype(np.float32))
+    # independent reference: the number of +1 bits of a feature is the number of its
+    # thresholds at or below the value
+    X32 = X.astype(np.float32)
+    for j in (0, 1):
+        t = np.sort(enc.threshold_[enc.feature_ == j])
+        n_on = ((Z[:, 3:][:, enc.feature_ == j] + 1) / 2).sum(axis=1)
+        np.testing.assert_array_equal(n_on, np.searchsorted(t, X32[:, j], side="right"))
+    names = enc.get_feature_names_out(["a", "b", "c"])
+    assert list(names[:4]) == ["a", "b", "c", f"a >= {enc.threshold_[0]:g}"]
+
+
+def test_thermometer_without_raw_and_bad_n_bins():
+    X = np.arange(10.0).reshape(-1, 1)
+    enc = ThermometerEncoder(n_bins=2, keep_raw=False).fit(X)
+    np.testing.assert_array_equal(enc.transform(X).ravel(), np.where(X.ravel() >= 4.5, 1, -1))
+    with pytest.raises(ValueError, match="n_bins"):
+        ThermometerEncoder(n_bins=1).fit(X)
+
+
+@pytest.mark.parametrize("encoding", ["thermometer", "raw+thermometer"])
+def test_estimator_encodes_its_inputs(encoding):
+    clf = _fit(hidden_layer_sizes=(16,), max_iter=3, encoding=encoding, n_bins=4)
+    width = clf.encoder_.n_features_out_
+    assert clf.net_.module_.layers[0].in_features == width
+    assert width == 4 * (encoding == "raw+thermometer") + 4 * 3  # 3 thresholds per feature
+    # the network sees exactly the encoder's output
+    Z = torch.as_tensor(clf.encoder_.transform(IRIS_X))
+    logits = clf.net_.module_(Z, mode="binary")
+    np.testing.assert_array_equal(clf.predict(IRIS_X), clf.classes_[logits.argmax(1).numpy()])
+    assert _fit(hidden_layer_sizes=(16,), max_iter=3).encoder_ is None
+
+
+# ------------------------------------------------------------------ real first layer
+def test_real_first_layer_is_used_as_real_weights():
+    clf = _fit(hidden_layer_sizes=(16, 8), max_iter=3, first_layer="real")
+    module = clf.net_.module_
+    assert isinstance(module.layers[0], RealLinear) and not isinstance(module.layers[1], RealLinear)
+    layer = module.layers[0]
+    x = torch.as_tensor(IRIS_X, dtype=torch.float32)
+    expected = x @ layer.weight.detach().T / math.sqrt(4) + layer.bias.detach()
+    torch.testing.assert_close(layer.binary_forward(x).detach(), expected)
+    assert len(torch.unique(layer.weight.detach().abs())) > 2  # trained away from +-sigma_m
+
+
+def test_real_first_layer_rejects_binary_weight_estimators():
+    with pytest.raises(ValueError, match="first_layer='real'.*binary weights only"):
+        _fit(first_layer="real", surrogate="sampled", gradient_estimator="reinforce")
+    assert not hasattr(BinaryNetClassifier(first_layer="real"), "net_")
+
+
+# ------------------------------------------------------------------ schedule
+def test_cosine_schedule_per_epoch_and_constant_partial_fit():
+    clf = _fit(hidden_layer_sizes=(8,), max_iter=4, learning_rate="cosine",
+               learning_rate_init=0.01)
+    lrs = [row["lr"] for row in clf.history_]
+    np.testing.assert_allclose(lrs, [0.01 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)])
+    clf.partial_fit(IRIS_X, IRIS_Y)
+    assert clf.history_[-1]["lr"] == 0.01
+
+
+def test_cosine_schedule_reaching_max_iter_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BinaryNetClassifier((8,), max_iter=3, learning_rate="cosine", random_state=0).fit(
+            IRIS_X, IRIS_Y
+        )
+
+
+# ------------------------------------------------------------------ sparse input
+def test_sparse_input_equals_dense():
+    dense = _fit(hidden_layer_sizes=(16,), max_iter=3)
+    for fmt in (sp.csr_matrix, sp.csc_matrix):
+        clf = BinaryNetClassifier((16,), max_iter=3, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(fmt(IRIS_X), IRIS_Y)
+        np.testing.assert_array_equal(clf.predict_proba(fmt(IRIS_X)), dense.predict_proba(IRIS_X))
+
+
+def test_pipeline_with_default_one_hot_encoder():
+    """A default OneHotEncoder outputs CSR; the estimator takes it (and so does export)."""
+    rng = np.random.default_rng(0)
+    X = rng.choice(["red", "green", "blue", "cyan"], (200, 3)).astype(object)
+    y = (X[:, 0] == "red") ^ (X[:, 1] == "blue")
+    pre = OneHotEncoder()
+    assert sp.issparse(pre.fit_transform(X))  # what the estimator receives
+    model = make_pipeline(pre, BinaryNetClassifier((32,), max_iter=60, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    assert model.score(X, y) > 0.85  # measured 0.94 (XOR of two colours, 60 epochs)
+    Xt = pre.transform(X)
+    np.testing.assert_array_equal(model[-1].export_binary().predict(Xt.toarray()), model.predict(X))
+    mixed = make_column_transformer((OneHotEncoder(), [0, 1]), (StandardScaler(), [2]),
+                                    sparse_threshold=1.0)
+    assert sp.issparse(mixed.fit_transform(np.column_stack([X[:, :2], rng.standard_normal(200)])))
