@@ -202,24 +202,60 @@ def _run_matmul(on: np.ndarray, kernel) -> np.ndarray:
     return (_plus_minus(on, np.float32) @ weight_t) >= min_dot
 
 
+def _native():
+    """The native kernel module, or None when this file runs outside the package."""
+    try:
+        from . import _kernel
+    except ImportError:
+        return None
+    return _kernel
+
+
+def _prepare_native(signs: np.ndarray, max_mismatch: np.ndarray):
+    kernel = _native()
+    if kernel is None:
+        raise RuntimeError("the native backend needs sklearn_bnn.nn._kernel next to this module")
+    return kernel.prepare(signs, max_mismatch)
+
+
+def _run_native(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer by the compiled XOR + popcount kernel (``_kernel``)."""
+    return _native().run(on, kernel)
+
+
 #: Ways to run the layers with +-1 inputs: name -> (prepare(signs, P), run(units, kernel)).
-#: Both give identical units; they differ in speed and working memory.
+#: All give identical units; they differ in speed, working memory and requirements
+#: (``"native"`` needs a C compiler the first time, see :mod:`sklearn_bnn.nn._kernel`).
 BACKENDS: dict[str, tuple[Callable, Callable]] = {
     "popcount": (_prepare_popcount, _run_popcount),
     "matmul": (_prepare_matmul, _run_matmul),
+    "native": (_prepare_native, _run_native),
 }
-#: Backend used unless one is named; chosen by measurement (module docstring,
-#: ``benchmarks/packed.py``).
-DEFAULT_BACKEND = "matmul"
+#: Backend used unless one is named: ``"auto"`` runs ``"native"`` where the kernel builds
+#: and loads, else ``"matmul"`` (module docstring, ``benchmarks/packed.py``).
+DEFAULT_BACKEND = "auto"
 
 
 def _check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
+    if backend != "auto" and backend not in BACKENDS:
         raise ValueError(
-            f"backend={backend!r} is not available. Valid backends: "
+            f"backend={backend!r} is not available. Valid backends: 'auto', "
             f"{', '.join(map(repr, BACKENDS))}."
         )
+    if backend == "native":
+        kernel = _native()
+        if kernel is None:
+            raise ValueError("backend='native' needs sklearn_bnn.nn._kernel next to this module")
+        kernel.load()  # a clear NativeKernelError now rather than at predict
     return backend
+
+
+def _resolve_backend(backend: str) -> str:
+    """``"auto"`` -> ``"native"`` when the kernel is available, else ``"matmul"``."""
+    if backend != "auto":
+        return backend
+    kernel = _native()
+    return "native" if kernel is not None and kernel.available() else "matmul"
 
 
 # ----------------------------------------------------------------------------- the network
@@ -472,20 +508,84 @@ class PackedBinaryNetwork:
             backend=backend,
         )
 
+    def to_c(self, directory, name: str = "bnn", word_bits: int = 64):
+        """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
+
+        Packed weight words, thresholds and the float head as ``static const`` arrays, no
+        dynamic allocation; entry points ``int name_predict(const float *x)`` (class
+        index, label in ``name_classes``), ``name_predict_proba``, ``name_logits`` and
+        ``name_predict_batch``.  The header comment states the word size and the bytes of
+        constants and of stack buffers.  See :mod:`sklearn_bnn.nn.c_export`.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing; existing files of the same names are overwritten.
+        name : str, default="bnn"
+            Prefix of the files and of every C symbol; a C identifier.
+        word_bits : {64, 32}, default=64
+            Width of the packed words (``uint64_t`` or ``uint32_t``).
+
+        Returns
+        -------
+        header_path, source_path : pathlib.Path
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bnn import BinaryNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BinaryNetClassifier((32,), max_iter=5, random_state=0).fit(X, y)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     header, source = clf.export_binary().to_c(tmp, name="iris")
+        ...     print(header.name, source.name)
+        iris.h iris.c
+        """
+        from .c_export import write
+
+        return write(self, directory, name=name, word_bits=word_bits)
+
     # ------------------------------------------------------------------ inference
-    def _prepared(self):
-        """Working arrays: first layer +-1 (float64), backend kernels, head in float64."""
+    def first_layer_matrix(self) -> np.ndarray:
+        r"""The first layer's real matrix, shape ``(n_out, n_features)``, network dtype.
+
+        Today the :math:`\pm 1` signs of ``layers[0]``.  Every consumer of the first layer
+        (the numpy forward pass, :meth:`to_c`) reads it from here, so a real-valued first
+        layer changes this method only.
+
+        Returns
+        -------
+        matrix : ndarray of shape (hidden_layer_sizes[0], n_features_in_)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_bnn.nn.packed import PackedBinaryNetwork, PackedLayer
+        >>> signs = np.array([[True, False], [False, False]])
+        >>> first = PackedLayer((2, 2), np.packbits(signs), np.zeros(2, dtype=np.float32))
+        >>> net = PackedBinaryNetwork([first], np.ones((1, 2), np.float32), np.zeros(1, np.float32))
+        >>> net.first_layer_matrix()
+        array([[ 1., -1.],
+               [-1., -1.]], dtype=float32)
+        """
+        first = self.layers[0]
+        return _plus_minus(first.signs(), first.threshold.dtype)
+
+    def _prepared(self, backend: str):
+        """Working arrays: first layer (float64), backend kernels, head in float64."""
         if self._first is None:
             first = self.layers[0]
-            weight_t = np.ascontiguousarray(_plus_minus(first.signs(), np.float64).T)
+            weight_t = np.ascontiguousarray(self.first_layer_matrix().astype(np.float64).T)
             head_t = np.ascontiguousarray(self.head_weight.astype(np.float64).T)
             self._first = (weight_t, first.threshold, head_t, self.head_bias.astype(np.float64))
-        if self.backend not in self._kernels:
-            prepare = BACKENDS[self.backend][0]
-            self._kernels[self.backend] = [
+        if backend not in self._kernels:
+            prepare = BACKENDS[backend][0]
+            self._kernels[backend] = [
                 prepare(layer.signs(), layer.threshold) for layer in self.layers[1:]
             ]
-        return self._first, self._kernels[self.backend]
+        return self._first, self._kernels[backend]
 
     def _validate(self, X) -> np.ndarray:
         X = np.asarray(X)
@@ -512,8 +612,9 @@ class PackedBinaryNetwork:
 
     def _units(self, X: np.ndarray) -> np.ndarray:
         """Last binary layer's units as bool (True is +1) for validated X."""
-        (weight_t, threshold, _, _), kernels = self._prepared()
-        run = BACKENDS[self.backend][1]
+        backend = _resolve_backend(self.backend)
+        (weight_t, threshold, _, _), kernels = self._prepared(backend)
+        run = BACKENDS[backend][1]
         on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
         for kernel in kernels:
             on = run(on, kernel)
@@ -538,7 +639,7 @@ class PackedBinaryNetwork:
     def logits(self, X) -> np.ndarray:
         """Output of the real head, float64, shape (n_samples, n_outputs)."""
         X = self._validate(X)
-        (_, _, head_t, bias), _ = self._prepared()
+        (_, _, head_t, bias), _ = self._prepared(_resolve_backend(self.backend))
         out = np.empty((len(X), len(bias)))
         for i in range(0, len(X), _BLOCK_ROWS):
             units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
