@@ -239,8 +239,8 @@ DEFAULT_BACKEND = "auto"
 def _check_backend(backend: str) -> str:
     if backend != "auto" and backend not in BACKENDS:
         raise ValueError(
-            f"backend={backend!r} is not available. Valid backends: 'auto', "
-            f"{', '.join(map(repr, BACKENDS))}."
+            f"backend={backend!r} is not available. Valid backends: "
+            f"{', '.join(map(repr, BACKENDS))}, 'auto'."
         )
     if backend == "native":
         kernel = _native()
