@@ -1,5 +1,6 @@
 """The native XOR + popcount kernel: identical units to an integer reference and to numpy."""
 
+import itertools
 import os
 
 import numpy as np
@@ -37,8 +38,15 @@ def random_layer(rng, n_in, n_out):
 
 @pytest.mark.parametrize(
     "n, n_in, n_out",
-    [(300, 1, 1), (257, 63, 9), (129, 64, 64), (70, 65, 17), (1, 130, 23), (0, 7, 3),
-     (33, 200, 1000)],
+    [
+        (300, 1, 1),
+        (257, 63, 9),
+        (129, 64, 64),
+        (70, 65, 17),
+        (1, 130, 23),
+        (0, 7, 3),
+        (33, 200, 1000),
+    ],
 )
 @pytest.mark.parametrize("threads", [1, 2])
 def test_layer_equals_integer_reference_every_isa(n, n_in, n_out, threads):
@@ -67,12 +75,10 @@ def test_ties_are_counted_as_plus_one():
 def random_packed_network(seed, sizes=(7, 65, 1, 129, 200, 8), n_outputs=4):
     rng = np.random.default_rng(seed)
     layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         signs, max_mismatch = random_layer(rng, n_in, n_out)
         threshold = (
-            rng.normal(size=n_out).astype(np.float32)
-            if k == 0
-            else max_mismatch.astype(np.int16)
+            rng.normal(size=n_out).astype(np.float32) if k == 0 else max_mismatch.astype(np.int16)
         )
         layers.append(PackedLayer((n_out, n_in), np.packbits(signs.ravel()), threshold))
     head = rng.normal(size=(n_outputs, sizes[-1])).astype(np.float32)
@@ -96,7 +102,7 @@ def test_native_backend_identical_to_numpy_backends(seed, n_samples):
 
 
 def test_threads_follow_openmp_limits_and_the_override(monkeypatch):
-    lib = _native_or_skip()
+    _native_or_skip()
     monkeypatch.delenv("SKLEARN_BNN_NUM_THREADS", raising=False)
     with threadpool_limits(1):
         assert _kernel.n_threads() == 1

@@ -45,7 +45,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["NativeKernelError", "TILE_ROWS", "available", "load"]
+__all__ = ["TILE_ROWS", "NativeKernelError", "available", "load"]
 
 #: Rows per tile (packed once, then swept by every group of 8 output units).
 TILE_ROWS = 32
@@ -315,7 +315,7 @@ def _compile(cc: str, flags: list[str], path: str) -> None:
         with open(src, "w") as f:
             f.write(SOURCE)
         result = subprocess.run(
-            [cc, *flags, src, "-o", tmp], capture_output=True, text=True, timeout=120
+            [cc, *flags, src, "-o", tmp], capture_output=True, text=True, timeout=120, check=False
         )
         if result.returncode != 0:
             raise NativeKernelError(
@@ -342,7 +342,9 @@ def _flag_sets() -> list[list[str]]:
 def _build() -> ctypes.CDLL:
     cc = _compiler()
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+        version = subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise NativeKernelError(f"the C compiler {cc} does not run: {exc}") from exc
     directory = _cache_dir()

@@ -51,9 +51,45 @@ import numpy as np
 __all__ = ["generate", "write"]
 
 _C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto "
-    "if inline int long register restrict return short signed sizeof static struct switch "
-    "typedef union unsigned void volatile while _Bool _Complex _Imaginary".split()
+    [
+        "auto",
+        "break",
+        "case",
+        "char",
+        "const",
+        "continue",
+        "default",
+        "do",
+        "double",
+        "else",
+        "enum",
+        "extern",
+        "float",
+        "for",
+        "goto",
+        "if",
+        "inline",
+        "int",
+        "long",
+        "register",
+        "restrict",
+        "return",
+        "short",
+        "signed",
+        "sizeof",
+        "static",
+        "struct",
+        "switch",
+        "typedef",
+        "union",
+        "unsigned",
+        "void",
+        "volatile",
+        "while",
+        "_Bool",
+        "_Complex",
+        "_Imaginary",
+    ]
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PER_LINE = 100  # columns of the generated arrays
@@ -349,9 +385,7 @@ def _logits_code(facts: dict, fmt: dict, scaling: bool) -> str:
     for k in range(1, len(sizes) - 1):
         src, dst = buffers[(k - 1) % 2], buffers[k % 2]
         n_words = -(-sizes[k] // fmt["W"])
-        code += (
-            f"    {n}_binary({n}_w{k}, {n}_p{k}, {sizes[k + 1]}, {n_words}, {src}, {dst});\n"
-        )
+        code += f"    {n}_binary({n}_w{k}, {n}_p{k}, {sizes[k + 1]}, {n_words}, {src}, {dst});\n"
     last = buffers[(len(sizes) - 2) % 2]
     other = buffers[(len(sizes) - 1) % 2]
     if len(sizes) == 2:
@@ -370,8 +404,8 @@ def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: 
  * Network:       {shape}
  * Input scaling: {scaling}
  * First layer:   {first}, double accumulation, threshold in {real}
- * Later layers:  packed {W}-bit words ({facts['word']}), XOR + popcount <= threshold
- * Head:          {facts['head_type']} weights, double logits
+ * Later layers:  packed {W}-bit words ({facts["word"]}), XOR + popcount <= threshold
+ * Head:          {facts["head_type"]} weights, double logits
  * Word size:     {W} bits
  * Memory:        {nbytes} bytes of constants (static const arrays);
  *                {stack} bytes of stack buffers per call, no dynamic allocation.
@@ -471,9 +505,28 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
 def write(net, directory, name: str = "bnn", word_bits: int = 64) -> tuple[Path, Path]:
     """Write ``name.h`` and ``name.c`` into ``directory`` (created if missing).
 
+    Parameters
+    ----------
+    net : PackedBinaryNetwork
+    directory : str or os.PathLike
+    name, word_bits
+        As in :func:`generate`.
+
     Returns
     -------
     header_path, source_path : pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn_bnn.nn.packed import PackedBinaryNetwork, PackedLayer
+    >>> from sklearn_bnn.nn.c_export import write
+    >>> first = PackedLayer((2, 3), np.packbits([1, 0, 1, 0, 0, 1]), np.zeros(2, np.float32))
+    >>> net = PackedBinaryNetwork([first], np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     print([path.name for path in write(net, tmp, name="tiny", word_bits=32)])
+    ['tiny.h', 'tiny.c']
     """
     header, source = generate(net, name, word_bits)
     directory = Path(os.fspath(directory))

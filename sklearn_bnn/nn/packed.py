@@ -47,19 +47,32 @@ input_scale`` in float64 (exactly as :class:`~sklearn.preprocessing.StandardScal
 :class:`~sklearn_bnn.BinaryNetClassifier` uses its inputs as given, so its export leaves
 both ``None``.
 
-**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`): ``"matmul"`` (float32
-product with the :math:`\pm 1` weights, exact for integer sums up to :math:`2^{24}`) and
-``"popcount"`` (XOR of 64-bit words and :func:`numpy.bitwise_count`, or a byte lookup
-table on numpy < 2.0).  Both give identical units.  ``"matmul"`` is the default: it was the
-faster in every measurement on an idle 2-core AVX-512 CPU (numpy's OpenBLAS, torch
-2.13.0+cpu; ``benchmarks/packed.py``).  Per 1000 samples, one layer alone: 1.05 ms against
-1.23 ms for 256x256 and 14.9 ms against 17.7 ms for 1024x1024 with one BLAS thread; with
-two threads the product halves (0.67 and 7.9 ms) while numpy's popcount ufuncs stay
-single-threaded.  End to end, one thread: 2.24 against 2.62 ms for hidden (256, 256) and
-36.2 against 41.3 ms for (1024, 1024, 1024), where torch's ``"binary"`` forward took 2.32
-and 39.9 ms.  (Measured earlier on the same machine while it was shared with other jobs,
-popcount had come out ahead; the idle figures above replace those.)  ``"popcount"`` needs
-no float copy of the units (one bit per unit instead of 32) and no BLAS.
+**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`), all giving identical units:
+
+* ``"native"``: a bit-packed XOR + popcount GEMM in C (:mod:`sklearn_bnn.nn._kernel`),
+  compiled on first use with the system C compiler, cached on disk and loaded with ctypes;
+  AVX-512 VPOPCNTDQ where the CPU has it (chosen at run time), a scalar popcount otherwise;
+  OpenMP threads, limited by ``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits`` or
+  ``SKLEARN_BNN_NUM_THREADS``.
+* ``"matmul"``: float32 product with the :math:`\pm 1` weights (numpy's BLAS), exact for
+  integer sums up to :math:`2^{24}`.
+* ``"popcount"``: XOR of 64-bit words and :func:`numpy.bitwise_count` (a byte lookup table
+  on numpy < 2.0); single-threaded, no float copy of the units and no BLAS.
+
+The default, ``"auto"``, runs ``"native"`` where the kernel builds and loads, and
+``"matmul"`` otherwise (no compiler, ``SKLEARN_BNN_NATIVE=0``, or this file copied without
+``_kernel.py``); naming ``"native"`` where it cannot load raises
+:class:`~sklearn_bnn.nn._kernel.NativeKernelError`.  The choice rests on
+``benchmarks/packed.py`` (figures in ``benchmarks/results/packed_cpu.txt``): the native
+kernel is the fastest on a CPU with AVX-512, and the float32 product beat numpy's popcount
+ufuncs.  numpy stays the reference and the always-available fallback.  The first layer (real
+input) and the head run in numpy for every backend, so their float64 sums, and hence the
+results, are the same whichever backend runs the binary layers.
+
+**C export.**  :meth:`PackedBinaryNetwork.to_c` writes a dependency-free C99 ``.h``/``.c``
+pair with the same semantics (:mod:`sklearn_bnn.nn.c_export`).  Every consumer of the first
+layer reads its matrix from :meth:`PackedBinaryNetwork.first_layer_matrix`, so a real-valued
+first layer would change that one method.
 
 **File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
 ``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
@@ -71,12 +84,13 @@ sign matrix (1 for :math:`+1`), flattened; ``layer0.threshold`` holds :math:`v_i
 array); ``input.offset`` and ``input.scale`` when present.
 
 This module imports numpy only; torch is imported inside :meth:`PackedBinaryNetwork.from_module`.
-The file can be copied next to an application and used without the rest of the package.
+The file can be copied next to an application and used without the rest of the package (with
+``_kernel.py`` beside it in a package for the native backend).
 """
 
 from __future__ import annotations
 
-import io
+import itertools
 import json
 import os
 import zipfile
@@ -131,7 +145,7 @@ _READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZ
 
 
 # ----------------------------------------------------------------------------- popcount
-_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_POPCOUNT_TABLE = np.array([(i).bit_count() for i in range(256)], dtype=np.uint8)
 
 
 def _bitwise_count_table(words: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -321,8 +335,9 @@ class PackedBinaryNetwork:
     input_offset, input_scale : ndarray of shape (n_features,), default=None
         Optional affine input scaling, ``(X - input_offset) / input_scale`` in float64
         before the cast to the network's dtype.  ``None``: inputs used as given.
-    backend : {"matmul", "popcount"}, default="matmul"
+    backend : {"auto", "native", "matmul", "popcount"}, default="auto"
         How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
+        ``"auto"`` is ``"native"`` where the compiled kernel loads, else ``"matmul"``.
 
     Attributes
     ----------
@@ -347,7 +362,7 @@ class PackedBinaryNetwork:
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=732, backend='matmul')
+                        nbytes=732, backend='auto')
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
     True
     >>> f = io.BytesIO()
@@ -459,7 +474,7 @@ class PackedBinaryNetwork:
         input_offset: np.ndarray | None = None,
         input_scale: np.ndarray | None = None,
         backend: str = DEFAULT_BACKEND,
-    ) -> "PackedBinaryNetwork":
+    ) -> PackedBinaryNetwork:
         r"""Export the 1-bit network of a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
 
         Reads each layer's :meth:`binary_parameters` and folds its offset into a threshold
@@ -708,13 +723,13 @@ class PackedBinaryNetwork:
             np.savez_compressed(file, **arrays)
 
     @classmethod
-    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> "PackedBinaryNetwork":
+    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
         """Read a network written by :meth:`save`.
 
         Parameters
         ----------
         file : str, os.PathLike or binary file object
-        backend : {"matmul", "popcount"}, default="matmul"
+        backend : {"auto", "native", "matmul", "popcount"}, default="auto"
 
         Returns
         -------
@@ -734,7 +749,7 @@ class PackedBinaryNetwork:
         return cls._read(file, name, backend)
 
     @classmethod
-    def _read(cls, f, name: str, backend: str) -> "PackedBinaryNetwork":
+    def _read(cls, f, name: str, backend: str) -> PackedBinaryNetwork:
         bad = f"{name} is not a readable {FORMAT_NAME} file"
         try:
             npz = np.load(f, allow_pickle=False)
@@ -750,7 +765,7 @@ class PackedBinaryNetwork:
             sizes = [header["n_features_in"], *header["layer_sizes"]]
             layers = [
                 PackedLayer((n_out, n_in), arrays[f"layer{k}.bits"], arrays[f"layer{k}.threshold"])
-                for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+                for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
             ]
             classes = arrays["classes"]
             if header.get("classes_dtype") == "object":
