@@ -256,41 +256,36 @@ static int {n}_popcount({word} v)
 #endif
 """
 
-_FIRST_BITS = """\
-/* First layer, +-1 weights as bits: double sum of +-x, rounded once, >= threshold. */
+_FIRST = """\
+/* First layer: double sum over the inputs in order, rounded once, >= threshold.  Four units
+   are summed side by side (independent chains; each unit's order unchanged). */
 static void {n}_first(const {real} *x, {word} *out)
 {{
-    int i, j;
+    int i, j, u;
     for (i = 0; i < {P}_N_WORDS1; ++i)
         out[i] = 0;
-    for (i = 0; i < {n_out}; ++i) {{
-        double acc = 0.0;
+    for (i = 0; i < {n_out}; i += 4) {{
+        double acc[4] = {{0.0, 0.0, 0.0, 0.0}};
+        int m = {n_out} - i < 4 ? {n_out} - i : 4;
         for (j = 0; j < {P}_N_FEATURES; ++j) {{
-            int on = ({n}_w0[i * {P}_N_WORDS0 + j / {W}] >> (j % {W})) & 1u;
-            acc += on ? (double)x[j] : -(double)x[j];
+            double v = (double)x[j];
+            for (u = 0; u < m; ++u) {{
+{term}
+            }}
         }}
-        if (({real})acc >= {n}_t0[i])
-            out[i / {W}] |= ({word})1 << (i % {W});
+        for (u = 0; u < m; ++u)
+            if (({real})acc[u] >= {n}_t0[i + u])
+                out[(i + u) / {W}] |= ({word})1 << ((i + u) % {W});
     }}
 }}
 """
-
-_FIRST_REAL = """\
-/* First layer, real weights: double sum of w x (exact products), rounded once, >= threshold. */
-static void {n}_first(const {real} *x, {word} *out)
-{{
-    int i, j;
-    for (i = 0; i < {P}_N_WORDS1; ++i)
-        out[i] = 0;
-    for (i = 0; i < {n_out}; ++i) {{
-        double acc = 0.0;
-        for (j = 0; j < {P}_N_FEATURES; ++j)
-            acc += (double){n}_w0[i * {P}_N_FEATURES + j] * (double)x[j];
-        if (({real})acc >= {n}_t0[i])
-            out[i / {W}] |= ({word})1 << (i % {W});
-    }}
-}}
-"""
+# +-1 weights stored as bits: add or subtract the input.
+_TERM_BITS = """\
+                int on = ({n}_w0[(i + u) * {P}_N_WORDS0 + j / {W}] >> (j % {W})) & 1u;
+                acc[u] += on ? v : -v;"""
+# real weights: the product of two floats is exact in double.
+_TERM_REAL = """\
+                acc[u] += (double){n}_w0[(i + u) * {P}_N_FEATURES + j] * v;"""
 
 _BINARY = """\
 /* Layer with +-1 inputs: unit i is +1 iff popcount(w_i XOR in) <= p_i. */
@@ -318,15 +313,17 @@ void {n}_logits(const {real} *x, double *logits)
 """
 
 _LOGITS_TAIL = """\
-    for (c = 0; c < {P}_N_CLASSES; ++c) {{
-        double acc = 0.0;
-        for (j = 0; j < {n_units}; ++j) {{
-            int on = ({last}[j / {W}] >> (j % {W})) & 1u;
+    for (c = 0; c < {P}_N_CLASSES; ++c)
+        logits[c] = 0.0;
+    for (j = 0; j < {n_units}; ++j) {{ /* every class sums in unit order, the bias last */
+        int on = ({last}[j / {W}] >> (j % {W})) & 1u;
+        for (c = 0; c < {P}_N_CLASSES; ++c) {{
             double w = (double){n}_head_w[c * {n_units} + j];
-            acc += on ? w : -w;
+            logits[c] += on ? w : -w;
         }}
-        logits[c] = acc + (double){n}_head_b[c];
     }}
+    for (c = 0; c < {P}_N_CLASSES; ++c)
+        logits[c] += (double){n}_head_b[c];
 }}
 
 int {n}_predict(const {real} *x)
@@ -479,7 +476,7 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         "n_out": facts["sizes"][1],
     }
     word_bytes = word_bits // 8
-    stack = 2 * facts["max_words"] * word_bytes + 8 * len(net.classes_)
+    stack = 2 * facts["max_words"] * word_bytes + 8 * len(net.classes_) + 4 * 8  # acc[4]
     if net.input_scale is not None:
         stack += net.n_features_in_ * (8 if real == "double" else 4)
     P = fmt["P"]
@@ -493,7 +490,9 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         "\n",
         _POPCOUNT.format(**fmt),
         "\n",
-        (_FIRST_BITS if facts["binary_first"] else _FIRST_REAL).format(**fmt),
+        _FIRST.format(
+            term=(_TERM_BITS if facts["binary_first"] else _TERM_REAL).format(**fmt), **fmt
+        ),
     ]
     if len(facts["sizes"]) > 2:
         parts += ["\n", _BINARY.format(**fmt)]
