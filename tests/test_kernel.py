@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -149,3 +150,14 @@ def test_unwritable_cache_dir_falls_back_to_a_private_directory(monkeypatch, tmp
     assert os.path.isdir(directory) and not directory.startswith(str(blocker))
     monkeypatch.setenv("SKLEARN_BNN_CACHE_DIR", str(tmp_path / "cache"))
     assert _kernel._cache_dir() == str(tmp_path / "cache")
+
+
+def test_network_pickles_after_a_native_predict():
+    _native_or_skip()
+    net = random_packed_network(2)
+    net.backend = "native"
+    X = np.random.default_rng(2).normal(size=(100, 7))
+    expected = net.predict(X)
+    clone = pickle.loads(pickle.dumps(net))
+    assert clone.backend == "native" and clone._kernels == {}
+    np.testing.assert_array_equal(clone.predict(X), expected)

@@ -417,7 +417,11 @@ def n_threads() -> int:
 
 
 def prepare(signs: np.ndarray, max_mismatch: np.ndarray):
-    """Weights interleaved by groups of 8 units, ``(n_groups, n_words, 8)``; P as int64."""
+    """Weights interleaved by groups of 8 units, ``(n_groups, n_words, 8)``; P as int64.
+
+    Plain arrays only (no handle to the library), so a network holding them pickles.
+    """
+    load()  # fail here, with the reason, rather than at the first run
     n_out, n_in = signs.shape
     n_groups, n_words = -(-n_out // 8), -(-n_in // 64)
     rows = np.zeros((8 * n_groups, 8 * n_words), dtype=np.uint8)
@@ -426,19 +430,19 @@ def prepare(signs: np.ndarray, max_mismatch: np.ndarray):
     weights = np.ascontiguousarray(words.transpose(0, 2, 1))
     p = np.full(8 * n_groups, -1, dtype=np.int64)
     p[:n_out] = max_mismatch
-    return weights, p, n_out, load()
+    return weights, p, n_out
 
 
 def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) -> np.ndarray:
     """Units (bool) of one layer for bool units ``on``; see ``bnn_layer`` in SOURCE."""
-    weights, p, n_out, lib = kernel
+    weights, p, n_out = kernel
     on = np.ascontiguousarray(on, dtype=bool)
     n, n_in = on.shape
     out = np.empty((n, n_out), dtype=bool)
     if n == 0:
         return out
     scratch = np.empty((n, -(-n_in // 64)), dtype=np.uint64)
-    lib.bnn_layer(
+    load().bnn_layer(
         on.ctypes.data,
         n,
         n_in,

@@ -397,6 +397,12 @@ class PackedBinaryNetwork:
         self._kernels: dict[str, list] = {}
         self._first = None
 
+    def __getstate__(self) -> dict:
+        """Pickle the parameters only; working arrays are rebuilt on the next predict."""
+        state = self.__dict__.copy()
+        state["_kernels"], state["_first"] = {}, None
+        return state
+
     # ------------------------------------------------------------------ structure
     def _check(self) -> None:
         """Shapes and dtypes consistent; raises ValueError (PackedFormatError on load)."""
