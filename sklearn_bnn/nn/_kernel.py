@@ -19,7 +19,10 @@ or the compiler's popcount, or a portable bit-twiddling popcount (``-DBNN_PORTAB
 of the kernel's OpenMP runtime, so ``OMP_NUM_THREADS`` and
 ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` (or ``threadpool_limits(n)``)
 apply, as for scikit-learn's own OpenMP code; ``SKLEARN_BNN_NUM_THREADS`` overrides both.
-Small products run on one thread.  Without OpenMP (a compiler lacking ``-fopenmp``) the
+Small products run on one thread.  On a machine shared with other jobs, a fork-join
+region waits for its slowest thread, so more threads can be much slower than one;
+``OMP_DYNAMIC=true`` lets the OpenMP runtime (libgomp) use fewer threads when the load
+average says the cores are busy.  Without OpenMP (a compiler lacking ``-fopenmp``) the
 kernel runs serially.
 
 **Build and cache.**  The C source below is compiled on first use with ``$CC`` (else
@@ -59,7 +62,7 @@ SOURCE = r"""
 #endif
 
 #define TILE_ROWS 32
-#define MIN_PARALLEL_WORK 262144 /* word popcounts below which one thread is used */
+#define MIN_PARALLEL_WORK 2097152 /* word popcounts (about 1 ms) below which one thread runs */
 
 #if !defined(BNN_PORTABLE) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BNN_X86 1
