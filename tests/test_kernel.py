@@ -22,9 +22,9 @@ def _native_or_skip():
 
 def integer_units(signs, max_mismatch, on):
     """Reference: +-1 integer dot product d, popcount = (N - d) / 2 <= P."""
-    s = np.where(signs, 1, -1).astype(np.int64)
-    x = np.where(on, 1, -1).astype(np.int64)
-    mismatches = (signs.shape[1] - x @ s.T) // 2
+    s = np.where(signs, 1.0, -1.0)  # integer sums, exact in float64
+    x = np.where(on, 1.0, -1.0)
+    mismatches = (signs.shape[1] - x @ s.T) / 2
     return mismatches <= max_mismatch
 
 
@@ -47,6 +47,7 @@ def random_layer(rng, n_in, n_out):
         (1, 130, 23),
         (0, 7, 3),
         (33, 200, 1000),
+        (600, 1000, 260),  # enough work for the kernel's parallel path
     ],
 )
 @pytest.mark.parametrize("threads", [1, 2])
