@@ -167,3 +167,27 @@ def test_rejects_bad_arguments(digits_net):
         generate(net, name="int")
     with pytest.raises(ValueError, match="use 32 or 64"):
         generate(net, word_bits=16)
+
+
+@needs_cc
+def test_float64_network_strict_warnings_and_float_labels(tmp_path):
+    torch = pytest.importorskip("torch")
+    from sklearn_bnn.nn import BinaryNetwork
+
+    torch.manual_seed(3)
+    module = BinaryNetwork(5, (40, 70), 3).to(torch.float64)
+    with torch.no_grad():
+        for layer in module.layers:
+            layer.weight.uniform_(-1.0, 1.0)
+            layer.bias.normal_(0.0, 0.5)
+    net = PackedBinaryNetwork.from_module(module, classes=np.array([0.5, -1.0, 2.0]))
+    strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes")
+    compiled = CompiledNet(net, tmp_path, name="wide", extra=strict)
+    assert "threshold in double" in compiled.header
+    X = np.random.default_rng(0).normal(size=(1000, 5))
+    indices = np.empty(len(X), dtype=np.intc)
+    compiled.lib.wide_predict_batch(
+        ctypes.c_void_p(X.ctypes.data), ctypes.c_long(len(X)), ctypes.c_void_p(indices.ctypes.data)
+    )
+    np.testing.assert_array_equal(net.classes_[indices], net.predict(X))
+    assert compiled.classes(ctypes.c_double) == [0.5, -1.0, 2.0]
