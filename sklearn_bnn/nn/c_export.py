@@ -290,7 +290,7 @@ _TERM_REAL = """\
 _BINARY = """\
 /* Layer with +-1 inputs: unit i is +1 iff popcount(w_i XOR in) <= p_i. */
 static void {n}_binary(const {word} *w, const {count} *p, int n_out, int n_words,
-                       const {word} *in, {word} *out)
+{pad}const {word} *in, {word} *out)
 {{
     int i, k;
     for (i = 0; i < (n_out + {W} - 1) / {W}; ++i)
@@ -474,6 +474,7 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         "count": facts["count_type"],
         "ll": "ll" if word_bits == 64 else "",
         "n_out": facts["sizes"][1],
+        "pad": " " * len(f"static void {name}_binary("),
     }
     word_bytes = word_bits // 8
     stack = 2 * facts["max_words"] * word_bytes + 8 * len(net.classes_) + 4 * 8  # acc[4]
