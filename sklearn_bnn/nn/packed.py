@@ -47,19 +47,32 @@ input_scale`` in float64 (exactly as :class:`~sklearn.preprocessing.StandardScal
 :class:`~sklearn_bnn.BinaryNetClassifier` uses its inputs as given, so its export leaves
 both ``None``.
 
-**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`): ``"matmul"`` (float32
-product with the :math:`\pm 1` weights, exact for integer sums up to :math:`2^{24}`) and
-``"popcount"`` (XOR of 64-bit words and :func:`numpy.bitwise_count`, or a byte lookup
-table on numpy < 2.0).  Both give identical units.  ``"matmul"`` is the default: it was the
-faster in every measurement on an idle 2-core AVX-512 CPU (numpy's OpenBLAS, torch
-2.13.0+cpu; ``benchmarks/packed.py``).  Per 1000 samples, one layer alone: 1.05 ms against
-1.23 ms for 256x256 and 14.9 ms against 17.7 ms for 1024x1024 with one BLAS thread; with
-two threads the product halves (0.67 and 7.9 ms) while numpy's popcount ufuncs stay
-single-threaded.  End to end, one thread: 2.24 against 2.62 ms for hidden (256, 256) and
-36.2 against 41.3 ms for (1024, 1024, 1024), where torch's ``"binary"`` forward took 2.32
-and 39.9 ms.  (Measured earlier on the same machine while it was shared with other jobs,
-popcount had come out ahead; the idle figures above replace those.)  ``"popcount"`` needs
-no float copy of the units (one bit per unit instead of 32) and no BLAS.
+**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`), all giving identical units:
+
+* ``"native"``: a bit-packed XOR + popcount GEMM in C (:mod:`sklearn_bnn.nn._kernel`),
+  compiled on first use with the system C compiler, cached on disk and loaded with ctypes;
+  AVX-512 VPOPCNTDQ where the CPU has it (chosen at run time), a scalar popcount otherwise;
+  OpenMP threads, limited by ``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits`` or
+  ``SKLEARN_BNN_NUM_THREADS``.
+* ``"matmul"``: float32 product with the :math:`\pm 1` weights (numpy's BLAS), exact for
+  integer sums up to :math:`2^{24}`.
+* ``"popcount"``: XOR of 64-bit words and :func:`numpy.bitwise_count` (a byte lookup table
+  on numpy < 2.0); single-threaded, no float copy of the units and no BLAS.
+
+The default, ``"auto"``, runs ``"native"`` where the kernel builds and loads, and
+``"matmul"`` otherwise (no compiler, ``SKLEARN_BNN_NATIVE=0``, or this file copied without
+``_kernel.py``); naming ``"native"`` where it cannot load raises
+:class:`~sklearn_bnn.nn._kernel.NativeKernelError`.  The choice rests on
+``benchmarks/packed.py`` (figures in ``benchmarks/results/packed_cpu.txt``): the native
+kernel is the fastest on a CPU with AVX-512, and the float32 product beat numpy's popcount
+ufuncs.  numpy stays the reference and the always-available fallback.  The first layer (real
+input) and the head run in numpy for every backend, so their float64 sums, and hence the
+results, are the same whichever backend runs the binary layers.
+
+**C export.**  :meth:`PackedBinaryNetwork.to_c` writes a dependency-free C99 ``.h``/``.c``
+pair with the same semantics (:mod:`sklearn_bnn.nn.c_export`).  Every consumer of the first
+layer reads its matrix from :meth:`PackedBinaryNetwork.first_layer_matrix`, so a real-valued
+first layer would change that one method.
 
 **File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
 ``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
@@ -71,12 +84,13 @@ sign matrix (1 for :math:`+1`), flattened; ``layer0.threshold`` holds :math:`v_i
 array); ``input.offset`` and ``input.scale`` when present.
 
 This module imports numpy only; torch is imported inside :meth:`PackedBinaryNetwork.from_module`.
-The file can be copied next to an application and used without the rest of the package.
+The file can be copied next to an application and used without the rest of the package (with
+``_kernel.py`` beside it in a package for the native backend).
 """
 
 from __future__ import annotations
 
-import io
+import itertools
 import json
 import os
 import zipfile
@@ -131,7 +145,7 @@ _READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZ
 
 
 # ----------------------------------------------------------------------------- popcount
-_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_POPCOUNT_TABLE = np.array([(i).bit_count() for i in range(256)], dtype=np.uint8)
 
 
 def _bitwise_count_table(words: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -202,24 +216,60 @@ def _run_matmul(on: np.ndarray, kernel) -> np.ndarray:
     return (_plus_minus(on, np.float32) @ weight_t) >= min_dot
 
 
+def _native():
+    """The native kernel module, or None when this file runs outside the package."""
+    try:
+        from . import _kernel
+    except ImportError:
+        return None
+    return _kernel
+
+
+def _prepare_native(signs: np.ndarray, max_mismatch: np.ndarray):
+    kernel = _native()
+    if kernel is None:
+        raise RuntimeError("the native backend needs sklearn_bnn.nn._kernel next to this module")
+    return kernel.prepare(signs, max_mismatch)
+
+
+def _run_native(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer by the compiled XOR + popcount kernel (``_kernel``)."""
+    return _native().run(on, kernel)
+
+
 #: Ways to run the layers with +-1 inputs: name -> (prepare(signs, P), run(units, kernel)).
-#: Both give identical units; they differ in speed and working memory.
+#: All give identical units; they differ in speed, working memory and requirements
+#: (``"native"`` needs a C compiler the first time, see :mod:`sklearn_bnn.nn._kernel`).
 BACKENDS: dict[str, tuple[Callable, Callable]] = {
     "popcount": (_prepare_popcount, _run_popcount),
     "matmul": (_prepare_matmul, _run_matmul),
+    "native": (_prepare_native, _run_native),
 }
-#: Backend used unless one is named; chosen by measurement (module docstring,
-#: ``benchmarks/packed.py``).
-DEFAULT_BACKEND = "matmul"
+#: Backend used unless one is named: ``"auto"`` runs ``"native"`` where the kernel builds
+#: and loads, else ``"matmul"`` (module docstring, ``benchmarks/packed.py``).
+DEFAULT_BACKEND = "auto"
 
 
 def _check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
+    if backend != "auto" and backend not in BACKENDS:
         raise ValueError(
             f"backend={backend!r} is not available. Valid backends: "
-            f"{', '.join(map(repr, BACKENDS))}."
+            f"{', '.join(map(repr, BACKENDS))}, 'auto'."
         )
+    if backend == "native":
+        kernel = _native()
+        if kernel is None:
+            raise ValueError("backend='native' needs sklearn_bnn.nn._kernel next to this module")
+        kernel.load()  # a clear NativeKernelError now rather than at predict
     return backend
+
+
+def _resolve_backend(backend: str) -> str:
+    """``"auto"`` -> ``"native"`` when the kernel is available, else ``"matmul"``."""
+    if backend != "auto":
+        return backend
+    kernel = _native()
+    return "native" if kernel is not None and kernel.available() else "matmul"
 
 
 # ----------------------------------------------------------------------------- the network
@@ -285,8 +335,9 @@ class PackedBinaryNetwork:
     input_offset, input_scale : ndarray of shape (n_features,), default=None
         Optional affine input scaling, ``(X - input_offset) / input_scale`` in float64
         before the cast to the network's dtype.  ``None``: inputs used as given.
-    backend : {"matmul", "popcount"}, default="matmul"
+    backend : {"auto", "native", "matmul", "popcount"}, default="auto"
         How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
+        ``"auto"`` is ``"native"`` where the compiled kernel loads, else ``"matmul"``.
 
     Attributes
     ----------
@@ -311,7 +362,7 @@ class PackedBinaryNetwork:
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=732, backend='matmul')
+                        nbytes=732, backend='auto')
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
     True
     >>> f = io.BytesIO()
@@ -345,6 +396,12 @@ class PackedBinaryNetwork:
         self._check()
         self._kernels: dict[str, list] = {}
         self._first = None
+
+    def __getstate__(self) -> dict:
+        """Pickle the parameters only; working arrays are rebuilt on the next predict."""
+        state = self.__dict__.copy()
+        state["_kernels"], state["_first"] = {}, None
+        return state
 
     # ------------------------------------------------------------------ structure
     def _check(self) -> None:
@@ -423,7 +480,7 @@ class PackedBinaryNetwork:
         input_offset: np.ndarray | None = None,
         input_scale: np.ndarray | None = None,
         backend: str = DEFAULT_BACKEND,
-    ) -> "PackedBinaryNetwork":
+    ) -> PackedBinaryNetwork:
         r"""Export the 1-bit network of a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
 
         Reads each layer's :meth:`binary_parameters` and folds its offset into a threshold
@@ -472,20 +529,84 @@ class PackedBinaryNetwork:
             backend=backend,
         )
 
+    def to_c(self, directory, name: str = "bnn", word_bits: int = 64):
+        """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
+
+        Packed weight words, thresholds and the float head as ``static const`` arrays, no
+        dynamic allocation; entry points ``int name_predict(const float *x)`` (class
+        index, label in ``name_classes``), ``name_predict_proba``, ``name_logits`` and
+        ``name_predict_batch``.  The header comment states the word size and the bytes of
+        constants and of stack buffers.  See :mod:`sklearn_bnn.nn.c_export`.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing; existing files of the same names are overwritten.
+        name : str, default="bnn"
+            Prefix of the files and of every C symbol; a C identifier.
+        word_bits : {64, 32}, default=64
+            Width of the packed words (``uint64_t`` or ``uint32_t``).
+
+        Returns
+        -------
+        header_path, source_path : pathlib.Path
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bnn import BinaryNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BinaryNetClassifier((32,), max_iter=5, random_state=0).fit(X, y)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     header, source = clf.export_binary().to_c(tmp, name="iris")
+        ...     print(header.name, source.name)
+        iris.h iris.c
+        """
+        from .c_export import write
+
+        return write(self, directory, name=name, word_bits=word_bits)
+
     # ------------------------------------------------------------------ inference
-    def _prepared(self):
-        """Working arrays: first layer +-1 (float64), backend kernels, head in float64."""
+    def first_layer_matrix(self) -> np.ndarray:
+        r"""The first layer's real matrix, shape ``(n_out, n_features)``, network dtype.
+
+        Today the :math:`\pm 1` signs of ``layers[0]``.  Every consumer of the first layer
+        (the numpy forward pass, :meth:`to_c`) reads it from here, so a real-valued first
+        layer changes this method only.
+
+        Returns
+        -------
+        matrix : ndarray of shape (hidden_layer_sizes[0], n_features_in_)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_bnn.nn.packed import PackedBinaryNetwork, PackedLayer
+        >>> signs = np.array([[True, False], [False, False]])
+        >>> first = PackedLayer((2, 2), np.packbits(signs), np.zeros(2, dtype=np.float32))
+        >>> net = PackedBinaryNetwork([first], np.ones((1, 2), np.float32), np.zeros(1, np.float32))
+        >>> net.first_layer_matrix()
+        array([[ 1., -1.],
+               [-1., -1.]], dtype=float32)
+        """
+        first = self.layers[0]
+        return _plus_minus(first.signs(), first.threshold.dtype)
+
+    def _prepared(self, backend: str):
+        """Working arrays: first layer (float64), backend kernels, head in float64."""
         if self._first is None:
             first = self.layers[0]
-            weight_t = np.ascontiguousarray(_plus_minus(first.signs(), np.float64).T)
+            weight_t = np.ascontiguousarray(self.first_layer_matrix().astype(np.float64).T)
             head_t = np.ascontiguousarray(self.head_weight.astype(np.float64).T)
             self._first = (weight_t, first.threshold, head_t, self.head_bias.astype(np.float64))
-        if self.backend not in self._kernels:
-            prepare = BACKENDS[self.backend][0]
-            self._kernels[self.backend] = [
+        if backend not in self._kernels:
+            prepare = BACKENDS[backend][0]
+            self._kernels[backend] = [
                 prepare(layer.signs(), layer.threshold) for layer in self.layers[1:]
             ]
-        return self._first, self._kernels[self.backend]
+        return self._first, self._kernels[backend]
 
     def _validate(self, X) -> np.ndarray:
         X = np.asarray(X)
@@ -512,8 +633,9 @@ class PackedBinaryNetwork:
 
     def _units(self, X: np.ndarray) -> np.ndarray:
         """Last binary layer's units as bool (True is +1) for validated X."""
-        (weight_t, threshold, _, _), kernels = self._prepared()
-        run = BACKENDS[self.backend][1]
+        backend = _resolve_backend(self.backend)
+        (weight_t, threshold, _, _), kernels = self._prepared(backend)
+        run = BACKENDS[backend][1]
         on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
         for kernel in kernels:
             on = run(on, kernel)
@@ -538,7 +660,7 @@ class PackedBinaryNetwork:
     def logits(self, X) -> np.ndarray:
         """Output of the real head, float64, shape (n_samples, n_outputs)."""
         X = self._validate(X)
-        (_, _, head_t, bias), _ = self._prepared()
+        (_, _, head_t, bias), _ = self._prepared(_resolve_backend(self.backend))
         out = np.empty((len(X), len(bias)))
         for i in range(0, len(X), _BLOCK_ROWS):
             units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
@@ -607,13 +729,13 @@ class PackedBinaryNetwork:
             np.savez_compressed(file, **arrays)
 
     @classmethod
-    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> "PackedBinaryNetwork":
+    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
         """Read a network written by :meth:`save`.
 
         Parameters
         ----------
         file : str, os.PathLike or binary file object
-        backend : {"matmul", "popcount"}, default="matmul"
+        backend : {"auto", "native", "matmul", "popcount"}, default="auto"
 
         Returns
         -------
@@ -633,7 +755,7 @@ class PackedBinaryNetwork:
         return cls._read(file, name, backend)
 
     @classmethod
-    def _read(cls, f, name: str, backend: str) -> "PackedBinaryNetwork":
+    def _read(cls, f, name: str, backend: str) -> PackedBinaryNetwork:
         bad = f"{name} is not a readable {FORMAT_NAME} file"
         try:
             npz = np.load(f, allow_pickle=False)
@@ -649,7 +771,7 @@ class PackedBinaryNetwork:
             sizes = [header["n_features_in"], *header["layer_sizes"]]
             layers = [
                 PackedLayer((n_out, n_in), arrays[f"layer{k}.bits"], arrays[f"layer{k}.threshold"])
-                for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+                for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
             ]
             classes = arrays["classes"]
             if header.get("classes_dtype") == "object":

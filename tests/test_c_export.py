@@ -1,0 +1,193 @@
+"""The C99 export: compiles warning-free, predicts exactly what numpy predicts."""
+
+import ctypes
+import shutil
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+from sklearn_bnn.nn.c_export import generate
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CC = shutil.which("cc")
+needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler 'cc' on PATH")
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+
+X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
+X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS).astype(np.float32)
+
+
+def fit_quiet(clf, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def digits_net():
+    clf = BinaryNetClassifier((64, 64), max_iter=3, random_state=0)
+    return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
+
+
+class CompiledNet:
+    """The generated C as a shared object, called through ctypes."""
+
+    def __init__(self, net, directory, name="bnn", word_bits=64, extra=()):
+        header, source = net.to_c(directory, name=name, word_bits=word_bits)
+        self.header = header.read_text()
+        library = directory / f"{name}.so"
+        command = [CC, *CFLAGS, *extra, "-shared", "-fPIC", str(source), "-o", str(library)]
+        result = subprocess.run([*command, "-lm"], capture_output=True, text=True, check=False)
+        assert result.returncode == 0 and not result.stderr, result.stderr
+        self.lib = ctypes.CDLL(str(library))
+        self.name, self.n_classes = name, len(net.classes_)
+
+    def predict_indices(self, X):
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        out = np.empty(len(X), dtype=np.intc)
+        function = getattr(self.lib, f"{self.name}_predict_batch")
+        function(
+            ctypes.c_void_p(X.ctypes.data),
+            ctypes.c_long(len(X)),
+            out.ctypes.data_as(ctypes.c_void_p),
+        )
+        return out
+
+    def predict_proba(self, X):
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        proba = np.empty((len(X), self.n_classes), dtype=np.float32)
+        function = getattr(self.lib, f"{self.name}_predict_proba")
+        for x, p in zip(X, proba):
+            function(ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(p.ctypes.data))
+        return proba
+
+    def classes(self, ctype):
+        return (ctype * self.n_classes).in_dll(self.lib, f"{self.name}_classes")[:]
+
+
+def assert_same_as_numpy(compiled, net, X):
+    X = np.asarray(X, dtype=np.float32)
+    indices = compiled.predict_indices(X)
+    np.testing.assert_array_equal(net.classes_[indices], net.predict(X))
+    np.testing.assert_allclose(compiled.predict_proba(X), net.predict_proba(X), atol=1e-6)
+
+
+@needs_cc
+@pytest.mark.parametrize(
+    "word_bits, extra", [(64, ()), (32, ()), (64, ("-DBNN_PORTABLE",)), (32, ("-DBNN_PORTABLE",))]
+)
+def test_digits_predictions_identical(digits_net, tmp_path, word_bits, extra):
+    net = digits_net.export_binary()
+    compiled = CompiledNet(net, tmp_path, word_bits=word_bits, extra=extra)
+    assert_same_as_numpy(compiled, net, X_DIGITS_STD)
+    np.testing.assert_array_equal(
+        net.classes_[compiled.predict_indices(X_DIGITS_STD)], digits_net.predict(X_DIGITS_STD)
+    )
+    assert compiled.classes(ctypes.c_int32) == list(range(10))
+    assert f"Word size:     {word_bits} bits" in compiled.header
+
+
+def scaled_random_network(seed, classes):
+    """A 17-class fit on raw features of very different scales, scaling put into the export."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(600, 13)) * rng.uniform(0.1, 100.0, size=13) + rng.normal(size=13)
+    y = classes[np.arange(600) % len(classes)]
+    scaler = StandardScaler().fit(X)
+    clf = BinaryNetClassifier((37, 70, 9), max_iter=3, random_state=seed)
+    clf = fit_quiet(clf, scaler.transform(X).astype(np.float32), y)
+    plain = clf.export_binary()
+    net = PackedBinaryNetwork(
+        plain.layers,
+        plain.head_weight,
+        plain.head_bias,
+        plain.classes_,
+        input_offset=scaler.mean_,
+        input_scale=scaler.scale_,
+    )
+    return net, X.astype(np.float32)
+
+
+@needs_cc
+@pytest.mark.parametrize("word_bits", [64, 32])
+def test_random_data_with_input_scaling_and_string_labels(tmp_path, word_bits):
+    labels = np.array([f"class {i}" for i in range(16)] + ['odd "quoted?" \u00e9'])
+    net, X = scaled_random_network(0, labels)
+    compiled = CompiledNet(net, tmp_path, name="scaled", word_bits=word_bits)
+    assert "Input scaling: (x - offset) / scale" in compiled.header
+    X_test = np.concatenate([X, X[:500] * 1.5]).astype(np.float32)
+    assert_same_as_numpy(compiled, net, X_test)
+    names = compiled.classes(ctypes.c_char_p)
+    assert [name.decode("utf-8") for name in names] == list(net.classes_)
+    assert set(net.classes_) == set(labels)
+
+
+@needs_cc
+def test_real_first_layer_matrix_is_a_float_product(digits_net, tmp_path, monkeypatch):
+    net = digits_net.export_binary()
+    matrix = net.first_layer_matrix() * np.random.default_rng(0).uniform(0.5, 2.0, size=(64, 64))
+    monkeypatch.setattr(net, "first_layer_matrix", lambda: matrix.astype(np.float32))
+    compiled = CompiledNet(net, tmp_path)
+    assert "First layer:   float matrix" in compiled.header
+    assert_same_as_numpy(compiled, net, X_DIGITS_STD)
+    binary = digits_net.export_binary()
+    changed = net.predict(X_DIGITS_STD) != binary.predict(X_DIGITS_STD)
+    assert changed.any()  # the real matrix is used by numpy and C alike
+
+
+@needs_cc
+def test_header_states_the_bytes_of_constants(digits_net, tmp_path):
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("no 'nm' to read the object's symbol sizes")
+    net = digits_net.export_binary()
+    header, source = net.to_c(tmp_path, name="sized")
+    obj = tmp_path / "sized.o"
+    subprocess.run([CC, *CFLAGS, "-c", str(source), "-o", str(obj)], check=True)
+    symbols = subprocess.run([nm, "-S", str(obj)], capture_output=True, text=True, check=True)
+    sizes = [
+        int(fields[1], 16)
+        for fields in (line.split() for line in symbols.stdout.splitlines())
+        if len(fields) == 4 and fields[2] in "rR" and fields[3].startswith("sized_")
+    ]
+    assert f"Memory:        {sum(sizes)} bytes of constants" in header.read_text()
+
+
+def test_rejects_bad_arguments(digits_net):
+    net = digits_net.export_binary()
+    with pytest.raises(ValueError, match="not a valid C identifier"):
+        generate(net, name="2fast")
+    with pytest.raises(ValueError, match="not a valid C identifier"):
+        generate(net, name="int")
+    with pytest.raises(ValueError, match="use 32 or 64"):
+        generate(net, word_bits=16)
+
+
+@needs_cc
+def test_float64_network_strict_warnings_and_float_labels(tmp_path):
+    torch = pytest.importorskip("torch")
+    from sklearn_bnn.nn import BinaryNetwork
+
+    torch.manual_seed(3)
+    module = BinaryNetwork(5, (40, 70), 3).to(torch.float64)
+    with torch.no_grad():
+        for layer in module.layers:
+            layer.weight.uniform_(-1.0, 1.0)
+            layer.bias.normal_(0.0, 0.5)
+    net = PackedBinaryNetwork.from_module(module, classes=np.array([0.5, -1.0, 2.0]))
+    strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes")
+    compiled = CompiledNet(net, tmp_path, name="wide", extra=strict)
+    assert "threshold in double" in compiled.header
+    X = np.random.default_rng(0).normal(size=(1000, 5))
+    indices = np.empty(len(X), dtype=np.intc)
+    compiled.lib.wide_predict_batch(
+        ctypes.c_void_p(X.ctypes.data), ctypes.c_long(len(X)), ctypes.c_void_p(indices.ctypes.data)
+    )
+    np.testing.assert_array_equal(net.classes_[indices], net.predict(X))
+    assert compiled.classes(ctypes.c_double) == [0.5, -1.0, 2.0]
