@@ -272,9 +272,15 @@ def _matrix(g: _Graph, hint: str, weight_t: np.ndarray, dtype) -> str:
 
 
 def _write_network(
-    g: _Graph, packed: PackedBinaryNetwork, classes: np.ndarray, x: str, label: str, proba: str
+    g: _Graph,
+    packed: PackedBinaryNetwork,
+    classes: np.ndarray,
+    x: str,
+    label: str,
+    proba: str,
+    proba_dtype=np.float32,
 ):
-    """Nodes from input ``x`` to outputs ``label`` (int64 or string) and ``proba`` (float32)."""
+    """Nodes from input ``x`` to outputs ``label`` (int64 or string) and ``proba``."""
     f64, dtype = np.float64, packed.layers[0].threshold.dtype  # the network's float dtype
     if packed.input_scale is not None:
         x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
@@ -310,7 +316,7 @@ def _write_network(
     logits = g.node("MatMul", [units, head_t], "head_dot")
     logits = g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
     softmax = g.node("Softmax", [logits], "softmax", axis=1)
-    g.node("Cast", [softmax], "probabilities", out=proba, to=_tensor_type(g, np.float32))
+    g.node("Cast", [softmax], "probabilities", out=proba, to=_tensor_type(g, proba_dtype))
     index = g.node("ArgMax", [logits], "argmax", axis=1, keepdims=0)
     classes = g.const("classes", _label_array(classes))
     g.node("Gather", [classes, index], "label", out=label, axis=0)
@@ -318,7 +324,12 @@ def _write_network(
 
 # ----------------------------------------------------------------------------- skl2onnx
 def _shape_calculator(operator) -> None:
-    """Output types: label (int64 or string) and probabilities (float32), both [N, ...]."""
+    """Output types: label (int64 or string), shape [N], and probabilities, [N, n_classes].
+
+    The probabilities are float32: skl2onnx's ``ZipMap`` takes float32 only.  With
+    ``zipmap="columns"`` they keep the type skl2onnx's parser declared (the input's),
+    because its per-class outputs are declared with that type and never updated.
+    """
     data_types = _require("skl2onnx.common.data_types")
     model = operator.raw_operator
     _check_inference(model)
@@ -339,7 +350,16 @@ def _shape_calculator(operator) -> None:
         data_types.Int64TensorType if classes.dtype.kind == "i" else (data_types.StringTensorType)
     )
     operator.outputs[0].type = label_type(shape=[n_samples])
-    operator.outputs[1].type = data_types.FloatTensorType(shape=[n_samples, len(classes)])
+    proba_type = data_types.FloatTensorType
+    zipmap = operator.scope_inst.get_options(model, {"zipmap": True})["zipmap"]
+    if zipmap == "columns" and isinstance(operator.outputs[1].type, data_types.DoubleTensorType):
+        proba_type = data_types.DoubleTensorType
+    operator.outputs[1].type = proba_type(shape=[n_samples, len(classes)])
+
+
+def _numpy_type(variable_type) -> type:
+    data_types = _require("skl2onnx.common.data_types")
+    return np.float64 if isinstance(variable_type, data_types.DoubleTensorType) else np.float32
 
 
 def _classes(scope, model) -> np.ndarray:
@@ -366,6 +386,7 @@ def _converter(scope, operator, container) -> None:
         operator.inputs[0].full_name,
         label=operator.outputs[0].full_name,
         proba=operator.outputs[1].full_name,
+        proba_dtype=_numpy_type(operator.outputs[1].type),
     )
 
 
@@ -527,11 +548,13 @@ class OnnxPredictor:
         self._dtype = np.float64 if inputs[0].type == "tensor(double)" else np.float32
 
     def run(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and probabilities (an array, also where the model ends in ``ZipMap``)."""
-        label, proba = self.session.run(None, {self._input: np.asarray(X, dtype=self._dtype)})
-        if isinstance(proba, list):  # ZipMap: one dict per sample, in the classes' order
-            proba = np.array([list(row.values()) for row in proba], dtype=np.float32)
-        return label, proba
+        """Labels and probabilities, shape (n_samples, n_classes), whatever ``zipmap`` was."""
+        label, *proba = self.session.run(None, {self._input: np.asarray(X, dtype=self._dtype)})
+        if len(proba) > 1:  # zipmap="columns": one output per class
+            return label, np.column_stack(proba)
+        if isinstance(proba[0], list):  # ZipMap: one dict per sample, in the classes' order
+            return label, np.array([list(row.values()) for row in proba[0]], dtype=np.float32)
+        return label, proba[0]
 
     def predict(self, X) -> np.ndarray:
         """Labels, shape (n_samples,)."""
