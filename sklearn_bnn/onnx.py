@@ -70,7 +70,6 @@ True
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 
 import numpy as np
 
@@ -81,7 +80,6 @@ __all__ = [
     "MIN_OPSET",
     "NOT_CONVERTIBLE",
     "OnnxPredictor",
-    "onnx_predict_function",
     "register",
     "to_onnx",
 ]
@@ -529,7 +527,16 @@ class OnnxPredictor:
 
     Examples
     --------
-    See the module docstring.
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BinaryNetClassifier((8,), max_iter=10, random_state=0).fit(X, y)
+    >>> ort_clf = OnnxPredictor(to_onnx(clf, X[:1]), n_threads=1)  # zipmap=True: dicts
+    >>> label, proba = ort_clf.run(X[:2])
+    >>> label.tolist() == clf.predict(X[:2]).tolist(), proba.shape
+    (True, (2, 3))
     """
 
     def __init__(self, model, *, n_threads: int | None = None) -> None:
@@ -563,32 +570,6 @@ class OnnxPredictor:
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities, float32, shape (n_samples, n_classes)."""
         return self.run(X)[1]
-
-
-def onnx_predict_function(model, X_sample, *, n_threads: int = 1) -> Callable:
-    """``predict`` through onnxruntime, for timing next to ``PackedBinaryNetwork.predict``.
-
-    Converts ``model`` (a fitted classifier, pipeline or packed network) with
-    :func:`to_onnx` (``zipmap=False`` where skl2onnx applies) and returns a function of
-    ``X`` that returns the labels, run by an onnxruntime session with ``n_threads``
-    intra-op threads.  Session creation (where the bit-packed weights are expanded) is
-    done here, not in the returned function.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_bnn import BinaryNetClassifier
-    >>> from sklearn_bnn.onnx import onnx_predict_function
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BinaryNetClassifier((8,), max_iter=10, random_state=0).fit(X, y)
-    >>> predict = onnx_predict_function(clf.export_binary(), X[:1])
-    >>> bool(np.array_equal(predict(X), clf.predict(X)))
-    True
-    """
-    kwargs = {} if isinstance(model, PackedBinaryNetwork) else {"options": {"zipmap": False}}
-    predictor = OnnxPredictor(to_onnx(model, X_sample, **kwargs), n_threads=n_threads)
-    return predictor.predict
 
 
 try:  # register on import when skl2onnx is there; otherwise the functions above say how

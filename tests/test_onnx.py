@@ -267,8 +267,3 @@ def test_stored_as_bits():
     assert sizes["layer1_weight_bits"] == 256 * 256 // 8
     # the file: bits, thresholds, the float32 head, the scaler; far below float32 weights
     assert len(onnx_model.SerializeToString()) < 4 * (64 * 256 + 256 * 256) / 10
-
-
-def test_onnx_predict_function_for_benchmarks(digits_pipeline):
-    predict = bnn_onnx.onnx_predict_function(digits_pipeline, X_DIGITS[:1], n_threads=1)
-    np.testing.assert_array_equal(predict(X_DIGITS), digits_pipeline.predict(X_DIGITS))
