@@ -55,7 +55,7 @@ Examples
 >>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
 >>> X, y = load_iris(return_X_y=True)
 >>> pipe = make_pipeline(
-...     StandardScaler(), BinaryNetClassifier((16,), max_iter=20, random_state=0)
+...     StandardScaler(), BinaryNetClassifier((16,), max_iter=10, random_state=0)
 ... ).fit(X, y)
 >>> model = to_onnx(pipe, X[:1], options={"zipmap": False})
 >>> [o.name for o in model.graph.output]
@@ -70,6 +70,8 @@ True
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -97,10 +99,6 @@ NOT_CONVERTIBLE = {
         "it averages the softmax over n_mc_samples random draws of the weights and the "
         "neuron noise from torch's random stream, which an ONNX graph cannot reproduce, "
         "so no graph would give the same predictions"
-    ),
-    "surrogate": (
-        "the graph implements the deployable 1-bit network; the surrogate's real-valued "
-        "mean propagation (S1) is not exported"
     ),
 }
 
@@ -151,17 +149,17 @@ def _check_inference(model) -> None:
         raise ValueError(
             f"inference={inference!r} does not convert to ONNX: "
             f"{NOT_CONVERTIBLE[inference]}. inference='binary' converts (the 1-bit network "
-            "of export_binary()); set it on the fitted model with "
-            "set_params(inference='binary'), no refit needed."
+            "of export_binary(), exactly), as does inference='surrogate' (the S1 network); "
+            "set it on the fitted model with set_params(inference='binary'), no refit needed."
         )
 
 
-def _packed_network(model) -> PackedBinaryNetwork:
-    """The 1-bit network to write: ``export_binary()`` of a fitted classifier."""
-    if isinstance(model, PackedBinaryNetwork):
-        return model
+def _network_writer(model) -> Callable[[object, str], str]:
+    """``writer(g, x)`` adding the nodes of ``model``'s ``inference`` network; returns logits."""
     _check_inference(model)
-    return model.export_binary()
+    if isinstance(model, PackedBinaryNetwork):
+        return partial(_write_binary, packed=model)
+    return partial(_WRITERS[model.inference], model=model)
 
 
 # ----------------------------------------------------------------------------- graph writers
@@ -269,16 +267,8 @@ def _matrix(g: _Graph, hint: str, weight_t: np.ndarray, dtype) -> str:
     return g.node("Reshape", [flat, g.const("shape", np.array([n_in, n_out]))], hint)
 
 
-def _write_network(
-    g: _Graph,
-    packed: PackedBinaryNetwork,
-    classes: np.ndarray,
-    x: str,
-    label: str,
-    proba: str,
-    proba_dtype=np.float32,
-):
-    """Nodes from input ``x`` to outputs ``label`` (int64 or string) and ``proba``."""
+def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
+    """The 1-bit network from input ``x``; returns the float64 logits."""
     f64, dtype = np.float64, packed.layers[0].threshold.dtype  # the network's float dtype
     if packed.input_scale is not None:
         x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
@@ -290,11 +280,8 @@ def _write_network(
     weight = _matrix(g, "layer0_weight", _first_layer_weight(packed).T, f64)
     dot = g.node("MatMul", [x, weight], "layer0_dot")
     dot = g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
-    on = g.node(
-        "GreaterOrEqual",
-        [dot, g.const("layer0_threshold", packed.layers[0].threshold)],
-        "layer0_on",
-    )
+    threshold = g.const("layer0_threshold", packed.layers[0].threshold)
+    on = g.node("GreaterOrEqual", [dot, threshold], "layer0_on")
     plus, minus = g.const("plus_one", np.float32(1)), g.const("minus_one", np.float32(-1))
     for k, layer in enumerate(packed.layers[1:], start=1):
         n_in = layer.shape[1]
@@ -304,15 +291,73 @@ def _write_network(
         # popcount(s XOR x) <= P  <=>  d = N - 2 popcount >= N - 2P (integers, exact in float32)
         min_dot = (n_in - 2 * layer.threshold.astype(np.int64)).astype(np.float32)
         on = g.node("GreaterOrEqual", [dot, g.const(f"layer{k}_min_dot", min_dot)], f"layer{k}_on")
-    units = g.node(
-        "Where",
-        [on, g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))],
-        "head_input",
-    )
+    plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
+    units = g.node("Where", [on, plus, minus], "head_input")
     # float32 parameters widened to float64 in the graph (exact), as numpy does
     head_t = _widened(g, "head_weight", np.ascontiguousarray(packed.head_weight.T), f64)
     logits = g.node("MatMul", [units, head_t], "head_dot")
-    logits = g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
+    return g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
+
+
+def _write_surrogate(g: _Graph, x: str, module) -> str:
+    r"""S1 mean propagation (``inference="surrogate"``) in float32; returns the logits.
+
+    The operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order
+    (:class:`~sklearn_bnn.nn.layers.FieldMoments`, then the neuron mean
+    :math:`\operatorname{erf}(k\bar h / \sqrt{2(\Sigma + \epsilon + c)})`), so the graph
+    agrees with torch to float32 rounding (not bit for bit: the kernels differ).
+    """
+    from .nn.surrogates import VARIANCE_EPS
+
+    c = getattr(module.noise, "erf_variance", None)
+    if c is None:
+        raise ValueError(
+            f"inference='surrogate' with noise {module.noise.name!r} does not convert: the "
+            "graph writes the S1 neuron erf(h / sqrt(2 (Sigma + c))), which only the 'sign', "
+            "'gaussian' and 'logistic' noises have. inference='binary' converts."
+        )
+    f32 = np.float32
+
+    def param(hint, tensor):
+        return g.const(hint, tensor.detach().cpu().numpy().astype(f32))
+
+    mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, f32))
+    sq_sum = g.node("Mul", [mean, mean], "x_squared")
+    axes = g.const("axes", np.array([1]))
+    sq_sum = g.node("ReduceSum", [sq_sum, axes], "x_squared_sum", keepdims=1)
+    slope = float(getattr(module, "slope", 1.0))
+    for k, layer in enumerate(module.layers):
+        scale, scale2 = g.const(f"s{k}", f32(layer.scale)), g.const(f"s2_{k}", f32(layer.scale**2))
+        weight = layer.weight.detach()
+        hbar = g.node("MatMul", [mean, param(f"layer{k}_mean_t", weight.t())], f"layer{k}_dot")
+        hbar = g.node("Mul", [hbar, scale], f"layer{k}_scaled")
+        hbar = g.node("Add", [hbar, param(f"layer{k}_bias", layer.bias)], f"layer{k}_hbar")
+        q = g.node("Mul", [mean, mean], f"layer{k}_q")
+        var = g.node("MatMul", [q, param(f"layer{k}_sq_mean_t", (weight * weight).t())], "v")
+        var = g.node("Mul", [var, scale2], f"layer{k}_v")
+        total = g.node("Mul", [sq_sum, scale2], "t") if k == 0 else g.shared("one", f32(1))
+        var = g.node("Sub", [total, var], f"layer{k}_var")
+        var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"layer{k}_var_clamped")
+        if slope != 1.0:
+            hbar = g.node("Mul", [hbar, g.shared("slope", f32(slope))], f"layer{k}_hbar_slope")
+        t = g.node("Add", [var, g.shared("eps", f32(VARIANCE_EPS))], f"layer{k}_t")
+        if c:
+            t = g.node("Add", [t, g.shared("c", f32(c))], f"layer{k}_t_noise")
+        t = g.node("Sqrt", [g.node("Mul", [t, g.shared("two", f32(2))], "t2")], f"layer{k}_sd")
+        mean = g.node("Erf", [g.node("Div", [hbar, t], f"layer{k}_u")], f"layer{k}_mean")
+    logits = g.node("MatMul", [mean, param("head_weight", module.head.weight.t())], "head_dot")
+    return g.node("Add", [logits, param("head_bias", module.head.bias)], "logits")
+
+
+#: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
+_WRITERS: dict[str, Callable] = {
+    "binary": lambda g, x, model: _write_binary(g, x, model.export_binary()),
+    "surrogate": lambda g, x, model: _write_surrogate(g, x, model.net_.module_),
+}
+
+
+def _write_outputs(g: _Graph, logits: str, classes, label: str, proba: str, proba_dtype) -> None:
+    """Softmax probabilities and the label of the first largest logit."""
     softmax = g.node("Softmax", [logits], "softmax", axis=1)
     g.node("Cast", [softmax], "probabilities", out=proba, to=_tensor_type(g, proba_dtype))
     index = g.node("ArgMax", [logits], "argmax", axis=1, keepdims=0)
@@ -376,15 +421,11 @@ def _converter(scope, operator, container) -> None:
             f"needs opset {MIN_OPSET} or higher (GreaterOrEqual, Softmax over one axis)."
         )
     model = operator.raw_operator
-    packed = _packed_network(model)
-    _write_network(
-        _Skl2OnnxGraph(scope, container),
-        packed,
-        _classes(scope, model),
-        operator.inputs[0].full_name,
-        label=operator.outputs[0].full_name,
-        proba=operator.outputs[1].full_name,
-        proba_dtype=_numpy_type(operator.outputs[1].type),
+    g = _Skl2OnnxGraph(scope, container)
+    logits = _network_writer(model)(g, operator.inputs[0].full_name)
+    label, proba = operator.outputs[0].full_name, operator.outputs[1].full_name
+    _write_outputs(
+        g, logits, _classes(scope, model), label, proba, _numpy_type(operator.outputs[1].type)
     )
 
 
@@ -483,7 +524,8 @@ def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, target_opset: int | 
         )
     in_dtype = np.float32 if X is not None and np.asarray(X).dtype == np.float32 else np.float64
     g = _Graph()
-    _write_network(g, packed, packed.classes_, "X", label="label", proba="probabilities")
+    logits = _write_binary(g, "X", packed)
+    _write_outputs(g, logits, packed.classes_, "label", "probabilities", np.float32)
     label_type = onnx.TensorProto.INT64
     if _label_array(packed.classes_).dtype.kind != "i":
         label_type = onnx.TensorProto.STRING

@@ -65,6 +65,36 @@ def test_random_17_class_pipeline_equals_predict(surrogate):
     assert_same_as_predict(pipe, onnx_model, X_RANDOM_TEST)
 
 
+@pytest.mark.parametrize(
+    "surrogate, noise, slope",
+    [
+        ("deterministic", "gaussian", 1.0),
+        ("deterministic", "sign", "unit"),
+        ("lrt", "logistic", 1.0),
+    ],
+)
+def test_surrogate_inference_agrees_with_predict(surrogate, noise, slope):
+    # the real-valued S1 network in float32: equal up to float32 rounding (here: labels)
+    for X, y, X_test in [
+        (X_DIGITS[::3], Y_DIGITS[::3], X_DIGITS),
+        (X_RANDOM, Y_RANDOM, X_RANDOM_TEST),
+    ]:
+        clf = BinaryNetClassifier(
+            (37, 20),
+            surrogate=surrogate,
+            noise=noise,
+            slope=slope,
+            inference="surrogate",
+            max_iter=2,
+            learning_rate_init=3e-2,
+            random_state=3,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+        assert_same_as_predict(pipe, bnn_onnx.to_onnx(pipe, X[:1]), X_test)
+
+
 def test_column_transformer_pipeline_and_float32_input():
     columns = ColumnTransformer(
         [("scaled", StandardScaler(), list(range(6))), ("kept", "passthrough", [6, 7, 8, 9, 10])]
@@ -126,15 +156,24 @@ def test_two_integral_float_labels_become_int64():
 
 
 # ------------------------------------------------------------------ errors
-@pytest.mark.parametrize("inference", ["mc", "surrogate"])
-def test_unsupported_inference_is_a_clear_error(digits_pipeline, inference):
-    digits_pipeline.set_params(binarynetclassifier__inference=inference)
+def test_mc_inference_is_a_clear_error(digits_pipeline):
+    digits_pipeline.set_params(binarynetclassifier__inference="mc")
     try:
-        with pytest.raises(ValueError, match=f"inference='{inference}' does not convert") as exc:
+        with pytest.raises(ValueError, match="inference='mc' does not convert") as exc:
             bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1])
+        assert "random draws" in str(exc.value)
         assert "inference='binary' converts" in str(exc.value)
     finally:
         digits_pipeline.set_params(binarynetclassifier__inference="binary")
+
+
+def test_surrogate_inference_with_uniform_noise_is_a_clear_error():
+    clf = BinaryNetClassifier((8,), noise="uniform", inference="surrogate", max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_RANDOM, Y_RANDOM)
+    with pytest.raises(ValueError, match="noise 'uniform' does not convert"):
+        bnn_onnx.to_onnx(clf, X_RANDOM[:1])
 
 
 def test_opset_below_13_is_refused_and_13_works(digits_pipeline):
