@@ -30,20 +30,24 @@ operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` w
 256 x 8 table of :math:`\pm 1`, ``Reshape``, ``Slice``) that onnxruntime folds into a
 plain matrix when the session is created; the file holds one bit per weight.
 
-**Opset.**  :data:`MIN_OPSET` (13) is the lowest opset with every operator used:
-``GreaterOrEqual`` (opset 12) for the thresholds and ``Softmax`` over one axis (its
-opset-13 definition).  The converter writes the same nodes for any opset from 13 up to
-what the installed ``onnx`` knows; skl2onnx's default is its latest tested opset.  The
-probabilities output is float32 whatever the input type: skl2onnx's ``ZipMap`` accepts
-float32 only, and float32 keeps them within 1e-7 of the float64 softmax.
+**Opset.**  :data:`MIN_OPSET` (13): ``GreaterOrEqual`` needs opset 12, and 13 is the first
+opset in which every operator used has its present definition (``Softmax`` over one axis,
+``ReduceSum`` with ``axes`` as an input); the converter writes the same nodes for any
+opset from 13 up to what the installed ``onnx`` knows.  The probabilities are float32
+whatever the input type, because skl2onnx's ``ZipMap`` takes float32 only (within about
+1e-7 of the float64 softmax); with ``zipmap="columns"`` they keep the input's type.
 
 Labels follow skl2onnx's classifier convention: ``int64`` for integer, boolean and
-integral float labels, strings for string labels; the ``zipmap`` option (``True``,
-``False``, ``"columns"``) is honoured.
+integral float labels, strings for string labels; the options ``zipmap`` (``True``,
+``False``, ``"columns"``) and ``nocl`` are honoured.
 
-Only ``inference="binary"`` converts: see :data:`NOT_CONVERTIBLE` for why the others do
-not.  The ``onnx``, ``skl2onnx`` and ``onnxruntime`` packages are the ``[onnx]`` extra:
-``pip install "sklearn-bnn[onnx]"``.
+``inference="surrogate"`` also converts, for the noises whose S1 neuron is an erf
+(``"sign"``, ``"gaussian"``, ``"logistic"``): the real-valued mean propagation in float32,
+the operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order, equal
+to ``predict_proba`` up to float32 rounding (not bit for bit).  ``inference="mc"`` does
+not (:data:`NOT_CONVERTIBLE` says why).  The ``onnx``, ``skl2onnx`` and ``onnxruntime``
+packages are the ``[onnx]`` extra: ``pip install "sklearn-bnn[onnx]"``.  The user guide
+page :ref:`onnx` has the details and measurements.
 
 Examples
 --------
@@ -86,8 +90,8 @@ __all__ = [
     "to_onnx",
 ]
 
-#: The lowest opset the converter writes (``GreaterOrEqual`` needs 12, ``Softmax`` over
-#: one axis 13).
+#: The lowest opset the converter writes (``GreaterOrEqual`` needs 12; from 13 every
+#: operator used has its present definition).
 MIN_OPSET = 13
 
 #: The name of the converter in skl2onnx's registry.
@@ -418,7 +422,7 @@ def _converter(scope, operator, container) -> None:
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(
             f"target_opset={opset} is too low for a BinaryNetClassifier: the converter "
-            f"needs opset {MIN_OPSET} or higher (GreaterOrEqual, Softmax over one axis)."
+            f"needs opset {MIN_OPSET} or higher (GreaterOrEqual; Softmax, ReduceSum as defined there)."
         )
     model = operator.raw_operator
     g = _Skl2OnnxGraph(scope, container)
@@ -467,9 +471,9 @@ def to_onnx(model, X=None, **kwargs):
     Parameters
     ----------
     model : estimator, Pipeline or PackedBinaryNetwork
-        A fitted :class:`~sklearn_bnn.BinaryNetClassifier` (``inference="binary"``), a
-        scikit-learn pipeline that ends in one, or anything else skl2onnx converts: then
-        this is :func:`skl2onnx.to_onnx` after :func:`register`.  A
+        A fitted :class:`~sklearn_bnn.BinaryNetClassifier` (``inference="binary"`` or
+        ``"surrogate"``), a scikit-learn pipeline that ends in one, or anything else
+        skl2onnx converts: then this is :func:`skl2onnx.to_onnx` after :func:`register`.  A
         :class:`~sklearn_bnn.PackedBinaryNetwork` is written directly with ``onnx``
         (skl2onnx not needed), input scaling included.
     X : array-like, default=None
@@ -489,8 +493,8 @@ def to_onnx(model, X=None, **kwargs):
     Raises
     ------
     ValueError
-        ``inference`` other than ``"binary"``, or ``target_opset`` below
-        :data:`MIN_OPSET`.
+        ``inference="mc"``, ``inference="surrogate"`` with a noise without an erf neuron,
+        or ``target_opset`` below :data:`MIN_OPSET`.
     ImportError
         onnx or skl2onnx is missing; the message gives the install command.
 
