@@ -182,6 +182,12 @@ def test_opset_below_13_is_refused_and_13_works(digits_pipeline):
     onnx_model = bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1], target_opset=13)
     assert {o.domain: o.version for o in onnx_model.opset_import}[""] == 13
     assert_same_as_predict(digits_pipeline, onnx_model, X_DIGITS)
+    digits_pipeline.set_params(binarynetclassifier__inference="surrogate")  # ReduceSum, Erf
+    try:
+        onnx_model = bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1], target_opset=13)
+        assert_same_as_predict(digits_pipeline, onnx_model, X_DIGITS)
+    finally:
+        digits_pipeline.set_params(binarynetclassifier__inference="binary")
     packed = digits_pipeline[-1].export_binary()
     with pytest.raises(ValueError, match="target_opset=12 is not available"):
         bnn_onnx.to_onnx(packed, target_opset=12)
