@@ -311,8 +311,6 @@ def _write_surrogate(g: _Graph, x: str, module) -> str:
     :math:`\operatorname{erf}(k\bar h / \sqrt{2(\Sigma + \epsilon + c)})`), so the graph
     agrees with torch to float32 rounding (not bit for bit: the kernels differ).
     """
-    from .nn.surrogates import VARIANCE_EPS
-
     c = getattr(module.noise, "erf_variance", None)
     if c is None:
         raise ValueError(
@@ -320,37 +318,48 @@ def _write_surrogate(g: _Graph, x: str, module) -> str:
             "graph writes the S1 neuron erf(h / sqrt(2 (Sigma + c))), which only the 'sign', "
             "'gaussian' and 'logistic' noises have. inference='binary' converts."
         )
-    f32 = np.float32
-
-    def param(hint, tensor):
-        return g.const(hint, tensor.detach().cpu().numpy().astype(f32))
-
-    mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, f32))
-    sq_sum = g.node("Mul", [mean, mean], "x_squared")
-    axes = g.const("axes", np.array([1]))
-    sq_sum = g.node("ReduceSum", [sq_sum, axes], "x_squared_sum", keepdims=1)
-    slope = float(getattr(module, "slope", 1.0))
+    mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
+    square = g.node("Mul", [mean, mean], "x_squared")
+    sq_sum = g.node("ReduceSum", [square, g.const("axes", np.array([1]))], "x_sq_sum", keepdims=1)
+    slope = float(getattr(module, "slope", 1.0))  # networks pickled before slope existed
     for k, layer in enumerate(module.layers):
-        scale, scale2 = g.const(f"s{k}", f32(layer.scale)), g.const(f"s2_{k}", f32(layer.scale**2))
-        weight = layer.weight.detach()
-        hbar = g.node("MatMul", [mean, param(f"layer{k}_mean_t", weight.t())], f"layer{k}_dot")
-        hbar = g.node("Mul", [hbar, scale], f"layer{k}_scaled")
-        hbar = g.node("Add", [hbar, param(f"layer{k}_bias", layer.bias)], f"layer{k}_hbar")
-        q = g.node("Mul", [mean, mean], f"layer{k}_q")
-        var = g.node("MatMul", [q, param(f"layer{k}_sq_mean_t", (weight * weight).t())], "v")
-        var = g.node("Mul", [var, scale2], f"layer{k}_v")
-        total = g.node("Mul", [sq_sum, scale2], "t") if k == 0 else g.shared("one", f32(1))
-        var = g.node("Sub", [total, var], f"layer{k}_var")
-        var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"layer{k}_var_clamped")
-        if slope != 1.0:
-            hbar = g.node("Mul", [hbar, g.shared("slope", f32(slope))], f"layer{k}_hbar_slope")
-        t = g.node("Add", [var, g.shared("eps", f32(VARIANCE_EPS))], f"layer{k}_t")
-        if c:
-            t = g.node("Add", [t, g.shared("c", f32(c))], f"layer{k}_t_noise")
-        t = g.node("Sqrt", [g.node("Mul", [t, g.shared("two", f32(2))], "t2")], f"layer{k}_sd")
-        mean = g.node("Erf", [g.node("Div", [hbar, t], f"layer{k}_u")], f"layer{k}_mean")
-    logits = g.node("MatMul", [mean, param("head_weight", module.head.weight.t())], "head_dot")
-    return g.node("Add", [logits, param("head_bias", module.head.bias)], "logits")
+        # E[x^2] summed: the input's squares, then 1 per +-1 unit (sq_sum None)
+        mean = _s1_layer(g, f"layer{k}", layer, mean, sq_sum if k == 0 else None, slope, c)
+    logits = g.node("MatMul", [mean, _param(g, "head_weight", module.head.weight.t())], "dot")
+    return g.node("Add", [logits, _param(g, "head_bias", module.head.bias)], "logits")
+
+
+def _param(g: _Graph, hint: str, tensor) -> str:
+    return g.const(hint, tensor.detach().cpu().numpy().astype(np.float32))
+
+
+def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope, c) -> str:
+    """Neuron means of one layer, as ``FieldMoments.forward`` then ``ErfMean.forward``."""
+    from .nn.surrogates import VARIANCE_EPS
+
+    f32 = np.float32
+    scale, scale2 = (
+        g.const(f"{hint}_s", f32(layer.scale)),
+        g.const(f"{hint}_s2", f32(layer.scale**2)),
+    )
+    weight = layer.weight.detach()
+    hbar = g.node("MatMul", [mean, _param(g, f"{hint}_mean_t", weight.t())], f"{hint}_dot")
+    hbar = g.node("Mul", [hbar, scale], f"{hint}_scaled")
+    hbar = g.node("Add", [hbar, _param(g, f"{hint}_bias", layer.bias)], f"{hint}_hbar")
+    q = g.node("Mul", [mean, mean], f"{hint}_q")
+    var = g.node("MatMul", [q, _param(g, f"{hint}_sq_t", (weight * weight).t())], f"{hint}_qm2")
+    var = g.node("Mul", [var, scale2], f"{hint}_v")
+    # torch: -v + T, with T = s^2 sum_j E[x_j^2] (first layer) or 1
+    total = g.shared("one", f32(1)) if sq_sum is None else g.node("Mul", [sq_sum, scale2], "T")
+    var = g.node("Sub", [total, var], f"{hint}_var")
+    var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"{hint}_var_clamped")
+    if slope != 1.0:
+        hbar = g.node("Mul", [hbar, g.shared("slope", f32(slope))], f"{hint}_hbar_slope")
+    t = g.node("Add", [var, g.shared("eps", f32(VARIANCE_EPS))], f"{hint}_t")
+    if c:
+        t = g.node("Add", [t, g.shared("c", f32(c))], f"{hint}_t_noise")
+    t = g.node("Sqrt", [g.node("Mul", [t, g.shared("two", f32(2))], f"{hint}_2t")], f"{hint}_sd")
+    return g.node("Erf", [g.node("Div", [hbar, t], f"{hint}_u")], f"{hint}_mean")
 
 
 #: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
