@@ -1,0 +1,633 @@
+r"""ONNX export: a converter for skl2onnx, so that whole pipelines convert the scikit-learn way.
+
+Importing this module registers a converter for
+:class:`~sklearn_bnn.BinaryNetClassifier` with `skl2onnx
+<https://onnx.ai/sklearn-onnx/>`_ (``update_registered_converter``); :func:`register`
+does the same explicitly.  After that, ``skl2onnx.to_onnx(pipeline, X[:1])`` converts a
+:class:`~sklearn.pipeline.Pipeline` of scikit-learn preprocessing and a
+``BinaryNetClassifier``.  :func:`to_onnx` here does the registration and the call in one
+step, and also converts a bare :class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx``
+alone, no skl2onnx).
+
+**What the graph computes** is the 1-bit network of
+:meth:`BinaryNetClassifier.export_binary <sklearn_bnn.BinaryNetClassifier.export_binary>`,
+operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` with its
+``"matmul"`` backend (see :mod:`sklearn_bnn.nn.packed` for why that is the torch model's
+``predict``):
+
+* the input is cast to float32 (the network's dtype), then to float64; the first layer's
+  dot products :math:`d = x\,S^\top` are a float64 ``MatMul``, cast once to float32 and
+  compared ``GreaterOrEqual`` with the folded thresholds :math:`v_i`;
+* each later layer: units as :math:`\pm 1` float32 (``Where``), a float32 ``MatMul`` with
+  the :math:`\pm 1` weights (integer sums, exact below :math:`2^{24}`) and
+  ``GreaterOrEqual`` with :math:`N - 2P_i`;
+* the head: :math:`\pm 1` units in float64, ``MatMul`` + ``Add`` with the float32
+  parameters widened to float64, ``Softmax``; the label is the ``ArgMax`` of the logits
+  (the first on ties, as numpy and torch), looked up in the class labels.
+
+**1-bit storage.**  Every :math:`\pm 1` weight matrix is stored as bits (``uint8``, the
+``np.packbits`` of its transpose) and expanded by a constant subgraph (``Gather`` from a
+256 x 8 table of :math:`\pm 1`, ``Reshape``, ``Slice``) that onnxruntime folds into a
+plain matrix when the session is created; the file holds one bit per weight.
+
+**Opset.**  :data:`MIN_OPSET` (13): ``GreaterOrEqual`` needs opset 12, and 13 is the first
+opset in which every operator used has its present definition (``Softmax`` over one axis,
+``ReduceSum`` with ``axes`` as an input); the converter writes the same nodes for any
+opset from 13 up to what the installed ``onnx`` knows.  The probabilities are float32
+whatever the input type, because skl2onnx's ``ZipMap`` takes float32 only (within about
+1e-7 of the float64 softmax); with ``zipmap="columns"`` they keep the input's type.
+
+Labels follow skl2onnx's classifier convention: ``int64`` for integer, boolean and
+integral float labels, strings for string labels; the options ``zipmap`` (``True``,
+``False``, ``"columns"``) and ``nocl`` are honoured.
+
+``inference="surrogate"`` also converts, for the noises whose S1 neuron is an erf
+(``"sign"``, ``"gaussian"``, ``"logistic"``): the real-valued mean propagation in float32,
+the operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order, equal
+to ``predict_proba`` up to float32 rounding (not bit for bit).  ``inference="mc"`` does
+not (:data:`NOT_CONVERTIBLE` says why).  The ``onnx``, ``skl2onnx`` and ``onnxruntime``
+packages are the ``[onnx]`` extra: ``pip install "sklearn-bnn[onnx]"``.  The user guide
+page :ref:`onnx` has the details and measurements.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.preprocessing import StandardScaler
+>>> from sklearn_bnn import BinaryNetClassifier
+>>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
+>>> X, y = load_iris(return_X_y=True)
+>>> pipe = make_pipeline(
+...     StandardScaler(), BinaryNetClassifier((16,), max_iter=10, random_state=0)
+... ).fit(X, y)
+>>> model = to_onnx(pipe, X[:1], options={"zipmap": False})
+>>> [o.name for o in model.graph.output]
+['label', 'probabilities']
+>>> ort_model = OnnxPredictor(model)
+>>> bool(np.array_equal(ort_model.predict(X), pipe.predict(X)))
+True
+>>> bool(np.abs(ort_model.predict_proba(X) - pipe.predict_proba(X)).max() < 1e-5)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from .nn.packed import PackedBinaryNetwork
+
+__all__ = [
+    "ALIAS",
+    "MIN_OPSET",
+    "NOT_CONVERTIBLE",
+    "OnnxPredictor",
+    "register",
+    "to_onnx",
+]
+
+#: The lowest opset the converter writes (``GreaterOrEqual`` needs 12; from 13 every
+#: operator used has its present definition).
+MIN_OPSET = 13
+
+#: The name of the converter in skl2onnx's registry.
+ALIAS = "SklearnBnnBinaryNetClassifier"
+
+#: ``inference`` values that do not convert, with the reason given in the error.
+NOT_CONVERTIBLE = {
+    "mc": (
+        "it averages the softmax over n_mc_samples random draws of the weights and the "
+        "neuron noise from torch's random stream, which an ONNX graph cannot reproduce, "
+        "so no graph would give the same predictions"
+    ),
+}
+
+_INSTALL_HINT = 'pip install "sklearn-bnn[onnx]" (or: pip install onnx skl2onnx onnxruntime)'
+
+
+def _require(name: str):
+    """Import an optional dependency, or fail with the install command."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"sklearn_bnn.onnx needs the {name!r} package, which is not installed. "
+            f"Install the [onnx] extra: {_INSTALL_HINT}."
+        ) from exc
+
+
+# ----------------------------------------------------------------------------- the network
+def _first_layer_weight(packed: PackedBinaryNetwork) -> np.ndarray:
+    """The first layer's weight matrix, shape (n_out, n_in), float64.
+
+    The one place it is read: today the :math:`\\pm 1` signs; a real-valued first layer
+    would return its real matrix here (the graph then stores it as float64).
+    """
+    return np.where(packed.layers[0].signs(), 1.0, -1.0)
+
+
+def _label_array(classes: np.ndarray) -> np.ndarray:
+    """Class labels as the label output carries them: int64 or str (skl2onnx's convention)."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "biu":
+        return classes.astype(np.int64)
+    if classes.dtype.kind == "f" and np.array_equal(classes, np.round(classes)):
+        return classes.astype(np.int64)
+    if classes.dtype.kind == "U" or (
+        classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes)
+    ):
+        return classes.astype(str)
+    raise ValueError(
+        f"class labels {classes[:5].tolist()} (dtype {classes.dtype}) cannot be an ONNX "
+        "label output; valid labels are integers, booleans, integral floats or strings."
+    )
+
+
+def _check_inference(model) -> None:
+    inference = getattr(model, "inference", "binary")
+    if inference in NOT_CONVERTIBLE:
+        raise ValueError(
+            f"inference={inference!r} does not convert to ONNX: "
+            f"{NOT_CONVERTIBLE[inference]}. inference='binary' converts (the 1-bit network "
+            "of export_binary(), exactly), as does inference='surrogate' (the S1 network); "
+            "set it on the fitted model with set_params(inference='binary'), no refit needed."
+        )
+
+
+def _network_writer(model) -> Callable[[object, str], str]:
+    """``writer(g, x)`` adding the nodes of ``model``'s ``inference`` network; returns logits."""
+    _check_inference(model)
+    if isinstance(model, PackedBinaryNetwork):
+        return partial(_write_binary, packed=model)
+    return partial(_WRITERS[model.inference], model=model)
+
+
+# ----------------------------------------------------------------------------- graph writers
+class _Graph:
+    """Collects nodes and initializers of a standalone graph (``onnx.helper``)."""
+
+    def __init__(self) -> None:
+        self.onnx = _require("onnx")
+        self.nodes: list = []
+        self.initializers: list = []
+        self._counts: dict[str, int] = {}
+        self._shared: dict = {}
+
+    def name(self, hint: str) -> str:
+        count = self._counts.get(hint, 0)
+        self._counts[hint] = count + 1
+        return hint if count == 0 else f"{hint}_{count}"
+
+    def const(self, hint: str, array: np.ndarray) -> str:
+        name = self.name(hint)
+        array = np.asarray(array)
+        if array.dtype.kind == "U":
+            array = array.astype(object)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def shared(self, hint: str, array: np.ndarray) -> str:
+        """A constant written once per graph (same hint and dtype), then reused."""
+        key = (hint, np.asarray(array).dtype.str)
+        if key not in self._shared:
+            self._shared[key] = self.const(hint, array)
+        return self._shared[key]
+
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+        out = out or self.name(hint)
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, [out], name=self.name(op), **attrs)
+        )
+        return out
+
+
+class _Skl2OnnxGraph(_Graph):
+    """The same interface, writing into skl2onnx's scope and container."""
+
+    def __init__(self, scope, container) -> None:
+        self.onnx = _require("onnx")
+        self.scope, self.container = scope, container
+        self._shared = {}
+
+    def name(self, hint: str) -> str:
+        return self.scope.get_unique_variable_name(hint)
+
+    def const(self, hint: str, array: np.ndarray) -> str:
+        name = self.name(hint)
+        array = np.asarray(array)
+        if array.dtype.kind in "UO":
+            content = [s.encode("utf-8") for s in array.ravel()]
+            dtype = self.onnx.TensorProto.STRING
+        else:  # raw bytes (a plain list would store int8 as varints, 10 bytes for -1)
+            content = self.onnx.numpy_helper.from_array(array, name)
+            dtype = content.data_type
+        self.container.add_initializer(name, dtype, list(array.shape), content)
+        return name
+
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+        out = out or self.name(hint)
+        name = self.scope.get_unique_operator_name(op)
+        self.container.add_node(op, inputs, [out], name=name, **attrs)
+        return out
+
+
+# Bits of every byte, most significant first (np.packbits' order), as +1 / -1.
+_BYTE_TABLE = np.where(np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1), 1, -1)
+
+
+def _tensor_type(g: _Graph, dtype) -> int:
+    return g.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+def _widened(g: _Graph, hint: str, array: np.ndarray, dtype) -> str:
+    """``array`` stored in its own dtype, cast to ``dtype`` in the graph (exact widening)."""
+    return g.node(
+        "Cast", [g.const(hint, array)], f"{hint}_{np.dtype(dtype).name}", to=_tensor_type(g, dtype)
+    )
+
+
+def _matrix(g: _Graph, hint: str, weight_t: np.ndarray, dtype) -> str:
+    """A (n_in, n_out) weight matrix of ``dtype``; stored as bits when it is all +-1.
+
+    The bits expand by a constant subgraph (onnxruntime folds it when the session is
+    created): each byte indexes a 256 x 8 table of +-1 (int8), then reshape and cast.
+    """
+    if not np.isin(weight_t, (-1.0, 1.0)).all():
+        return g.const(hint, weight_t.astype(dtype))
+    n_in, n_out = weight_t.shape
+    bits = g.const(f"{hint}_bits", np.packbits(weight_t.ravel() > 0))
+    table = g.shared("pm1_byte_table", _BYTE_TABLE.astype(np.int8))
+    index = g.node("Cast", [bits], f"{hint}_index", to=_tensor_type(g, np.int64))
+    flat = g.node("Gather", [table, index], f"{hint}_bytes", axis=0)
+    flat = g.node("Reshape", [flat, g.shared("flat", np.array([-1]))], f"{hint}_flat")
+    if n_in * n_out % 8:  # drop np.packbits' zero padding
+        start, end = g.shared("zero", np.array([0])), g.const("size", np.array([n_in * n_out]))
+        flat = g.node("Slice", [flat, start, end], f"{hint}_sliced")
+    flat = g.node("Cast", [flat], f"{hint}_flat_{np.dtype(dtype).name}", to=_tensor_type(g, dtype))
+    return g.node("Reshape", [flat, g.const("shape", np.array([n_in, n_out]))], hint)
+
+
+def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
+    """The 1-bit network from input ``x``; returns the float64 logits."""
+    f64, dtype = np.float64, packed.layers[0].threshold.dtype  # the network's float dtype
+    if packed.input_scale is not None:
+        x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
+        x = g.node("Sub", [x, g.const("input_offset", packed.input_offset)], "x_centred")
+        x = g.node("Div", [x, g.const("input_scale", packed.input_scale)], "x_scaled")
+    x = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
+    x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
+    # first layer: float64 accumulation, rounded once to the network's dtype
+    weight = _matrix(g, "layer0_weight", _first_layer_weight(packed).T, f64)
+    dot = g.node("MatMul", [x, weight], "layer0_dot")
+    dot = g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
+    threshold = g.const("layer0_threshold", packed.layers[0].threshold)
+    on = g.node("GreaterOrEqual", [dot, threshold], "layer0_on")
+    plus, minus = g.const("plus_one", np.float32(1)), g.const("minus_one", np.float32(-1))
+    for k, layer in enumerate(packed.layers[1:], start=1):
+        n_in = layer.shape[1]
+        units = g.node("Where", [on, plus, minus], f"layer{k}_input")
+        weight = _matrix(g, f"layer{k}_weight", np.where(layer.signs().T, 1.0, -1.0), np.float32)
+        dot = g.node("MatMul", [units, weight], f"layer{k}_dot")
+        # popcount(s XOR x) <= P  <=>  d = N - 2 popcount >= N - 2P (integers, exact in float32)
+        min_dot = (n_in - 2 * layer.threshold.astype(np.int64)).astype(np.float32)
+        on = g.node("GreaterOrEqual", [dot, g.const(f"layer{k}_min_dot", min_dot)], f"layer{k}_on")
+    plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
+    units = g.node("Where", [on, plus, minus], "head_input")
+    # float32 parameters widened to float64 in the graph (exact), as numpy does
+    head_t = _widened(g, "head_weight", np.ascontiguousarray(packed.head_weight.T), f64)
+    logits = g.node("MatMul", [units, head_t], "head_dot")
+    return g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
+
+
+def _write_surrogate(g: _Graph, x: str, module) -> str:
+    r"""S1 mean propagation (``inference="surrogate"``) in float32; returns the logits.
+
+    The operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order
+    (:class:`~sklearn_bnn.nn.layers.FieldMoments`, then the neuron mean
+    :math:`\operatorname{erf}(k\bar h / \sqrt{2(\Sigma + \epsilon + c)})`), so the graph
+    agrees with torch to float32 rounding (not bit for bit: the kernels differ).
+    """
+    c = getattr(module.noise, "erf_variance", None)
+    if c is None:
+        raise ValueError(
+            f"inference='surrogate' with noise {module.noise.name!r} does not convert: the "
+            "graph writes the S1 neuron erf(h / sqrt(2 (Sigma + c))), which only the 'sign', "
+            "'gaussian' and 'logistic' noises have. inference='binary' converts."
+        )
+    mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
+    square = g.node("Mul", [mean, mean], "x_squared")
+    sq_sum = g.node("ReduceSum", [square, g.const("axes", np.array([1]))], "x_sq_sum", keepdims=1)
+    slope = float(getattr(module, "slope", 1.0))  # networks pickled before slope existed
+    for k, layer in enumerate(module.layers):
+        # E[x^2] summed: the input's squares, then 1 per +-1 unit (sq_sum None)
+        mean = _s1_layer(g, f"layer{k}", layer, mean, sq_sum if k == 0 else None, slope, c)
+    logits = g.node("MatMul", [mean, _param(g, "head_weight", module.head.weight.t())], "dot")
+    return g.node("Add", [logits, _param(g, "head_bias", module.head.bias)], "logits")
+
+
+def _param(g: _Graph, hint: str, tensor) -> str:
+    return g.const(hint, tensor.detach().cpu().numpy().astype(np.float32))
+
+
+def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope, c) -> str:
+    """Neuron means of one layer, as ``FieldMoments.forward`` then ``ErfMean.forward``."""
+    from .nn.surrogates import VARIANCE_EPS
+
+    f32 = np.float32
+    scale, scale2 = (
+        g.const(f"{hint}_s", f32(layer.scale)),
+        g.const(f"{hint}_s2", f32(layer.scale**2)),
+    )
+    weight = layer.weight.detach()
+    hbar = g.node("MatMul", [mean, _param(g, f"{hint}_mean_t", weight.t())], f"{hint}_dot")
+    hbar = g.node("Mul", [hbar, scale], f"{hint}_scaled")
+    hbar = g.node("Add", [hbar, _param(g, f"{hint}_bias", layer.bias)], f"{hint}_hbar")
+    q = g.node("Mul", [mean, mean], f"{hint}_q")
+    var = g.node("MatMul", [q, _param(g, f"{hint}_sq_t", (weight * weight).t())], f"{hint}_qm2")
+    var = g.node("Mul", [var, scale2], f"{hint}_v")
+    # torch: -v + T, with T = s^2 sum_j E[x_j^2] (first layer) or 1
+    total = g.shared("one", f32(1)) if sq_sum is None else g.node("Mul", [sq_sum, scale2], "T")
+    var = g.node("Sub", [total, var], f"{hint}_var")
+    var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"{hint}_var_clamped")
+    if slope != 1.0:
+        hbar = g.node("Mul", [hbar, g.shared("slope", f32(slope))], f"{hint}_hbar_slope")
+    t = g.node("Add", [var, g.shared("eps", f32(VARIANCE_EPS))], f"{hint}_t")
+    if c:
+        t = g.node("Add", [t, g.shared("c", f32(c))], f"{hint}_t_noise")
+    t = g.node("Sqrt", [g.node("Mul", [t, g.shared("two", f32(2))], f"{hint}_2t")], f"{hint}_sd")
+    return g.node("Erf", [g.node("Div", [hbar, t], f"{hint}_u")], f"{hint}_mean")
+
+
+#: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
+_WRITERS: dict[str, Callable] = {
+    "binary": lambda g, x, model: _write_binary(g, x, model.export_binary()),
+    "surrogate": lambda g, x, model: _write_surrogate(g, x, model.net_.module_),
+}
+
+
+def _write_outputs(g: _Graph, logits: str, classes, label: str, proba: str, proba_dtype) -> None:
+    """Softmax probabilities and the label of the first largest logit."""
+    softmax = g.node("Softmax", [logits], "softmax", axis=1)
+    g.node("Cast", [softmax], "probabilities", out=proba, to=_tensor_type(g, proba_dtype))
+    index = g.node("ArgMax", [logits], "argmax", axis=1, keepdims=0)
+    classes = g.const("classes", _label_array(classes))
+    g.node("Gather", [classes, index], "label", out=label, axis=0)
+
+
+# ----------------------------------------------------------------------------- skl2onnx
+def _shape_calculator(operator) -> None:
+    """Output types: label (int64 or string), shape [N], and probabilities, [N, n_classes].
+
+    The probabilities are float32: skl2onnx's ``ZipMap`` takes float32 only.  With
+    ``zipmap="columns"`` they keep the type skl2onnx's parser declared (the input's),
+    because its per-class outputs are declared with that type and never updated.
+    """
+    data_types = _require("skl2onnx.common.data_types")
+    model = operator.raw_operator
+    _check_inference(model)
+    if len(operator.inputs) != 1 or len(operator.outputs) != 2:
+        raise RuntimeError(
+            f"{ALIAS} expects 1 input and 2 outputs (label, probabilities), got "
+            f"{len(operator.inputs)} and {len(operator.outputs)}."
+        )
+    n_samples, *rest = operator.inputs[0].type.shape or [None]
+    n_features = getattr(model, "n_features_in_", None)
+    if rest and isinstance(rest[0], int) and n_features is not None and rest[0] != n_features:
+        raise ValueError(
+            f"the ONNX input of the BinaryNetClassifier has {rest[0]} columns, but the "
+            f"model was fitted on {n_features} features."
+        )
+    classes = _label_array(_classes(operator.scope_inst, model))
+    label_type = (
+        data_types.Int64TensorType if classes.dtype.kind == "i" else (data_types.StringTensorType)
+    )
+    operator.outputs[0].type = label_type(shape=[n_samples])
+    proba_type = data_types.FloatTensorType
+    zipmap = operator.scope_inst.get_options(model, {"zipmap": True})["zipmap"]
+    if zipmap == "columns" and isinstance(operator.outputs[1].type, data_types.DoubleTensorType):
+        proba_type = data_types.DoubleTensorType
+    operator.outputs[1].type = proba_type(shape=[n_samples, len(classes)])
+
+
+def _numpy_type(variable_type) -> type:
+    data_types = _require("skl2onnx.common.data_types")
+    return np.float64 if isinstance(variable_type, data_types.DoubleTensorType) else np.float32
+
+
+def _classes(scope, model) -> np.ndarray:
+    """``classes_``, or ``0 .. n_classes - 1`` with skl2onnx's ``nocl=True`` option."""
+    if scope.get_options(model, {"nocl": False})["nocl"]:
+        return np.arange(len(model.classes_))
+    return model.classes_
+
+
+def _converter(scope, operator, container) -> None:
+    """Write the 1-bit network of ``operator.raw_operator`` into skl2onnx's container."""
+    opset = container.target_opset
+    if opset is not None and opset < MIN_OPSET:
+        raise ValueError(
+            f"target_opset={opset} is too low for a BinaryNetClassifier: the converter "
+            f"needs opset {MIN_OPSET} or higher (GreaterOrEqual; Softmax, ReduceSum as defined there)."
+        )
+    model = operator.raw_operator
+    g = _Skl2OnnxGraph(scope, container)
+    logits = _network_writer(model)(g, operator.inputs[0].full_name)
+    label, proba = operator.outputs[0].full_name, operator.outputs[1].full_name
+    _write_outputs(
+        g, logits, _classes(scope, model), label, proba, _numpy_type(operator.outputs[1].type)
+    )
+
+
+def register() -> None:
+    """Register the converter for :class:`~sklearn_bnn.BinaryNetClassifier` with skl2onnx.
+
+    Done on ``import sklearn_bnn.onnx`` when skl2onnx is installed; calling it again is
+    harmless (the registration is overwritten).  Options: ``zipmap`` (``True``, the
+    default, ``False``, ``"columns"``), as for scikit-learn's classifiers.
+
+    Raises
+    ------
+    ImportError
+        skl2onnx is not installed; the message gives the install command.
+
+    Examples
+    --------
+    >>> import skl2onnx
+    >>> from sklearn_bnn.onnx import ALIAS, register
+    >>> register()
+    >>> ALIAS in skl2onnx.supported_converters()
+    True
+    """
+    skl2onnx = _require("skl2onnx")
+    from .classifier import BinaryNetClassifier
+
+    skl2onnx.update_registered_converter(
+        BinaryNetClassifier,
+        ALIAS,
+        _shape_calculator,
+        _converter,
+        options={"zipmap": [True, False, "columns"], "nocl": [False, True]},
+    )
+
+
+def to_onnx(model, X=None, **kwargs):
+    """Convert a fitted model to an ONNX ``ModelProto``.
+
+    Parameters
+    ----------
+    model : estimator, Pipeline or PackedBinaryNetwork
+        A fitted :class:`~sklearn_bnn.BinaryNetClassifier` (``inference="binary"`` or
+        ``"surrogate"``), a scikit-learn pipeline that ends in one, or anything else
+        skl2onnx converts: then this is :func:`skl2onnx.to_onnx` after :func:`register`.  A
+        :class:`~sklearn_bnn.PackedBinaryNetwork` is written directly with ``onnx``
+        (skl2onnx not needed), input scaling included.
+    X : array-like, default=None
+        Sample input; its dtype sets the input type (float64: ``double``, whose values the
+        graph casts to float32 as ``predict`` does).  Required by skl2onnx (or pass
+        ``initial_types``); for a packed network ``None`` means ``double``.
+    **kwargs
+        Passed to :func:`skl2onnx.to_onnx` (``options``, ``target_opset``, ...).  For a
+        packed network only ``target_opset`` (default :data:`MIN_OPSET`).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Outputs ``label`` and ``probabilities`` (float32), or with skl2onnx's default
+        ``zipmap=True`` option ``output_label`` and ``output_probability``.
+
+    Raises
+    ------
+    ValueError
+        ``inference="mc"``, ``inference="surrogate"`` with a noise without an erf neuron,
+        or ``target_opset`` below :data:`MIN_OPSET`.
+    ImportError
+        onnx or skl2onnx is missing; the message gives the install command.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BinaryNetClassifier((8,), max_iter=10, random_state=0).fit(X, y)
+    >>> packed = clf.export_binary()
+    >>> model = to_onnx(packed)
+    >>> bool(np.array_equal(OnnxPredictor(model).predict(X), packed.predict(X)))
+    True
+    """
+    if isinstance(model, PackedBinaryNetwork):
+        return _packed_to_onnx(model, X, **kwargs)
+    skl2onnx = _require("skl2onnx")
+    register()
+    return skl2onnx.to_onnx(model, X, **kwargs)
+
+
+def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, target_opset: int | None = None):
+    onnx = _require("onnx")
+    opset = MIN_OPSET if target_opset is None else int(target_opset)
+    if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise ValueError(
+            f"target_opset={target_opset} is not available: valid opsets are {MIN_OPSET} "
+            f"to {onnx.defs.onnx_opset_version()} (this onnx's latest)."
+        )
+    in_dtype = np.float32 if X is not None and np.asarray(X).dtype == np.float32 else np.float64
+    g = _Graph()
+    logits = _write_binary(g, "X", packed)
+    _write_outputs(g, logits, packed.classes_, "label", "probabilities", np.float32)
+    label_type = onnx.TensorProto.INT64
+    if _label_array(packed.classes_).dtype.kind != "i":
+        label_type = onnx.TensorProto.STRING
+    make = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        g.nodes,
+        "sklearn_bnn_packed_network",
+        [make("X", _tensor_type(g, in_dtype), [None, packed.n_features_in_])],
+        [
+            make("label", label_type, [None]),
+            make("probabilities", onnx.TensorProto.FLOAT, [None, len(packed.classes_)]),
+        ],
+        g.initializers,
+    )
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opsets,
+        ir_version=onnx.helper.find_min_ir_version_for(opsets),
+        producer_name="sklearn-bnn",
+    )
+    onnx.checker.check_model(model)
+    return model
+
+
+# ----------------------------------------------------------------------------- running it
+class OnnxPredictor:
+    """Run a converted model with onnxruntime, with the estimator's ``predict`` interface.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto, bytes or str
+        A model from :func:`to_onnx` or :func:`skl2onnx.to_onnx` (or its serialised bytes,
+        or a file path), with or without ``ZipMap``.
+    n_threads : int, default=None
+        onnxruntime's intra-op threads (``None``: its default, all cores).
+
+    Attributes
+    ----------
+    session : onnxruntime.InferenceSession
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BinaryNetClassifier((8,), max_iter=10, random_state=0).fit(X, y)
+    >>> ort_clf = OnnxPredictor(to_onnx(clf, X[:1]), n_threads=1)  # zipmap=True: dicts
+    >>> label, proba = ort_clf.run(X[:2])
+    >>> label.tolist() == clf.predict(X[:2]).tolist(), proba.shape
+    (True, (2, 3))
+    """
+
+    def __init__(self, model, *, n_threads: int | None = None) -> None:
+        ort = _require("onnxruntime")
+        options = ort.SessionOptions()
+        if n_threads is not None:
+            options.intra_op_num_threads = int(n_threads)
+            options.inter_op_num_threads = 1
+        if hasattr(model, "SerializeToString"):
+            model = model.SerializeToString()
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f"expected a model with one input, got {len(inputs)}")
+        self._input = inputs[0].name
+        self._dtype = np.float64 if inputs[0].type == "tensor(double)" else np.float32
+
+    def run(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities, shape (n_samples, n_classes), whatever ``zipmap`` was."""
+        label, *proba = self.session.run(None, {self._input: np.asarray(X, dtype=self._dtype)})
+        if len(proba) > 1:  # zipmap="columns": one output per class
+            return label, np.column_stack(proba)
+        if isinstance(proba[0], list):  # ZipMap: one dict per sample, in the classes' order
+            return label, np.array([list(row.values()) for row in proba[0]], dtype=np.float32)
+        return label, proba[0]
+
+    def predict(self, X) -> np.ndarray:
+        """Labels, shape (n_samples,)."""
+        return self.run(X)[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities, float32, shape (n_samples, n_classes)."""
+        return self.run(X)[1]
+
+
+try:  # register on import when skl2onnx is there; otherwise the functions above say how
+    register()
+except ImportError:
+    pass

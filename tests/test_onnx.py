@@ -1,0 +1,324 @@
+"""ONNX export: onnxruntime against the estimator's own predict, for every surrogate."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+from sklearn_bnn.nn import BinaryNetwork
+
+pytest.importorskip("onnxruntime")
+skl2onnx = pytest.importorskip("skl2onnx")
+bnn_onnx = pytest.importorskip("sklearn_bnn.onnx")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SURROGATES = ("binary", "deterministic", "lrt", "sampled")
+
+X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
+_rng = np.random.default_rng(0)
+# 17 classes, features on scales 0.1 to 10 (the scaler matters), test points off the grid
+X_RANDOM = _rng.normal(size=(340, 11)) * _rng.uniform(0.1, 10.0, size=11)
+Y_RANDOM = np.arange(340) % 17
+X_RANDOM_TEST = _rng.normal(size=(2000, 11)) * 5.0
+
+
+def fit_pipeline(X, y, surrogate="binary", hidden=(48, 24), seed=0):
+    clf = BinaryNetClassifier(
+        hidden, surrogate=surrogate, max_iter=2, learning_rate_init=3e-2, random_state=seed
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), clf).fit(X, y)
+
+
+def assert_same_as_predict(model, onnx_model, X):
+    label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(X)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def digits_pipeline():
+    return fit_pipeline(X_DIGITS[::3], Y_DIGITS[::3])
+
+
+# ------------------------------------------------------------------ exactness
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_digits_pipeline_equals_predict(surrogate):
+    pipe = fit_pipeline(X_DIGITS[::3], Y_DIGITS[::3], surrogate, seed=1)
+    assert_same_as_predict(pipe, bnn_onnx.to_onnx(pipe, X_DIGITS[:1]), X_DIGITS)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_random_17_class_pipeline_equals_predict(surrogate):
+    pipe = fit_pipeline(X_RANDOM, Y_RANDOM, surrogate, hidden=(37, 70, 9), seed=2)
+    onnx_model = bnn_onnx.to_onnx(pipe, X_RANDOM[:1], options={"zipmap": False})
+    assert_same_as_predict(pipe, onnx_model, X_RANDOM_TEST)
+
+
+@pytest.mark.parametrize(
+    "surrogate, noise, slope",
+    [
+        ("deterministic", "gaussian", 1.0),
+        ("deterministic", "sign", "unit"),
+        ("lrt", "logistic", 1.0),
+    ],
+)
+def test_surrogate_inference_agrees_with_predict(surrogate, noise, slope):
+    # the real-valued S1 network in float32: equal up to float32 rounding (here: labels)
+    for X, y, X_test in [
+        (X_DIGITS[::3], Y_DIGITS[::3], X_DIGITS),
+        (X_RANDOM, Y_RANDOM, X_RANDOM_TEST),
+    ]:
+        clf = BinaryNetClassifier(
+            (37, 20),
+            surrogate=surrogate,
+            noise=noise,
+            slope=slope,
+            inference="surrogate",
+            max_iter=2,
+            learning_rate_init=3e-2,
+            random_state=3,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+        assert_same_as_predict(pipe, bnn_onnx.to_onnx(pipe, X[:1]), X_test)
+
+
+def test_column_transformer_pipeline_and_float32_input():
+    columns = ColumnTransformer(
+        [("scaled", StandardScaler(), list(range(6))), ("kept", "passthrough", [6, 7, 8, 9, 10])]
+    )
+    clf = BinaryNetClassifier((40,), max_iter=2, learning_rate_init=3e-2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(columns, clf).fit(X_RANDOM, Y_RANDOM)
+    assert_same_as_predict(pipe, bnn_onnx.to_onnx(pipe, X_RANDOM[:1]), X_RANDOM_TEST)
+    # float32 input: the graph scales in float32 where scikit-learn rounds float64 results,
+    # so a unit within an ulp of its threshold may differ (not an exactness claim)
+    X32 = X_RANDOM_TEST.astype(np.float32)
+    onnx_model = bnn_onnx.to_onnx(pipe, X32[:1], options={"zipmap": False})
+    assert onnx_model.graph.input[0].type.tensor_type.elem_type == 1  # FLOAT
+    label = bnn_onnx.OnnxPredictor(onnx_model).predict(X32)
+    assert np.mean(label == pipe.predict(X32)) >= 0.995
+
+
+# ------------------------------------------------------------------ classifier conventions
+def test_importing_the_module_registers_the_converter():
+    code = (
+        "import skl2onnx, sklearn_bnn.onnx; "
+        "print(sklearn_bnn.onnx.ALIAS in skl2onnx.supported_converters())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_zipmap_options(digits_pipeline):
+    # skl2onnx's own to_onnx, its three zipmap settings and nocl
+    expected = digits_pipeline.predict(X_DIGITS)
+    outputs = {
+        True: ["output_label", "output_probability"],
+        False: ["label", "probabilities"],
+        "columns": ["output_label", *(f"i{c}" for c in range(10))],
+    }
+    for zipmap, names in outputs.items():
+        onnx_model = skl2onnx.to_onnx(digits_pipeline, X_DIGITS[:1], options={"zipmap": zipmap})
+        assert [o.name for o in onnx_model.graph.output] == names
+        assert_same_as_predict(digits_pipeline, onnx_model, X_DIGITS)
+    session = bnn_onnx.OnnxPredictor(skl2onnx.to_onnx(digits_pipeline, X_DIGITS[:1])).session
+    label, dicts = session.run(None, {session.get_inputs()[0].name: X_DIGITS[:3]})
+    np.testing.assert_array_equal(label, expected[:3])
+    assert sorted(dicts[0]) == list(range(10))
+    bnn_onnx.register()  # the explicit registration: idempotent
+    onnx_model = skl2onnx.to_onnx(digits_pipeline, X_DIGITS[:1], options={"nocl": True})
+    np.testing.assert_array_equal(bnn_onnx.OnnxPredictor(onnx_model).predict(X_DIGITS), expected)
+
+
+@pytest.mark.parametrize("zipmap", [True, False])
+def test_string_labels(zipmap):
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    pipe = fit_pipeline(X_DIGITS[::4], names[Y_DIGITS[::4]], hidden=(32,))
+    onnx_model = bnn_onnx.to_onnx(pipe, X_DIGITS[:1], options={"zipmap": zipmap})
+    label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(X_DIGITS)
+    assert label.dtype == object and isinstance(label[0], str)
+    np.testing.assert_array_equal(label, pipe.predict(X_DIGITS))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X_DIGITS), rtol=0, atol=1e-5)
+
+
+def test_two_integral_float_labels_become_int64():
+    pipe = fit_pipeline(X_RANDOM, np.where(Y_RANDOM % 2 == 0, 1.0, 3.0), hidden=(16,))
+    label, proba = bnn_onnx.OnnxPredictor(bnn_onnx.to_onnx(pipe, X_RANDOM[:1])).run(X_RANDOM_TEST)
+    assert label.dtype == np.int64 and proba.shape == (len(X_RANDOM_TEST), 2)
+    np.testing.assert_array_equal(label, pipe.predict(X_RANDOM_TEST))
+
+
+# ------------------------------------------------------------------ errors
+def test_mc_inference_is_a_clear_error(digits_pipeline):
+    digits_pipeline.set_params(binarynetclassifier__inference="mc")
+    try:
+        with pytest.raises(ValueError, match="inference='mc' does not convert") as exc:
+            bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1])
+        assert "random draws" in str(exc.value)
+        assert "inference='binary' converts" in str(exc.value)
+    finally:
+        digits_pipeline.set_params(binarynetclassifier__inference="binary")
+
+
+def test_surrogate_inference_with_uniform_noise_is_a_clear_error():
+    clf = BinaryNetClassifier((8,), noise="uniform", inference="surrogate", max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_RANDOM, Y_RANDOM)
+    with pytest.raises(ValueError, match="noise 'uniform' does not convert"):
+        bnn_onnx.to_onnx(clf, X_RANDOM[:1])
+
+
+def test_opset_below_13_is_refused_and_13_works(digits_pipeline):
+    with pytest.raises(ValueError, match="needs opset 13 or higher"):
+        bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1], target_opset=12)
+    onnx_model = bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1], target_opset=13)
+    assert {o.domain: o.version for o in onnx_model.opset_import}[""] == 13
+    assert_same_as_predict(digits_pipeline, onnx_model, X_DIGITS)
+    digits_pipeline.set_params(binarynetclassifier__inference="surrogate")  # ReduceSum, Erf
+    try:
+        onnx_model = bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1], target_opset=13)
+        assert_same_as_predict(digits_pipeline, onnx_model, X_DIGITS)
+    finally:
+        digits_pipeline.set_params(binarynetclassifier__inference="binary")
+    packed = digits_pipeline[-1].export_binary()
+    with pytest.raises(ValueError, match="target_opset=12 is not available"):
+        bnn_onnx.to_onnx(packed, target_opset=12)
+
+
+@pytest.mark.parametrize("missing", ["skl2onnx", "onnx", "onnxruntime"])
+def test_missing_onnx_packages_name_the_extra(monkeypatch, digits_pipeline, missing):
+    packed = digits_pipeline[-1].export_binary()
+    onnx_model = bnn_onnx.to_onnx(packed)
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import missing` raise ImportError
+    call = {
+        "skl2onnx": lambda: bnn_onnx.to_onnx(digits_pipeline, X_DIGITS[:1]),
+        "onnx": lambda: bnn_onnx.to_onnx(packed),
+        "onnxruntime": lambda: bnn_onnx.OnnxPredictor(onnx_model),
+    }[missing]
+    with pytest.raises(ImportError, match=rf"needs the '{missing}' package") as exc:
+        call()
+    assert 'pip install "sklearn-bnn[onnx]"' in str(exc.value)
+    assert "pip install onnx skl2onnx onnxruntime" in str(exc.value)
+
+
+# ------------------------------------------------------------------ the bare packed network
+def random_network(n_features, sizes, n_outputs, seed, dtype=torch.float32):
+    torch.manual_seed(seed)
+    net = BinaryNetwork(n_features, sizes, n_outputs).to(dtype)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.uniform_(-1.0, 1.0)
+            layer.bias.normal_(0.0, 0.5)
+    return net
+
+
+def graph_units(onnx_model, X, n_layers):
+    """Every binary layer's units (bool) read from the graph's intermediate outputs."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(onnx_model)
+    names = [f"layer{k}_on" for k in range(n_layers)]
+    model.graph.output.extend(
+        onnx.helper.make_tensor_value_info(n, onnx.TensorProto.BOOL, None) for n in names
+    )
+    session = bnn_onnx.OnnxPredictor(model).session
+    return session.run(names, {"X": np.asarray(X, dtype=np.float64)})
+
+
+def torch_units(net, X):
+    x = torch.as_tensor(X, dtype=net.layers[0].weight.dtype)
+    units = []
+    with torch.no_grad():
+        for layer in net.layers:
+            on = layer.binary_forward(x) >= 0
+            units.append(on.numpy())
+            x = torch.where(on, 1.0, -1.0).to(x.dtype)
+    return units
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_packed_network_odd_widths_every_layer(dtype):
+    # uniform means in [-1, 1] and N(0, 0.5) biases: many units near their threshold;
+    # 7 x 65 and 129 x 8 weights are not whole bytes (the graph drops the padding)
+    net = random_network(7, (65, 1, 129, 8), 4, seed=0, dtype=dtype)
+    packed = PackedBinaryNetwork.from_module(net, classes=np.array([3, 5, 7, 11]))
+    X = np.random.default_rng(0).normal(size=(2000, 7))
+    onnx_model = bnn_onnx.to_onnx(packed)
+    for got, expected in zip(graph_units(onnx_model, X, 4), torch_units(net, X)):
+        np.testing.assert_array_equal(got, expected)
+    label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(X)
+    np.testing.assert_array_equal(label, packed.predict(X))
+    np.testing.assert_allclose(proba, packed.predict_proba(X), rtol=0, atol=1e-6)
+
+
+def test_packed_network_exact_ties_give_plus_one():
+    # weights exactly +-1 (alpha = 1, offset = bias); scales 1/2 and 1/4 are exact, so
+    # integer inputs hit fields of exactly 0 in both layers: the unit must be +1 there
+    net = BinaryNetwork(4, (16, 3), 2)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.copy_(torch.as_tensor(rng.choice([-1.0, 1.0], size=layer.weight.shape)))
+        net.layers[0].bias.copy_(torch.as_tensor(np.resize([0.0, 0.5, 1.0, -0.5], 16)))
+        net.layers[1].bias.copy_(torch.tensor([0.0, 0.5, -0.5]))
+    X = np.array(np.meshgrid([-1, 0, 1], [-1, 1], [0, 1], [-1, 1])).reshape(4, -1).T
+    with torch.no_grad():
+        x = torch.as_tensor(X, dtype=torch.float32)
+        h0 = net.layers[0].binary_forward(x)
+        h1 = net.layers[1].binary_forward(torch.where(h0 >= 0, 1.0, -1.0))
+    assert (h0 == 0).any() and (h1 == 0).any()  # the test exercises ties in both layers
+    onnx_model = bnn_onnx.to_onnx(PackedBinaryNetwork.from_module(net))
+    for got, expected in zip(graph_units(onnx_model, X, 2), torch_units(net, X)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_packed_network_input_scaling_and_float32_input():
+    pipe = fit_pipeline(X_RANDOM, Y_RANDOM, hidden=(30, 20))
+    scaler, clf = pipe[0], pipe[-1]
+    exported = clf.export_binary()
+    packed = PackedBinaryNetwork(
+        exported.layers,
+        exported.head_weight,
+        exported.head_bias,
+        exported.classes_,
+        input_offset=scaler.mean_,
+        input_scale=scaler.scale_,
+    )
+    label, proba = bnn_onnx.OnnxPredictor(bnn_onnx.to_onnx(packed)).run(X_RANDOM_TEST)
+    np.testing.assert_array_equal(label, pipe.predict(X_RANDOM_TEST))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X_RANDOM_TEST), rtol=0, atol=1e-5)
+    # a float32 input: the same float64 scaling of the float32 values as packed.predict
+    X32 = X_RANDOM_TEST.astype(np.float32)
+    onnx_model = bnn_onnx.to_onnx(packed, X32[:1])
+    np.testing.assert_array_equal(
+        bnn_onnx.OnnxPredictor(onnx_model).predict(X32), packed.predict(X32)
+    )
+
+
+def test_stored_as_bits():
+    pipe = fit_pipeline(X_DIGITS[::3], Y_DIGITS[::3], hidden=(256, 256))
+    onnx_model = bnn_onnx.to_onnx(pipe, X_DIGITS[:1], options={"zipmap": False})
+    sizes = {t.name: len(t.raw_data) for t in onnx_model.graph.initializer}
+    assert sizes["layer0_weight_bits"] == 64 * 256 // 8
+    assert sizes["layer1_weight_bits"] == 256 * 256 // 8
+    # the file: bits, thresholds, the float32 head, the scaler; far below float32 weights
+    assert len(onnx_model.SerializeToString()) < 4 * (64 * 256 + 256 * 256) / 10
