@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
@@ -67,6 +68,14 @@ class CompiledNet:
         for x, p in zip(X, proba):
             function(ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(p.ctypes.data))
         return proba
+
+    def logits(self, X):
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        logits = np.empty((len(X), self.n_classes))
+        function = getattr(self.lib, f"{self.name}_logits")
+        for x, z in zip(X, logits):
+            function(ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(z.ctypes.data))
+        return logits
 
     def classes(self, ctype):
         return (ctype * self.n_classes).in_dll(self.lib, f"{self.name}_classes")[:]
@@ -141,12 +150,21 @@ def test_real_first_layer_matrix_is_a_float_product(digits_net, tmp_path, monkey
     assert changed.any()  # the real matrix is used by numpy and C alike
 
 
+@pytest.fixture(scope="module")
+def coded_digits_net():
+    clf = BinaryNetClassifier(
+        (24, 12), max_iter=3, first_layer="real", encoding="raw+thermometer", random_state=0
+    )
+    return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
+
+
 @needs_cc
-def test_header_states_the_bytes_of_constants(digits_net, tmp_path):
+@pytest.mark.parametrize("fitted", ["digits_net", "coded_digits_net"])
+def test_header_states_the_bytes_of_constants(fitted, tmp_path, request):
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("no 'nm' to read the object's symbol sizes")
-    net = digits_net.export_binary()
+    net = request.getfixturevalue(fitted).export_binary()
     header, source = net.to_c(tmp_path, name="sized")
     obj = tmp_path / "sized.o"
     subprocess.run([CC, *CFLAGS, "-c", str(source), "-o", str(obj)], check=True)
@@ -191,3 +209,102 @@ def test_float64_network_strict_warnings_and_float_labels(tmp_path):
     )
     np.testing.assert_array_equal(net.classes_[indices], net.predict(X))
     assert compiled.classes(ctypes.c_double) == [0.5, -1.0, 2.0]
+
+
+# ------------------------------------------------------------------ input code, real first layer
+def coded_pipeline(X, y, first_layer, encoding, surrogate="binary"):
+    """StandardScaler + BinaryNetClassifier, and its export with the scaler put inside."""
+    clf = BinaryNetClassifier(
+        (24, 12),
+        first_layer=first_layer,
+        encoding=encoding,
+        n_bins=5,
+        surrogate=surrogate,
+        max_iter=3,
+        learning_rate_init=3e-2,
+        random_state=0,
+    )
+    pipe = fit_quiet(make_pipeline(StandardScaler(), clf), X, y)
+    scaler, plain = pipe[0], clf.export_binary()
+    net = PackedBinaryNetwork(
+        plain.layers,
+        plain.head_weight,
+        plain.head_bias,
+        plain.classes_,
+        input_offset=scaler.mean_,
+        input_scale=scaler.scale_,
+        code=plain.code,
+    )
+    return pipe, net
+
+
+def on_thresholds(code, Z, below=False):
+    """One row of ``Z`` (the classifier's float32 input) per code bit, with the bit's
+    threshold copied into its feature (``below``: the next float32 down, the bit is -1)."""
+    target = code.threshold
+    if below:
+        target = np.nextafter(target, np.float32(-np.inf))
+    rows = Z[np.arange(len(target)) % len(Z)].copy()
+    rows[np.arange(len(target)), code.feature] = target
+    return rows
+
+
+def random_17_classes():
+    """17 classes, features on scales 0.1 to 30 (float32 values, as float64)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(510, 9)) * rng.uniform(0.1, 30.0, size=9) + rng.normal(size=9)
+    X[:, 0] = np.round(X[:, 0])  # repeated values: thresholds on data points
+    return X.astype(np.float32).astype(np.float64), np.arange(510) % 17
+
+
+@needs_cc
+@pytest.mark.parametrize("data", ["digits", "random_17_classes"])
+@pytest.mark.parametrize(
+    "first_layer, encoding, surrogate",
+    [
+        ("real", "raw+thermometer", "binary"),
+        ("binary", "thermometer", "binary"),
+        ("real", "raw", "binary"),
+        ("real", "raw+thermometer", "sampled"),
+    ],
+)
+def test_code_and_real_first_layer_match_the_pipeline(
+    tmp_path, data, first_layer, encoding, surrogate
+):
+    X, y = (X_DIGITS, Y_DIGITS) if data == "digits" else random_17_classes()
+    pipe, net = coded_pipeline(X, y, first_layer, encoding, surrogate)
+    assert (net.layers[0].weight is not None) == (first_layer == "real")
+    assert (net.code is not None) == (encoding != "raw")
+    # the scaler inside the C: raw float32 inputs (X holds float32 values)
+    compiled = CompiledNet(net, tmp_path, name="scaled")
+    indices = compiled.predict_indices(X)
+    np.testing.assert_array_equal(net.classes_[indices], pipe.predict(X))
+    np.testing.assert_allclose(compiled.predict_proba(X), pipe.predict_proba(X), atol=1e-6)
+    assert_same_as_numpy(compiled, net, X)
+    # the classifier's own export on its scaled float32 input, with rows on the thresholds
+    clf, plain = pipe[-1], pipe[-1].export_binary()
+    Z = pipe[0].transform(X).astype(np.float32)
+    if plain.code is not None:
+        at, below = on_thresholds(plain.code, Z), on_thresholds(plain.code, Z, below=True)
+        assert not np.array_equal(plain.logits(at), plain.logits(below))  # ties decide
+        Z = np.concatenate([Z, at, below])
+        assert f"{len(plain.code.feature)} bits" in compiled.header
+    else:
+        assert "Input code:    none" in compiled.header
+    compiled = CompiledNet(plain, tmp_path, name="coded")
+    np.testing.assert_array_equal(plain.classes_[compiled.predict_indices(Z)], clf.predict(Z))
+    np.testing.assert_allclose(compiled.predict_proba(Z), clf.predict_proba(Z), atol=1e-6)
+    np.testing.assert_allclose(compiled.logits(Z), plain.logits(Z), rtol=0, atol=1e-9)
+    assert_same_as_numpy(compiled, plain, Z)
+
+
+@needs_cc
+def test_code_strict_warnings_word_32_and_portable(coded_digits_net, tmp_path):
+    net = coded_digits_net.export_binary()
+    strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes", "-DBNN_PORTABLE")
+    compiled = CompiledNet(net, tmp_path, name="strict", word_bits=32, extra=strict)
+    assert "First layer:   float matrix" in compiled.header
+    assert "the inputs, then" in compiled.header
+    assert_same_as_numpy(compiled, net, X_DIGITS_STD)
+    source = (tmp_path / "strict.c").read_text()
+    assert "malloc" not in source and "float xc[STRICT_N_INPUTS];" in source

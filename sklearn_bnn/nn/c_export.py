@@ -10,11 +10,16 @@ files.
 **What the C computes**, with the semantics of :mod:`sklearn_bnn.nn.packed`:
 
 * optional input scaling, ``(float)(((double)x[j] - offset[j]) / scale[j])``;
-* the first layer: the dot product of the (scaled) input with each row of
+* an optional input code (:class:`~sklearn_bnn.nn.packed.InputCode`, the thermometer
+  code of ``encoding``) into a stack buffer: the (scaled) inputs first when it keeps them,
+  then one :math:`\pm 1` per bit, ``x[feature[k]] >= threshold[k]`` compared in the
+  floating-point type of the arrays (exact, as numpy compares);
+* the first layer: the dot product of the (scaled, coded) input with each row of
   :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.first_layer_matrix`, accumulated in
   ``double`` (adding or subtracting each input when the row is :math:`\pm 1`, stored as
-  bits; a product of two exact doubles otherwise, stored as floats), rounded once to the
-  network's float type and compared ``>=`` the threshold;
+  bits; otherwise, for ``first_layer="real"``, the product of the float weight and the
+  float input, exact in ``double``), rounded once to the network's float type and compared
+  ``>=`` the threshold;
 * each later layer: the unit is :math:`+1` iff
   :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`, over packed words (bit :math:`j`
   of word :math:`k` is unit :math:`kW + j`, padding bits zero);
@@ -24,7 +29,11 @@ files.
 
 The summation order is sequential where numpy's BLAS chooses its own; the first layer's sum
 is the same whenever it is exact in ``double`` (the condition under which the numpy forward
-pass is exact, see :mod:`sklearn_bnn.nn.packed`), and the logits differ in the last bits of a
+pass is exact, see :mod:`sklearn_bnn.nn.packed`).  With real first-layer weights the
+products are exact but their ``double`` sum is not, so C and numpy (and torch) can round a
+unit's dot product differently only where two ``double`` sums of the same exact products,
+added in different orders, fall on different sides of a ``float`` rounding boundary at
+the threshold, a float64-rounding coincidence.  The logits differ in the last bits of a
 double, so labels are identical except for ties within that rounding.  No floating-point
 expression in the generated code can be contracted into a fused multiply-add with a
 different result (products of two floats are exact in ``double``).
@@ -193,20 +202,41 @@ def _classes_code(classes: np.ndarray, name: str, arrays: _Arrays) -> str:
     return f"extern const {ctype} {name}_classes[{n}];"
 
 
+def _float_ctype(dtype) -> str:
+    return "double" if np.dtype(dtype) == np.float64 else "float"
+
+
+def _code_arrays(code, name: str, arrays: _Arrays) -> str | None:
+    """Emit the input code's ``feature`` and ``threshold``; return the threshold's C type."""
+    if code is None or len(code.feature) == 0:
+        return None
+    small = code.n_features <= 2**15
+    index_type, index_bytes = ("int16_t", 2) if small else ("int32_t", 4)
+    items = [str(int(v)) for v in code.feature]
+    arrays.add(index_type, f"{name}_code_feature", code.feature.shape, items, index_bytes)
+    ctype = _float_ctype(code.threshold.dtype)
+    items = [_float_literal(v, ctype) for v in code.threshold]
+    size = code.threshold.dtype.itemsize
+    arrays.add(ctype, f"{name}_code_threshold", code.threshold.shape, items, size)
+    return ctype
+
+
 def _layers_code(net, name: str, word_bits: int, real: str, arrays: _Arrays) -> dict:
     """Emit the parameter arrays; return facts the functions and header need."""
     word = f"uint{word_bits}_t"
     word_bytes = word_bits // 8
+    code_type = _code_arrays(net.code, name, arrays)
     matrix = net.first_layer_matrix()
-    sizes = [net.n_features_in_, *net.hidden_layer_sizes]
+    sizes = [net.layers[0].shape[1], *net.hidden_layer_sizes]  # the coded input's width
     binary_first = bool(np.isin(matrix, (-1.0, 1.0)).all())
     if binary_first:
         words = _pack_words(matrix > 0, word_bits)
         items = [_word_literal(int(v), word_bits) for v in words.ravel()]
         arrays.add(word, f"{name}_w0", words.shape, items, word_bytes)
     else:
-        items = [_float_literal(v, real) for v in matrix.ravel()]
-        arrays.add(real, f"{name}_w0", matrix.shape, items, matrix.dtype.itemsize)
+        ctype = _float_ctype(matrix.dtype)
+        items = [_float_literal(v, ctype) for v in matrix.ravel()]
+        arrays.add(ctype, f"{name}_w0", matrix.shape, items, matrix.dtype.itemsize)
     threshold = net.layers[0].threshold
     items = [_float_literal(v, real) for v in threshold]
     arrays.add(real, f"{name}_t0", threshold.shape, items, threshold.dtype.itemsize)
@@ -231,6 +261,8 @@ def _layers_code(net, name: str, word_bits: int, real: str, arrays: _Arrays) -> 
     return {
         "word": word,
         "binary_first": binary_first,
+        "first_type": real if binary_first else _float_ctype(matrix.dtype),
+        "code_type": code_type,
         "count_type": count_type,
         "head_type": head_type,
         "sizes": sizes,
@@ -267,7 +299,7 @@ static void {n}_first(const {real} *x, {word} *out)
     for (i = 0; i < {n_out}; i += 4) {{
         double acc[4] = {{0.0, 0.0, 0.0, 0.0}};
         int m = {n_out} - i < 4 ? {n_out} - i : 4;
-        for (j = 0; j < {P}_N_FEATURES; ++j) {{
+        for (j = 0; j < {P}_N_INPUTS; ++j) {{
             double v = (double)x[j];
             for (u = 0; u < m; ++u) {{
 {term}
@@ -283,9 +315,40 @@ static void {n}_first(const {real} *x, {word} *out)
 _TERM_BITS = """\
                 int on = ({n}_w0[(i + u) * {P}_N_WORDS0 + j / {W}] >> (j % {W})) & 1u;
                 acc[u] += on ? v : -v;"""
-# real weights: the product of two floats is exact in double.
+# real weights (first_layer="real"): the product of two floats is exact in double.
 _TERM_REAL = """\
-                acc[u] += (double){n}_w0[(i + u) * {P}_N_FEATURES + j] * v;"""
+                acc[u] += (double){n}_w0[(i + u) * {P}_N_INPUTS + j] * v;"""
+
+_CODE_HEAD = """\
+/* Input code: the inputs{raw_note}, then bit k = +1 iff x[feature[k]] >= threshold[k]. */
+static void {n}_code(const {real} *x, {real} *out)
+{{
+    int k;
+"""
+_CODE_RAW = """\
+    for (k = 0; k < {P}_N_FEATURES; ++k)
+        out[k] = x[k];
+"""
+_CODE_BITS = """\
+    for (k = 0; k < {P}_N_BITS; ++k)
+        out[{n_raw} + k] =
+            x[{n}_code_feature[k]] >= {n}_code_threshold[k] ? ({real})1 : ({real})-1;
+"""
+
+
+def _code_function(net, fmt: dict) -> str:
+    """``<name>_code``: copy the raw inputs when kept, then one +-1 per thermometer bit."""
+    keep_raw = bool(net.code.keep_raw)
+    n_bits = len(net.code.feature)
+    code = _CODE_HEAD.format(raw_note=" (kept)" if keep_raw else " (not kept)", **fmt)
+    if keep_raw:
+        code += _CODE_RAW.format(**fmt)
+    if n_bits:
+        code += _CODE_BITS.format(n_raw=f"{fmt['P']}_N_FEATURES" if keep_raw else "0", **fmt)
+    else:
+        code += "    (void)x;\n    (void)out;\n    (void)k;\n"
+    return code + "}\n"
+
 
 _BINARY = """\
 /* Layer with +-1 inputs: unit i is +1 iff popcount(w_i XOR in) <= p_i. */
@@ -363,19 +426,25 @@ void {n}_predict_batch(const {real} *x, long n_samples, int *indices)
 """
 
 
-def _logits_code(facts: dict, fmt: dict, scaling: bool) -> str:
-    """Body of ``<name>_logits``: scaling, first layer, binary layers, head."""
+def _logits_code(facts: dict, fmt: dict, scaling: bool, coded: bool) -> str:
+    """Body of ``<name>_logits``: scaling, input code, first layer, binary layers, head."""
     n, P = fmt["n"], fmt["P"]
     code = _LOGITS_HEAD.format(**fmt)
     source = "x"
     if scaling:
+        code += f"    {fmt['real']} xs[{P}_N_FEATURES];\n"
+    if coded:  # the coded input, on the stack
+        code += f"    {fmt['real']} xc[{P}_N_INPUTS];\n"
+    if scaling:
         code += (
-            f"    {fmt['real']} xs[{P}_N_FEATURES];\n"
             f"    for (j = 0; j < {P}_N_FEATURES; ++j)\n"
             f"        xs[j] = ({fmt['real']})(((double)x[j] - {n}_in_offset[j]) / "
             f"{n}_in_scale[j]);\n"
         )
         source = "xs"
+    if coded:
+        code += f"    {n}_code({source}, xc);\n"
+        source = "xc"
     code += f"    {n}_first({source}, a);\n"
     buffers = ["a", "b"]
     sizes = facts["sizes"]
@@ -393,13 +462,24 @@ def _logits_code(facts: dict, fmt: dict, scaling: bool) -> str:
 def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: int) -> str:
     n, P, W, real = fmt["n"], fmt["P"], fmt["W"], fmt["real"]
     shape = " -> ".join(map(str, facts["sizes"])) + f" -> {len(net.classes_)} classes"
-    first = "bits (+-1)" if facts["binary_first"] else f"{real} matrix"
+    if net.code is not None:
+        shape = f"{net.n_features_in_} features, coded to {shape}"
+    first = "bits (+-1)" if facts["binary_first"] else f"{facts['first_type']} matrix"
     scaling = "(x - offset) / scale in double, then cast" if net.input_scale is not None else "none"
+    coding = "none"
+    if net.code is not None:
+        kept = "the inputs, then " if net.code.keep_raw else ""
+        coding = (
+            f"thermometer: {kept}{len(net.code.feature)} bits, {facts['sizes'][0]} values;\n"
+            f" *                bit k = x[feature[k]] >= threshold[k] ({facts['code_type'] or real})"
+            " ? +1 : -1"
+        )
     return f"""\
 /* {n}.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).
  *
  * Network:       {shape}
  * Input scaling: {scaling}
+ * Input code:    {coding}
  * First layer:   {first}, double accumulation, threshold in {real}
  * Later layers:  packed {W}-bit words ({facts["word"]}), XOR + popcount <= threshold
  * Head:          {facts["head_type"]} weights, double logits
@@ -476,15 +556,22 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         "n_out": facts["sizes"][1],
         "pad": " " * len(f"static void {name}_binary("),
     }
-    word_bytes = word_bits // 8
+    word_bytes, real_bytes = word_bits // 8, 8 if real == "double" else 4
     stack = 2 * facts["max_words"] * word_bytes + 8 * len(net.classes_) + 4 * 8  # acc[4]
     if net.input_scale is not None:
-        stack += net.n_features_in_ * (8 if real == "double" else 4)
+        stack += net.n_features_in_ * real_bytes  # xs
+    if net.code is not None:
+        stack += facts["sizes"][0] * real_bytes  # xc, the coded input
     P = fmt["P"]
     parts = [
         f"/* {name}.c: generated by sklearn-bnn; see {name}.h. */\n",
         f'#include "{name}.h"\n\n#include <math.h>\n\n',
-        f"#define {P}_N_WORDS0 {-(-net.n_features_in_ // word_bits)}\n",
+        f"#define {P}_N_INPUTS {facts['sizes'][0]} /* read by the first layer */\n",
+    ]
+    if net.code is not None:
+        parts.append(f"#define {P}_N_BITS {len(net.code.feature)}\n")
+    parts += [
+        f"#define {P}_N_WORDS0 {-(-facts['sizes'][0] // word_bits)}\n",
         f"#define {P}_N_WORDS1 {-(-facts['sizes'][1] // word_bits)}\n",
         f"#define {P}_MAX_WORDS {facts['max_words']}\n\n",
         *arrays.code,
@@ -495,9 +582,11 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
             term=(_TERM_BITS if facts["binary_first"] else _TERM_REAL).format(**fmt), **fmt
         ),
     ]
+    if net.code is not None:
+        parts += ["\n", _code_function(net, fmt)]
     if len(facts["sizes"]) > 2:
         parts += ["\n", _BINARY.format(**fmt)]
-    parts += ["\n", _logits_code(facts, fmt, net.input_scale is not None)]
+    parts += ["\n", _logits_code(facts, fmt, net.input_scale is not None, net.code is not None)]
     header = _header(net, fmt, facts, classes_decl, arrays.nbytes, stack)
     return header, "".join(parts)
 
