@@ -862,7 +862,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             With ``classes_`` set to this estimator's labels.
         """
         check_is_fitted(self)
-        return PackedBinaryNetwork.from_module(self.net_.module_, classes=self.classes_)
+        encoder = getattr(self, "encoder_", None)
+        code = None if encoder is None else encoder.input_code()
+        return PackedBinaryNetwork.from_module(self.net_.module_, classes=self.classes_, code=code)
 
     def summary(self) -> "ModelSummary":
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.

@@ -33,7 +33,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-__all__ = ["ENCODINGS", "ThermometerEncoder", "thermometer_code"]
+from .nn.packed import InputCode, thermometer_code
+
+__all__ = ["ENCODINGS", "ThermometerEncoder"]
 
 #: The ``encoding`` values of the estimators: name -> (keep the raw features, thermometer
 #: bits).  ``"raw"`` is no encoding.
@@ -45,46 +47,6 @@ ENCODINGS: dict[str, tuple[bool, bool]] = {
 
 # Rows used to place the quantiles (a seeded subsample beyond it), as KBinsDiscretizer.
 _QUANTILE_ROWS = 200_000
-
-
-def thermometer_code(
-    X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, keep_raw: bool
-) -> np.ndarray:
-    """Apply a fitted code: ``[X (if keep_raw), where(X[:, feature] >= threshold, 1, -1)]``.
-
-    The one definition of the code, used by the encoder and by the packed network.
-
-    Parameters
-    ----------
-    X : ndarray of float32, shape (n_samples, n_features)
-    feature : ndarray of int, shape (n_bits,)
-        Input column of each bit.
-    threshold : ndarray of float32, shape (n_bits,)
-    keep_raw : bool
-
-    Returns
-    -------
-    ndarray of float32, shape (n_samples, n_features * keep_raw + n_bits)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_bnn.encoding import thermometer_code
-    >>> X = np.array([[0.0, 5.0], [2.0, 1.0]], dtype=np.float32)
-    >>> thermometer_code(X, np.array([0, 0, 1]), np.array([1, 2, 3], np.float32), False)
-    array([[-1., -1.,  1.],
-           [ 1.,  1., -1.]], dtype=float32)
-    """
-    bits = X[:, feature] >= threshold
-    out = np.empty((len(X), X.shape[1] * keep_raw + len(feature)), dtype=np.float32)
-    n_raw = X.shape[1] if keep_raw else 0
-    if keep_raw:
-        out[:, :n_raw] = X
-    coded = out[:, n_raw:]
-    coded[...] = bits
-    coded *= 2
-    coded -= 1
-    return out
 
 
 class ThermometerEncoder(TransformerMixin, BaseEstimator):
@@ -160,6 +122,12 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return thermometer_code(X, self.feature_, self.threshold_, self.keep_raw)
+
+    def input_code(self) -> InputCode:
+        """The fitted code as the packed network stores it."""
+        check_is_fitted(self)
+        feature = self.feature_.astype(np.int32)
+        return InputCode(self.n_features_in_, feature, self.threshold_, self.keep_raw)
 
     def get_feature_names_out(self, input_features=None):
         """Raw names, then ``"<name> >= <threshold>"`` per bit."""

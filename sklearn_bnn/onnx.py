@@ -122,12 +122,14 @@ def _require(name: str):
 
 # ----------------------------------------------------------------------------- the network
 def _first_layer_weight(packed: PackedBinaryNetwork) -> np.ndarray:
-    """The first layer's weight matrix, shape (n_out, n_in), float64.
+    """The first layer's weight matrix, shape (n_out, n_in), in its own dtype.
 
-    The one place it is read: today the :math:`\\pm 1` signs; a real-valued first layer
-    would return its real matrix here (the graph then stores it as float64).
+    The one place the graph reads it, from
+    :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.first_layer_matrix`: the
+    :math:`\\pm 1` signs (stored as bits), or the real weights of ``first_layer="real"``
+    (stored as float32, widened to float64 in the graph: the same values numpy multiplies).
     """
-    return np.where(packed.layers[0].signs(), 1.0, -1.0)
+    return packed.first_layer_matrix()
 
 
 def _label_array(classes: np.ndarray) -> np.ndarray:
@@ -156,6 +158,12 @@ def _check_inference(model) -> None:
             "of export_binary(), exactly), as does inference='surrogate' (the S1 network); "
             "set it on the fitted model with set_params(inference='binary'), no refit needed."
         )
+
+
+def _code(model):
+    """The fitted estimator's input code (``encoding``), or None."""
+    encoder = getattr(model, "encoder_", None)
+    return None if encoder is None else encoder.input_code()
 
 
 def _network_writer(model) -> Callable[[object, str], str]:
@@ -255,8 +263,11 @@ def _matrix(g: _Graph, hint: str, weight_t: np.ndarray, dtype) -> str:
 
     The bits expand by a constant subgraph (onnxruntime folds it when the session is
     created): each byte indexes a 256 x 8 table of +-1 (int8), then reshape and cast.
+    Other matrices are stored in their own float dtype and widened (exactly) to ``dtype``.
     """
     if not np.isin(weight_t, (-1.0, 1.0)).all():
+        if np.dtype(weight_t.dtype).itemsize < np.dtype(dtype).itemsize:
+            return _widened(g, hint, np.ascontiguousarray(weight_t), dtype)
         return g.const(hint, weight_t.astype(dtype))
     n_in, n_out = weight_t.shape
     bits = g.const(f"{hint}_bits", np.packbits(weight_t.ravel() > 0))
@@ -279,6 +290,8 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
         x = g.node("Sub", [x, g.const("input_offset", packed.input_offset)], "x_centred")
         x = g.node("Div", [x, g.const("input_scale", packed.input_scale)], "x_scaled")
     x = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
+    if packed.code is not None:
+        x = _write_code(g, x, packed.code, dtype)
     x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
     # first layer: float64 accumulation, rounded once to the network's dtype
     weight = _matrix(g, "layer0_weight", _first_layer_weight(packed).T, f64)
@@ -286,7 +299,8 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
     dot = g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
     threshold = g.const("layer0_threshold", packed.layers[0].threshold)
     on = g.node("GreaterOrEqual", [dot, threshold], "layer0_on")
-    plus, minus = g.const("plus_one", np.float32(1)), g.const("minus_one", np.float32(-1))
+    if len(packed.layers) > 1:
+        plus, minus = g.const("plus_one", np.float32(1)), g.const("minus_one", np.float32(-1))
     for k, layer in enumerate(packed.layers[1:], start=1):
         n_in = layer.shape[1]
         units = g.node("Where", [on, plus, minus], f"layer{k}_input")
@@ -303,13 +317,43 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
     return g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
 
 
-def _write_surrogate(g: _Graph, x: str, module) -> str:
+def _write_code(g: _Graph, x: str, code, dtype) -> str:
+    """The input code (:func:`~sklearn_bnn.nn.packed.thermometer_code`) of ``x`` (``dtype``).
+
+    ``Gather`` the columns ``code.feature``, ``GreaterOrEqual`` with ``code.threshold``
+    (compared in the wider of the two float types, as numpy promotes: exact), ``Where``
+    :math:`\\pm 1`, and ``Concat`` after ``x`` when the code keeps the raw inputs.
+    """
+    if len(code.feature) == 0:
+        return x
+    compare = np.result_type(dtype, code.threshold.dtype)
+    columns = g.node(
+        "Gather", [x, g.const("code_feature", code.feature.astype(np.int64))], "code_x", axis=1
+    )
+    if compare != dtype:
+        columns = g.node("Cast", [columns], "code_x_wide", to=_tensor_type(g, compare))
+    threshold = g.const("code_threshold", code.threshold.astype(compare))
+    on = g.node("GreaterOrEqual", [columns, threshold], "code_on")
+    plus, minus = (
+        g.const("code_plus", np.ones((), dtype)),
+        g.const("code_minus", -np.ones((), dtype)),
+    )
+    bits = g.node("Where", [on, plus, minus], "code_bits")
+    if not code.keep_raw:
+        return bits
+    return g.node("Concat", [x, bits], "x_coded", axis=1)
+
+
+def _write_surrogate(g: _Graph, x: str, module, code=None) -> str:
     r"""S1 mean propagation (``inference="surrogate"``) in float32; returns the logits.
 
     The operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order
     (:class:`~sklearn_bnn.nn.layers.FieldMoments`, then the neuron mean
     :math:`\operatorname{erf}(k\bar h / \sqrt{2(\Sigma + \epsilon + c)})`), so the graph
-    agrees with torch to float32 rounding (not bit for bit: the kernels differ).
+    agrees with torch to float32 rounding (not bit for bit: the kernels differ).  The
+    estimator's input ``code`` (float32, exact) comes first; a real first layer
+    (:class:`~sklearn_bnn.nn.layers.RealLinear`) has the deterministic field
+    :math:`W\bar x/\sqrt N + b`, variance :math:`\Sigma = 0`.
     """
     c = getattr(module.noise, "erf_variance", None)
     if c is None:
@@ -319,8 +363,13 @@ def _write_surrogate(g: _Graph, x: str, module) -> str:
             "'gaussian' and 'logistic' noises have. inference='binary' converts."
         )
     mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
-    square = g.node("Mul", [mean, mean], "x_squared")
-    sq_sum = g.node("ReduceSum", [square, g.const("axes", np.array([1]))], "x_sq_sum", keepdims=1)
+    if code is not None:
+        mean = _write_code(g, mean, code, np.float32)
+    sq_sum = None
+    if not getattr(module.layers[0], "real", False):
+        square = g.node("Mul", [mean, mean], "x_squared")
+        axes = g.const("axes", np.array([1]))
+        sq_sum = g.node("ReduceSum", [square, axes], "x_sq_sum", keepdims=1)
     slope = float(getattr(module, "slope", 1.0))  # networks pickled before slope existed
     for k, layer in enumerate(module.layers):
         # E[x^2] summed: the input's squares, then 1 per +-1 unit (sq_sum None)
@@ -338,21 +387,22 @@ def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope,
     from .nn.surrogates import VARIANCE_EPS
 
     f32 = np.float32
-    scale, scale2 = (
-        g.const(f"{hint}_s", f32(layer.scale)),
-        g.const(f"{hint}_s2", f32(layer.scale**2)),
-    )
+    scale = g.const(f"{hint}_s", f32(layer.scale))
     weight = layer.weight.detach()
     hbar = g.node("MatMul", [mean, _param(g, f"{hint}_mean_t", weight.t())], f"{hint}_dot")
     hbar = g.node("Mul", [hbar, scale], f"{hint}_scaled")
     hbar = g.node("Add", [hbar, _param(g, f"{hint}_bias", layer.bias)], f"{hint}_hbar")
-    q = g.node("Mul", [mean, mean], f"{hint}_q")
-    var = g.node("MatMul", [q, _param(g, f"{hint}_sq_t", (weight * weight).t())], f"{hint}_qm2")
-    var = g.node("Mul", [var, scale2], f"{hint}_v")
-    # torch: -v + T, with T = s^2 sum_j E[x_j^2] (first layer) or 1
-    total = g.shared("one", f32(1)) if sq_sum is None else g.node("Mul", [sq_sum, scale2], "T")
-    var = g.node("Sub", [total, var], f"{hint}_var")
-    var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"{hint}_var_clamped")
+    if getattr(layer, "real", False):  # RealLinear.moments: the field is deterministic
+        var = g.shared("zero_f32", f32(0))
+    else:
+        scale2 = g.const(f"{hint}_s2", f32(layer.scale**2))
+        q = g.node("Mul", [mean, mean], f"{hint}_q")
+        square_t = _param(g, f"{hint}_sq_t", (weight * weight).t())
+        var = g.node("Mul", [g.node("MatMul", [q, square_t], f"{hint}_qm2"), scale2], f"{hint}_v")
+        # torch: -v + T, with T = s^2 sum_j E[x_j^2] (first layer) or 1
+        total = g.shared("one", f32(1)) if sq_sum is None else g.node("Mul", [sq_sum, scale2], "T")
+        var = g.node("Sub", [total, var], f"{hint}_var")
+        var = g.node("Max", [var, g.shared("zero_f32", f32(0))], f"{hint}_var_clamped")
     if slope != 1.0:
         hbar = g.node("Mul", [hbar, g.shared("slope", f32(slope))], f"{hint}_hbar_slope")
     t = g.node("Add", [var, g.shared("eps", f32(VARIANCE_EPS))], f"{hint}_t")
@@ -365,7 +415,7 @@ def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope,
 #: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
 _WRITERS: dict[str, Callable] = {
     "binary": lambda g, x, model: _write_binary(g, x, model.export_binary()),
-    "surrogate": lambda g, x, model: _write_surrogate(g, x, model.net_.module_),
+    "surrogate": lambda g, x, model: _write_surrogate(g, x, model.net_.module_, _code(model)),
 }
 
 

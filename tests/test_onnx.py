@@ -322,3 +322,109 @@ def test_stored_as_bits():
     assert sizes["layer1_weight_bits"] == 256 * 256 // 8
     # the file: bits, thresholds, the float32 head, the scaler; far below float32 weights
     assert len(onnx_model.SerializeToString()) < 4 * (64 * 256 + 256 * 256) / 10
+
+
+# ------------------------------------------------------------------ input code, real first layer
+def fit_coded(X, y, surrogate="binary", first_layer="real", encoding="raw+thermometer", seed=0):
+    clf = BinaryNetClassifier(
+        (24, 12),
+        surrogate=surrogate,
+        first_layer=first_layer,
+        encoding=encoding,
+        n_bins=5,
+        max_iter=2,
+        learning_rate_init=3e-2,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), clf).fit(X, y)
+
+
+def on_thresholds(pipe, X, below=False):
+    """One row of ``X`` per code bit whose scaled float32 feature is that bit's threshold
+    (``below``: the next float32 down), found among the raw neighbours of the inverse."""
+    scaler, code = pipe[0], pipe[-1].encoder_.input_code()
+    target = code.threshold
+    if below:
+        target = np.nextafter(target, np.float32(-np.inf))
+    rows = X[np.arange(len(target)) % len(X)].astype(np.float64)
+    j = code.feature
+    rows[np.arange(len(target)), j] = target * scaler.scale_[j] + scaler.mean_[j]
+    scaled = scaler.transform(rows).astype(np.float32)[np.arange(len(target)), j]
+    hit = scaled == target
+    assert hit.mean() > 0.9  # float64 raw values: the inverse lands on the float32 threshold
+    return rows[hit]
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_code_and_real_first_layer_pipelines_equal_predict(surrogate):
+    for X, y, X_test in [
+        (X_DIGITS[::3], Y_DIGITS[::3], X_DIGITS),
+        (X_RANDOM, Y_RANDOM, X_RANDOM_TEST),
+    ]:
+        pipe = fit_coded(X, y, surrogate)
+        clf = pipe[-1]
+        assert clf.export_binary().layers[0].weight is not None
+        at, below = on_thresholds(pipe, X_test), on_thresholds(pipe, X_test, below=True)
+        assert not np.array_equal(pipe.predict_proba(at), pipe.predict_proba(below))
+        X_test = np.concatenate([X_test, at, below])
+        for inference in ("binary", "surrogate"):
+            clf.set_params(inference=inference)
+            onnx_model = bnn_onnx.to_onnx(pipe, X[:1], options={"zipmap": False})
+            assert_same_as_predict(pipe, onnx_model, X_test)
+
+
+@pytest.mark.parametrize(
+    "first_layer, encoding", [("binary", "thermometer"), ("real", "raw"), ("binary", "raw")]
+)
+def test_code_or_real_first_layer_alone_equals_predict(first_layer, encoding):
+    pipe = fit_coded(X_RANDOM, Y_RANDOM, "deterministic", first_layer, encoding, seed=1)
+    X_test = X_RANDOM_TEST
+    if encoding != "raw":
+        X_test = np.concatenate([X_test, on_thresholds(pipe, X_test)])
+    for inference in ("binary", "surrogate"):
+        pipe[-1].set_params(inference=inference)
+        assert_same_as_predict(pipe, bnn_onnx.to_onnx(pipe, X_RANDOM[:1]), X_test)
+
+
+def graph_values(onnx_model, X, names):
+    """Intermediate float32 tensors of a graph of :func:`to_onnx` on a packed network."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(onnx_model)
+    model.graph.output.extend(
+        onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names
+    )
+    session = bnn_onnx.OnnxPredictor(model).session
+    return session.run(names, {"X": np.asarray(X)})
+
+
+@pytest.mark.parametrize("keep_raw", [True, False])
+def test_packed_network_code_bits_on_thresholds(keep_raw):
+    # the bare packed network, its scaling and code in the graph; a bit is +1 exactly at
+    # its threshold and -1 one float32 below (the reference: the definition x >= t)
+    encoding = "raw+thermometer" if keep_raw else "thermometer"
+    clf = BinaryNetClassifier(
+        (20,), first_layer="real", encoding=encoding, n_bins=6, max_iter=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_RANDOM, Y_RANDOM)
+    packed = clf.export_binary()
+    code, n_bits = packed.code, len(packed.code.feature)
+    X = X_RANDOM_TEST[np.arange(n_bits)].astype(np.float32)
+    below = X.copy()
+    X[np.arange(n_bits), code.feature] = code.threshold
+    below[np.arange(n_bits), code.feature] = np.nextafter(code.threshold, np.float32(-np.inf))
+    onnx_model = bnn_onnx.to_onnx(packed, X[:1])
+    weights = {t.name: t for t in onnx_model.graph.initializer}
+    assert weights["layer0_weight"].data_type == 1  # float32, widened in the graph
+    for rows, sign in ((X, 1.0), (below, -1.0)):
+        (bits,) = graph_values(onnx_model, rows, ["code_bits"])
+        np.testing.assert_array_equal(bits[np.arange(n_bits), np.arange(n_bits)], sign)
+        label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(rows)
+        np.testing.assert_array_equal(label, clf.predict(rows))
+        np.testing.assert_allclose(proba, clf.predict_proba(rows), rtol=0, atol=1e-5)
+    assert not np.array_equal(packed.logits(X), packed.logits(below))

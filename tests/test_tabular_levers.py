@@ -166,3 +166,27 @@ def test_pipeline_with_default_one_hot_encoder():
     mixed = make_column_transformer((OneHotEncoder(), [0, 1]), (StandardScaler(), [2]),
                                     sparse_threshold=1.0)
     assert sp.issparse(mixed.fit_transform(np.column_stack([X[:, :2], rng.standard_normal(200)])))
+
+
+# ------------------------------------------------------------------ exact export
+@pytest.mark.parametrize("surrogate", ["binary", "deterministic", "lrt", "sampled"])
+@pytest.mark.parametrize(("first_layer", "encoding"),
+                         [("real", "raw+thermometer"), ("binary", "thermometer"), ("real", "raw")])
+def test_export_with_code_and_real_first_layer_is_exact(surrogate, first_layer, encoding, tmp_path):
+    rng = np.random.default_rng(1)
+    X = np.vstack([IRIS_X, rng.standard_normal((300, 4)) * 2])
+    X[:40, 1] = np.round(X[:40, 1], 1)  # ties at the thresholds
+    clf = _fit(hidden_layer_sizes=(24, 16), max_iter=4, surrogate=surrogate,
+               first_layer=first_layer, encoding=encoding, n_bins=5)
+    packed = clf.export_binary()
+    assert (packed.layers[0].weight is not None) == (first_layer == "real")
+    assert (packed.code is not None) == (encoding != "raw")
+    expected = clf.set_params(inference="binary").predict_proba(X)
+    for backend in ("matmul", "popcount"):
+        packed.backend = backend
+        np.testing.assert_array_equal(packed.predict(X), clf.predict(X))
+        np.testing.assert_allclose(packed.predict_proba(X), expected, atol=1e-6)
+    packed.save(tmp_path / "m.npz")
+    loaded = type(packed).load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.logits(X), packed.logits(X))
+    assert loaded.n_features_in_ == 4 and loaded.nbytes == packed.nbytes

@@ -279,7 +279,7 @@ def _st_binary(net, x, proxy, generator):
         return _st_binary_autograd(net, x, proxy, generator)
     for layer in net.layers:
         if layer.real:
-            a = layer.binary_forward(x)
+            a = layer.field(x)
             x = _sign(a.detach()) + _straight_through(net.noise.phi(a))
         else:
             x = BinaryST.apply(x, layer.weight, layer.bias, layer.scale, net.noise)
@@ -296,7 +296,7 @@ def _st_binary_autograd(net, x, proxy, generator):
     fn = PROXIES.lookup(proxy)
     for layer in net.layers:
         if layer.real:
-            a = layer.binary_forward(x)
+            a = layer.field(x)
         else:
             signs, offset = layer.binary_parameters()  # the one definition of the 1-bit layer
             m = layer.weight

@@ -174,9 +174,13 @@ class RealLinear(StochasticBinaryLinear):
     #: The deployed layer is real: :meth:`binary_parameters` returns the weights themselves.
     real = True
 
+    def field(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Field :math:`W x/\sqrt N + b` (the training passes)."""
+        return self.binary_field(F.linear(x, self.weight), self.bias)
+
     def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
         r"""Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""
-        hbar = self.binary_forward(mean)
+        hbar = self.field(mean)
         return hbar, hbar * 0.0
 
     def binary_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,12 +188,15 @@ class RealLinear(StochasticBinaryLinear):
         return self.weight, self.bias
 
     def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Field :math:`W x/\sqrt N + b`."""
-        return self.binary_field(F.linear(x, self.weight), self.bias)
+        r"""Field of the deployed layer: the dot product :math:`Wx` summed in float64 and
+        rounded once to the network's dtype, then :meth:`binary_field`, as the exported
+        network computes it (:mod:`sklearn_bnn.nn.packed`)."""
+        dot = F.linear(x.double(), self.weight.double()).to(x.dtype)
+        return self.binary_field(dot, self.bias)
 
     def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         r"""Field :math:`W x/\sqrt N + b` (nothing to sample)."""
-        return self.binary_forward(x)
+        return self.field(x)
 
 
 class FieldMoments(torch.autograd.Function):

@@ -71,17 +71,29 @@ results, are the same whichever backend runs the binary layers.
 
 **C export.**  :meth:`PackedBinaryNetwork.to_c` writes a dependency-free C99 ``.h``/``.c``
 pair with the same semantics (:mod:`sklearn_bnn.nn.c_export`).  Every consumer of the first
-layer reads its matrix from :meth:`PackedBinaryNetwork.first_layer_matrix`, so a real-valued
-first layer would change that one method.
+layer reads its matrix from :meth:`PackedBinaryNetwork.first_layer_matrix`.
 
-**File format** (:data:`FORMAT_VERSION` 1): one ``.npz`` archive (deflate-compressed zip of
-``.npy`` arrays), read with ``allow_pickle=False``.  ``header`` is UTF-8 JSON stored as a
-uint8 array (format name, version, sizes, how to restore the class labels);
+**Real first layer and input code.**  With ``first_layer="real"`` the first layer keeps
+its real weights (:class:`~sklearn_bnn.nn.layers.RealLinear`): ``layers[0].weight`` holds
+them (float32) and the unit is :math:`+1` iff the float64 dot product, rounded once to
+float32, is ``>= threshold``, as for the :math:`\pm 1` first layer.  The torch model's
+``"binary"`` forward computes that dot product in float64 too, so the two differ only where
+two float64 sums of the same exact products, added in different orders, round to different
+float32 numbers.  With ``encoding`` the estimator's thermometer code (:class:`InputCode`,
+:func:`thermometer_code`) is applied after input scaling and before the first layer;
+its comparisons are in float32, exact.  Every hidden layer after the first stays 1-bit.
+
+**File format** (:data:`FORMAT_VERSION` 2; version 1 files load): one ``.npz`` archive
+(deflate-compressed zip of ``.npy`` arrays), read with ``allow_pickle=False``.  ``header``
+is UTF-8 JSON stored as a uint8 array (format name, version, sizes, how to restore the
+class labels, the first layer's kind, whether an input code keeps the raw features);
 ``layer{k}.bits`` is ``np.packbits`` of the row-major :math:`(N_\text{out}, N_\text{in})`
-sign matrix (1 for :math:`+1`), flattened; ``layer0.threshold`` holds :math:`v_i`,
-``layer{k}.threshold`` for :math:`k \ge 1` holds :math:`P_i` (int16 where it fits);
-``head.weight``, ``head.bias``; ``classes`` (numbers, or strings as a fixed-width unicode
-array); ``input.offset`` and ``input.scale`` when present.
+sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose matrix is
+``layer0.weight``); ``layer0.threshold`` holds :math:`v_i`, ``layer{k}.threshold`` for
+:math:`k \ge 1` holds :math:`P_i` (int16 where it fits); ``code.feature`` and
+``code.threshold`` for an input code; ``head.weight``, ``head.bias``; ``classes``
+(numbers, or strings as a fixed-width unicode array); ``input.offset`` and ``input.scale``
+when present.
 
 This module imports numpy only; torch is imported inside :meth:`PackedBinaryNetwork.from_module`.
 The file can be copied next to an application and used without the rest of the package (with
@@ -105,16 +117,18 @@ __all__ = [
     "DEFAULT_BACKEND",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "InputCode",
     "PackedBinaryNetwork",
     "PackedFormatError",
     "PackedLayer",
+    "thermometer_code",
 ]
 
 #: Format name stored in the header of every saved file.
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
 #: newer version are refused with a :class:`PackedFormatError`.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Rows per block of the forward pass (bounds the working memory for large X).
 _BLOCK_ROWS = 4096
@@ -272,6 +286,93 @@ def _resolve_backend(backend: str) -> str:
     return "native" if kernel is not None and kernel.available() else "matmul"
 
 
+# ----------------------------------------------------------------------------- input code
+def thermometer_code(
+    X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, keep_raw: bool
+) -> np.ndarray:
+    """Apply a thermometer code: ``[X (if keep_raw), where(X[:, feature] >= threshold, 1, -1)]``.
+
+    The one definition of the code (:mod:`sklearn_bnn.encoding` fits it; the packed
+    network, its C and its ONNX graph apply it).  Comparisons in the dtype of ``X`` and
+    ``threshold`` (both float32 when exported from a float32 network), so exact.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    feature : ndarray of int, shape (n_bits,)
+        Input column of each bit.
+    threshold : ndarray of shape (n_bits,)
+    keep_raw : bool
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features * keep_raw + n_bits), the dtype of ``X``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.nn.packed import thermometer_code
+    >>> X = np.array([[0.0, 5.0], [2.0, 1.0]], dtype=np.float32)
+    >>> thermometer_code(X, np.array([0, 0, 1]), np.array([1, 2, 3], np.float32), False)
+    array([[-1., -1.,  1.],
+           [ 1.,  1., -1.]], dtype=float32)
+    """
+    n_raw = X.shape[1] if keep_raw else 0
+    out = np.empty((len(X), n_raw + len(feature)), dtype=X.dtype)
+    if keep_raw:
+        out[:, :n_raw] = X
+    out[:, n_raw:] = _plus_minus(X[:, feature] >= threshold, X.dtype)
+    return out
+
+
+@dataclass(frozen=True)
+class InputCode:
+    """A fitted thermometer code applied to the (scaled) input before the first layer.
+
+    Attributes
+    ----------
+    n_features : int
+        Input features it reads.
+    feature : ndarray of int32, shape (n_bits,)
+    threshold : ndarray of shape (n_bits,)
+        Bit ``k`` is +1 iff ``X[:, feature[k]] >= threshold[k]``, in the network's dtype.
+    keep_raw : bool
+        The input features come first, then the bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.nn.packed import InputCode
+    >>> code = InputCode(2, np.array([1], np.int32), np.array([0.5], np.float32), True)
+    >>> code.n_outputs, code.apply(np.array([[3.0, 1.0]], np.float32))
+    (3, array([[3., 1., 1.]], dtype=float32))
+    """
+
+    n_features: int
+    feature: np.ndarray
+    threshold: np.ndarray
+    keep_raw: bool
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_features * self.keep_raw + len(self.feature)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.feature.nbytes + self.threshold.nbytes)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        return thermometer_code(X, self.feature, self.threshold, self.keep_raw)
+
+    def check(self) -> None:
+        if self.feature.dtype.kind not in "iu" or self.feature.ndim != 1:
+            raise ValueError("code feature must be a 1-D integer array")
+        if self.threshold.dtype.kind != "f" or self.threshold.shape != self.feature.shape:
+            raise ValueError("code threshold must be a float array shaped as code feature")
+        if len(self.feature) and (self.feature.min() < 0 or self.feature.max() >= self.n_features):
+            raise ValueError(f"code features must index the {self.n_features} inputs")
+
+
 # ----------------------------------------------------------------------------- the network
 @dataclass(frozen=True)
 class PackedLayer:
@@ -287,6 +388,9 @@ class PackedLayer:
         First layer (real input, float dtype): the unit is :math:`+1` iff the dot product,
         rounded to this dtype, is ``>= threshold``.  Later layers (integer dtype): the unit
         is :math:`+1` iff ``popcount(signs XOR inputs) <= threshold``.
+    weight : ndarray of shape (n_out, n_in), default=None
+        First layer only: real weights (``first_layer="real"``) used instead of the signs;
+        ``bits`` is then empty.
 
     Examples
     --------
@@ -303,15 +407,19 @@ class PackedLayer:
     shape: tuple[int, int]
     bits: np.ndarray
     threshold: np.ndarray
+    weight: np.ndarray | None = None
 
     def signs(self) -> np.ndarray:
         """The sign matrix as bool, shape ``(n_out, n_in)`` (``True`` is :math:`+1`)."""
+        if self.weight is not None:
+            raise ValueError("this layer has real weights, not signs (see weight)")
         n_out, n_in = self.shape
         return np.unpackbits(self.bits, count=n_out * n_in).reshape(n_out, n_in).astype(bool)
 
     @property
     def nbytes(self) -> int:
-        return int(self.bits.nbytes + self.threshold.nbytes)
+        real = 0 if self.weight is None else self.weight.nbytes
+        return int(self.bits.nbytes + self.threshold.nbytes + real)
 
 
 class PackedBinaryNetwork:
@@ -381,6 +489,7 @@ class PackedBinaryNetwork:
         *,
         input_offset: np.ndarray | None = None,
         input_scale: np.ndarray | None = None,
+        code: InputCode | None = None,
         backend: str = DEFAULT_BACKEND,
     ) -> None:
         if not layers:
@@ -392,6 +501,7 @@ class PackedBinaryNetwork:
         self.classes_ = np.arange(n_outputs) if classes is None else np.asarray(classes)
         self.input_offset = None if input_offset is None else np.asarray(input_offset, np.float64)
         self.input_scale = None if input_scale is None else np.asarray(input_scale, np.float64)
+        self.code = code
         self.backend = backend
         self._check()
         self._kernels: dict[str, list] = {}
@@ -412,9 +522,11 @@ class PackedBinaryNetwork:
             n_out, n_layer_in = layer.shape
             if n_layer_in != n_in:
                 raise ValueError(f"layer {k} has {n_layer_in} inputs, expected {n_in}")
-            n_bytes = -(-n_out * n_in // 8)
+            n_bytes = -(-n_out * n_in // 8) if layer.weight is None else 0
             if layer.bits.dtype != np.uint8 or layer.bits.shape != (n_bytes,):
                 raise ValueError(f"layer {k}: bits must be uint8 of shape ({n_bytes},)")
+            if layer.weight is not None and (k > 0 or layer.weight.shape != layer.shape):
+                raise ValueError(f"layer {k}: only the first layer has real weights {layer.shape}")
             kind = "f" if k == 0 else "i"
             if layer.threshold.dtype.kind != kind or layer.threshold.shape != (n_out,):
                 what = "a float" if k == 0 else "an integer"
@@ -429,6 +541,13 @@ class PackedBinaryNetwork:
             raise ValueError(f"head_bias must have shape ({n_outputs},)")
         if self.classes_.shape != (n_outputs,):
             raise ValueError(f"classes must have {n_outputs} entries, got {self.classes_.shape}")
+        if self.code is not None:
+            self.code.check()
+            if self.code.n_outputs != self.layers[0].shape[1]:
+                raise ValueError(
+                    f"the input code gives {self.code.n_outputs} inputs, layer 0 reads "
+                    f"{self.layers[0].shape[1]}"
+                )
         for name in ("input_offset", "input_scale"):
             value = getattr(self, name)
             if value is not None and value.shape != (self.n_features_in_,):
@@ -438,7 +557,7 @@ class PackedBinaryNetwork:
 
     @property
     def n_features_in_(self) -> int:
-        return self.layers[0].shape[1]
+        return self.layers[0].shape[1] if self.code is None else self.code.n_features
 
     @property
     def hidden_layer_sizes(self) -> tuple[int, ...]:
@@ -461,7 +580,8 @@ class PackedBinaryNetwork:
     @property
     def nbytes(self) -> int:
         scaling = [] if self.input_scale is None else [self.input_offset, self.input_scale]
-        return sum(self.layer_nbytes()) + sum(int(a.nbytes) for a in scaling)
+        code = 0 if self.code is None else self.code.nbytes
+        return sum(self.layer_nbytes()) + sum(int(a.nbytes) for a in scaling) + code
 
     def __repr__(self) -> str:
         return (
@@ -479,6 +599,7 @@ class PackedBinaryNetwork:
         *,
         input_offset: np.ndarray | None = None,
         input_scale: np.ndarray | None = None,
+        code: InputCode | None = None,
         backend: str = DEFAULT_BACKEND,
     ) -> PackedBinaryNetwork:
         r"""Export the 1-bit network of a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
@@ -494,7 +615,7 @@ class PackedBinaryNetwork:
             (float32) so that their :math:`\pm 1` dot products are exact.
         classes : array-like of shape (n_outputs,), default=None
             Labels for :meth:`predict`.
-        input_offset, input_scale, backend
+        input_offset, input_scale, code, backend
             As in the constructor.
 
         Returns
@@ -511,12 +632,13 @@ class PackedBinaryNetwork:
                     threshold = _field_threshold(layer, offset)
                 else:
                     threshold = _popcount_threshold(layer, offset)
+                shape = (layer.out_features, layer.in_features)
+                if getattr(layer, "real", False):  # real weights: kept as they are
+                    weight = signs.detach().cpu().numpy().copy()
+                    layers.append(PackedLayer(shape, np.zeros(0, np.uint8), threshold, weight))
+                    continue
                 flat = signs.detach().cpu().numpy().reshape(-1)
-                layers.append(
-                    PackedLayer(
-                        (layer.out_features, layer.in_features), np.packbits(flat), threshold
-                    )
-                )
+                layers.append(PackedLayer(shape, np.packbits(flat), threshold))
             head_weight = network.head.weight.detach().cpu().numpy().copy()
             head_bias = network.head.bias.detach().cpu().numpy().copy()
         return cls(
@@ -526,6 +648,7 @@ class PackedBinaryNetwork:
             classes,
             input_offset=input_offset,
             input_scale=input_scale,
+            code=code,
             backend=backend,
         )
 
@@ -592,6 +715,8 @@ class PackedBinaryNetwork:
                [-1., -1.]], dtype=float32)
         """
         first = self.layers[0]
+        if first.weight is not None:
+            return first.weight
         return _plus_minus(first.signs(), first.threshold.dtype)
 
     def _prepared(self, backend: str):
@@ -636,6 +761,8 @@ class PackedBinaryNetwork:
         backend = _resolve_backend(self.backend)
         (weight_t, threshold, _, _), kernels = self._prepared(backend)
         run = BACKENDS[backend][1]
+        if self.code is not None:
+            X = self.code.apply(X)
         on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
         for kernel in kernels:
             on = run(on, kernel)
@@ -711,11 +838,19 @@ class PackedBinaryNetwork:
             "n_outputs": int(self.head_weight.shape[0]),
             "classes_dtype": classes_dtype,
             "input_scaling": self.input_scale is not None,
+            "n_network_inputs": self.layers[0].shape[1],
+            "first_layer": "binary" if self.layers[0].weight is None else "real",
+            "code": None if self.code is None else {"keep_raw": bool(self.code.keep_raw)},
         }
         arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
         for k, layer in enumerate(self.layers):
             arrays[f"layer{k}.bits"] = layer.bits
             arrays[f"layer{k}.threshold"] = layer.threshold
+            if layer.weight is not None:
+                arrays[f"layer{k}.weight"] = layer.weight
+        if self.code is not None:
+            arrays["code.feature"] = self.code.feature
+            arrays["code.threshold"] = self.code.threshold
         arrays["head.weight"] = self.head_weight
         arrays["head.bias"] = self.head_bias
         arrays["classes"] = classes
@@ -768,11 +903,25 @@ class PackedBinaryNetwork:
                 _check_header(header, bad)
                 n_layers = len(header["layer_sizes"])
                 arrays = {key: npz[key] for key in _expected_keys(n_layers, header)}
-            sizes = [header["n_features_in"], *header["layer_sizes"]]
+            n_inputs = header.get("n_network_inputs", header["n_features_in"])
+            sizes = [n_inputs, *header["layer_sizes"]]
             layers = [
-                PackedLayer((n_out, n_in), arrays[f"layer{k}.bits"], arrays[f"layer{k}.threshold"])
+                PackedLayer(
+                    (n_out, n_in),
+                    arrays[f"layer{k}.bits"],
+                    arrays[f"layer{k}.threshold"],
+                    arrays.get(f"layer{k}.weight"),
+                )
                 for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
             ]
+            code = None
+            if header.get("code") is not None:
+                code = InputCode(
+                    header["n_features_in"],
+                    arrays["code.feature"],
+                    arrays["code.threshold"],
+                    bool(header["code"]["keep_raw"]),
+                )
             classes = arrays["classes"]
             if header.get("classes_dtype") == "object":
                 classes = classes.astype(object)
@@ -783,6 +932,7 @@ class PackedBinaryNetwork:
                 classes,
                 input_offset=arrays.get("input.offset"),
                 input_scale=arrays.get("input.scale"),
+                code=code,
                 backend=backend,
             )
         except PackedFormatError:
@@ -818,6 +968,10 @@ def _expected_keys(n_layers: int, header: dict) -> list[str]:
     keys += ["head.weight", "head.bias", "classes"]
     if header.get("input_scaling"):
         keys += ["input.offset", "input.scale"]
+    if header.get("first_layer") == "real":
+        keys += ["layer0.weight"]
+    if header.get("code") is not None:
+        keys += ["code.feature", "code.threshold"]
     return keys
 
 
