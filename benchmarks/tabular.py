@@ -43,7 +43,7 @@ Usage::
 ``--out NAME`` writes ``benchmarks/results/NAME.txt`` (the printed tables),
 ``NAME.csv`` (one row per fold and model) and ``NAME.json`` (machine, arguments, data-set
 descriptions, per-fold results).  ``--rst PATH`` writes the tables as an rst fragment that
-``docs/benchmarks.rst`` includes.
+``docs/benchmarks.rst`` includes; ``--render NAME --rst PATH`` rewrites it from a saved run.
 """
 
 from __future__ import annotations
@@ -141,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="repeats per size in --scaling")
     p.add_argument("--out", metavar="NAME", help="write benchmarks/results/NAME.{txt,csv,json}")
     p.add_argument("--rst", metavar="PATH", help="also write the tables as an rst fragment")
+    p.add_argument("--render", metavar="NAME",
+                   help="no fits: print the tables of benchmarks/results/NAME.json again (and "
+                   "write them with --rst)")
     return p
 
 
@@ -404,6 +407,8 @@ def run_scaling(args, log) -> tuple[list[str], list[list[str]], list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.render:
+        return render(args.render, args.rst)
     if args.quick:
         args.folds = args.folds or 3
         args.max_iter = args.max_iter or 20
@@ -456,9 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             info, recs = run_dataset(name, args, folds, log)
             infos[name], records = info, records + recs
             summaries[name] = summarise(recs, labels)
-        tables = [("Data sets", *data_table(infos)),
-                  ("Accuracy", *accuracy_table(summaries, labels)),
-                  ("Fit time", *time_table(summaries, labels))]
+        tables = cv_tables(infos, summaries, labels)
         errors = {f"{n} {lab}": s[lab]["error"] for n, s in summaries.items() for lab in labels
                   if s[lab]["error"]}
     total = time.perf_counter() - start
@@ -477,7 +480,29 @@ def main(argv: list[str] | None = None) -> int:
             "configs": config_lines(args), "datasets": infos, "summaries": summaries,
         })
     if args.rst:
-        write_rst(args.rst, tables, command, where, setup, total)
+        notes = [] if args.scaling else config_lines(args)
+        write_rst(args.rst, tables, command, where, [setup, *notes], total)
+    return 0
+
+
+def cv_tables(infos: dict, summaries: dict, labels: list[str]) -> list[tuple]:
+    """(title, header, rows) of the data-set, accuracy and fit-time tables."""
+    return [("Data sets", *data_table(infos)),
+            ("Accuracy", *accuracy_table(summaries, labels)),
+            ("Fit time", *time_table(summaries, labels))]
+
+
+def render(name: str, rst_path: str | None) -> int:
+    """Print (and with ``--rst`` write) the CV tables of a saved ``--out NAME`` run again."""
+    meta = json.loads((RESULTS / name).with_suffix(".json").read_text())
+    summaries = meta["summaries"]
+    labels = list(next(iter(summaries.values())))
+    tables = cv_tables(meta["datasets"], summaries, labels)
+    for title, header, rows in tables:
+        print(f"\n{title}\n\n" + "\n".join(markdown(header, rows)))
+    if rst_path:
+        write_rst(rst_path, tables, meta["command"], meta["machine"],
+                  [meta["setup"], *meta["configs"]], meta["total_s"])
     return 0
 
 
@@ -496,10 +521,11 @@ def write_out(name: str, lines: list[str], records: list[dict], meta: dict) -> N
     print(f"wrote {base}.txt, .csv, .json")
 
 
-def write_rst(path: str, tables, command: str, where: str, setup: str, total: float) -> None:
+def write_rst(path: str, tables, command: str, where: str, notes: list[str], total: float) -> None:
     """The tables as an rst fragment (list-tables) for ``docs/benchmarks.rst`` to include."""
     out = [f".. Written by `{command}` on {time.strftime('%Y-%m-%d')}; do not edit by hand.", "",
-           f"Machine: {where}.  {setup}  The whole run took {total:.0f} s.", ""]
+           f"Machine: {where}.  The whole run took {total:.0f} s.", ""]
+    out += [f"- {line}" for line in notes] + [""]
     for title, header, rows in tables:
         out += rst(header, rows, title)
     Path(path).write_text("\n".join(out))
