@@ -275,7 +275,7 @@ def fmt(value: float, spec: str) -> str:
 
 def data_table(infos: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     header = ["data set", "source: target", "rows", "columns -> features", "classes (counts)",
-              "minority", "missing cells", "heavy-tailed numeric"]
+              "minority", "majority-class accuracy", "missing cells", "heavy-tailed numeric"]
     rows = []
     for name, info in infos.items():
         spec = _tables.TABLES[name]
@@ -284,6 +284,7 @@ def data_table(infos: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
             name, src, f"{info['n_rows']}" + (" (subsample)" if info["subsampled"] else ""),
             f"{info['n_columns']} ({info['n_categorical']} cat.) -> {info['n_features_out']}",
             _tables.class_summary(info["class_counts"]), f"{info['minority_fraction']:.3f}",
+            f"{max(info['class_counts'].values()) / info['n_rows']:.4f}",
             f"{info['missing_cells']}" + (
                 f" ({', '.join(info['missing_columns'])})" if info["missing_cells"] else ""),
             f"{len(info['heavy_tailed'])}" + (
@@ -475,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     emit(f"\nTotal {total:.0f} s.")
     if args.out:
         write_out(args.out, lines, records, {
-            "command": command, "machine": where, "setup": setup, "total_s": total,
+            "command": command, "date": lines[1].removeprefix("Date: "), "machine": where,
+            "setup": setup, "total_s": total,
             "args": {k: v for k, v in vars(args).items() if k not in ("bnn", "config")},
             "configs": config_lines(args), "datasets": infos, "summaries": summaries,
         })
@@ -498,10 +500,16 @@ def render(name: str, rst_path: str | None) -> int:
     summaries = meta["summaries"]
     labels = list(next(iter(summaries.values())))
     tables = cv_tables(meta["datasets"], summaries, labels)
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"Command: {meta['command']}\nDate: {meta.get('date', '-')}; re-rendered from "
+          f"{name}.json on {now}\nMachine: {meta['machine']}.")
+    print("\n".join([meta["setup"], *meta["configs"]]))
     for title, header, rows in tables:
         print(f"\n{title}\n\n" + "\n".join(markdown(header, rows)))
+    print(f"\nTotal {meta['total_s']:.0f} s.")
     if rst_path:
-        write_rst(rst_path, tables, meta["command"], meta["machine"],
+        command = f"{meta['command']}` (tables re-rendered by `--render {name}"
+        write_rst(rst_path, tables, command, meta["machine"],
                   [meta["setup"], *meta["configs"]], meta["total_s"])
     return 0
 
