@@ -508,7 +508,7 @@ def render(name: str, rst_path: str | None) -> int:
         print(f"\n{title}\n\n" + "\n".join(markdown(header, rows)))
     print(f"\nTotal {meta['total_s']:.0f} s.")
     if rst_path:
-        command = f"{meta['command']}` (tables re-rendered by `--render {name}"
+        command = f"{meta['command']}`, tables re-rendered by `--render {name}"
         write_rst(rst_path, tables, command, meta["machine"],
                   [meta["setup"], *meta["configs"]], meta["total_s"])
     return 0
