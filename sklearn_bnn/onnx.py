@@ -15,9 +15,16 @@ operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` w
 ``"matmul"`` backend (see :mod:`sklearn_bnn.nn.packed` for why that is the torch model's
 ``predict``):
 
-* the input is cast to float32 (the network's dtype), then to float64; the first layer's
-  dot products :math:`d = x\,S^\top` are a float64 ``MatMul``, cast once to float32 and
-  compared ``GreaterOrEqual`` with the folded thresholds :math:`v_i`;
+* the input is cast to float32 (the network's dtype);
+* the input code of ``encoding`` (:class:`~sklearn_bnn.nn.packed.InputCode`), when there
+  is one: ``Gather`` of the columns ``feature``, ``GreaterOrEqual`` with the float32
+  ``threshold`` (exact), ``Where`` :math:`\pm 1`, and ``Concat`` after the input when the
+  code keeps it;
+* the first layer: the (coded) input cast to float64, its dot products :math:`d = x\,S^\top`
+  with :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.first_layer_matrix` (the
+  :math:`\pm 1` signs, or the float32 weights of ``first_layer="real"`` widened to float64)
+  a float64 ``MatMul``, cast once to float32 and compared ``GreaterOrEqual`` with the
+  folded thresholds :math:`v_i`;
 * each later layer: units as :math:`\pm 1` float32 (``Where``), a float32 ``MatMul`` with
   the :math:`\pm 1` weights (integer sums, exact below :math:`2^{24}`) and
   ``GreaterOrEqual`` with :math:`N - 2P_i`;
@@ -28,7 +35,8 @@ operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` w
 **1-bit storage.**  Every :math:`\pm 1` weight matrix is stored as bits (``uint8``, the
 ``np.packbits`` of its transpose) and expanded by a constant subgraph (``Gather`` from a
 256 x 8 table of :math:`\pm 1`, ``Reshape``, ``Slice``) that onnxruntime folds into a
-plain matrix when the session is created; the file holds one bit per weight.
+plain matrix when the session is created; the file holds one bit per weight.  A real first
+layer (``first_layer="real"``) is stored as float32 and widened to float64 by a ``Cast``.
 
 **Opset.**  :data:`MIN_OPSET` (13): ``GreaterOrEqual`` needs opset 12, and 13 is the first
 opset in which every operator used has its present definition (``Softmax`` over one axis,
@@ -44,7 +52,9 @@ integral float labels, strings for string labels; the options ``zipmap`` (``True
 ``inference="surrogate"`` also converts, for the noises whose S1 neuron is an erf
 (``"sign"``, ``"gaussian"``, ``"logistic"``): the real-valued mean propagation in float32,
 the operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order, equal
-to ``predict_proba`` up to float32 rounding (not bit for bit).  ``inference="mc"`` does
+to ``predict_proba`` up to float32 rounding (not bit for bit); the input code comes first,
+and a real first layer has the deterministic field :math:`W\bar x/\sqrt N + b` (variance
+0).  ``inference="mc"`` does
 not (:data:`NOT_CONVERTIBLE` says why).  The ``onnx``, ``skl2onnx`` and ``onnxruntime``
 packages are the ``[onnx]`` extra: ``pip install "sklearn-bnn[onnx]"``.  The user guide
 page :ref:`onnx` has the details and measurements.
