@@ -456,7 +456,7 @@ class PackedBinaryNetwork:
         Bytes of the stored parameters (bits, thresholds, head, input scaling), the
         payload of the saved file.  Inference additionally keeps working copies for the
         selected backend (row-aligned words, or :math:`\pm 1` float32 matrices) and the
-        first layer's :math:`\pm 1` matrix in float64.
+        first layer's matrix in float64.
 
     Examples
     --------
@@ -695,9 +695,9 @@ class PackedBinaryNetwork:
     def first_layer_matrix(self) -> np.ndarray:
         r"""The first layer's real matrix, shape ``(n_out, n_features)``, network dtype.
 
-        Today the :math:`\pm 1` signs of ``layers[0]``.  Every consumer of the first layer
-        (the numpy forward pass, :meth:`to_c`) reads it from here, so a real-valued first
-        layer changes this method only.
+        The :math:`\pm 1` signs of ``layers[0]``, or its real ``weight`` (a real first
+        layer).  Every consumer of the first layer (the numpy forward pass, :meth:`to_c`,
+        the ONNX graph) reads it from here.
 
         Returns
         -------
