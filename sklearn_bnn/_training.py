@@ -16,7 +16,6 @@ Users never see skorch: :class:`~sklearn_bnn.BinaryNetClassifier` builds a
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 
@@ -321,6 +320,15 @@ class FlipRatio(Callback):
         return state
 
 
+def _clone_tensors(tree):
+    """A copy of nested dicts, lists and tuples with every tensor cloned (several times
+    faster than :func:`copy.deepcopy` of an optimiser's state dict, which is taken every
+    epoch)."""
+    return torch.utils._pytree.tree_map(
+        lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, tree
+    )
+
+
 class EpochCheckpoint(Callback):
     """Roll an interrupted fit back to the end of its last completed epoch.
 
@@ -346,7 +354,7 @@ class EpochCheckpoint(Callback):
         self.n_rows_ = len(net.history)
         self._state = (
             {k: v.detach().clone() for k, v in net.module_.state_dict().items()},
-            copy.deepcopy(net.optimizer_.state_dict()),
+            _clone_tensors(net.optimizer_.state_dict()),
             get_rng_state(net.device),
         )
 
@@ -392,6 +400,27 @@ def _constant(epoch: int, n_epochs: int) -> float:
 
 def _cosine(epoch: int, n_epochs: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * epoch / n_epochs))
+
+
+def auto_batch_size(n_samples: int) -> int:
+    """``batch_size="auto"``: the power of two nearest below ``n_samples / 16``, in [64, 1024].
+
+    About 16 steps per epoch on large tables (where the per-step cost is the product of
+    batch and width, so larger batches keep every core busy), at least 64 rows per step
+    on small ones (the straight-through step is noisy; smaller batches measured worse).
+    """
+    power = 2 ** int(math.floor(math.log2(max(n_samples, 1) / 16))) if n_samples >= 16 else 1
+    return int(min(max(power, 64), 1024, max(n_samples, 1)))
+
+
+def auto_epochs(n_samples: int) -> int:
+    """``max_iter="auto"``: ``80_000 / n_samples`` epochs, clipped to [10, 40].
+
+    The cosine schedule anneals over this many epochs: 40 on tables of up to 2,000 rows,
+    fewer on larger ones, which need fewer passes (and would otherwise take far longer
+    than :class:`~sklearn.neural_network.MLPClassifier`; ``benchmarks/tabular.py``).
+    """
+    return int(min(max(round(80_000 / max(n_samples, 1)), 10), 40))
 
 
 #: Learning-rate schedules (the estimators' ``learning_rate``): factor of

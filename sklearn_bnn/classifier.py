@@ -34,6 +34,8 @@ from ._training import (
     LearningRateSchedule,
     SBNNet,
     SCHEDULES,
+    auto_batch_size,
+    auto_epochs,
     TensorBatches,
     TensorData,
     TrainingDivergedError,
@@ -339,7 +341,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         "encoding": [StrOptions(set(ENCODINGS))],
         "first_layer": [StrOptions(set(FIRST_LAYERS))],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -354,7 +356,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(256, 256),
+        hidden_layer_sizes=(128, 128),
         *,
         surrogate="binary",
         gradient_estimator="auto",
@@ -366,11 +368,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=3e-3,
-        learning_rate="constant",
-        encoding="raw",
+        learning_rate="cosine",
+        encoding="raw+thermometer",
         n_bins=8,
-        first_layer="binary",
-        max_iter=150,
+        first_layer="real",
+        max_iter="auto",
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -592,8 +594,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
         train = tensors(split[0])
         valid = tensors(split[1]) if split[1] is not None else None
-        batch_size = min(64 if self.batch_size == "auto" else self.batch_size, len(train))
-        epochs = 1 if incremental else self.max_iter
+        auto = self.batch_size == "auto"
+        batch_size = min(auto_batch_size(len(train)) if auto else self.batch_size, len(train))
+        n_epochs = auto_epochs(len(train)) if self.max_iter == "auto" else self.max_iter
+        epochs = 1 if incremental else n_epochs
 
         forks = [device.index or 0] if device.type == "cuda" else []
         n_rows = 0 if first else len(self.net_.history)
@@ -618,7 +622,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             params = dict(
                 batch_size=batch_size,
                 train_split=predefined_split(valid) if valid is not None else None,
-                callbacks=self._callbacks(early_stopping, incremental),
+                callbacks=self._callbacks(early_stopping, incremental, n_epochs),
                 verbose=self.verbose,
                 alpha=self.alpha,
                 train_mode=train_mode,
@@ -663,10 +667,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
         self._collect(net, early_stopping)
-        ran_out = self._epochs_this_fit == self.max_iter and not self._stopped_early
+        ran_out = self._epochs_this_fit == n_epochs and not self._stopped_early
         if not incremental and ran_out and self.learning_rate not in ANNEALED:
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
+                f"Stochastic optimizer: maximum iterations ({n_epochs}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
@@ -697,12 +701,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
-            max_epochs=self.max_iter,
+            max_epochs=1,  # each fit passes its number of epochs
             iterator_train=TensorBatches,
             iterator_valid=TensorBatches,
             train_split=None,
             device=device,
-            callbacks=self._callbacks(False, True),
+            callbacks=self._callbacks(False, True, 1),
             train_mode=train_mode,
             alpha=self.alpha,
             jit_step=self.compile,
@@ -711,11 +715,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         net.initialize()
         return net
 
-    def _callbacks(self, early_stopping: bool, incremental: bool) -> list:
+    def _callbacks(self, early_stopping: bool, incremental: bool, n_epochs: int) -> list:
         # partial_fit trains one epoch at a time: no schedule to follow
         schedule = "constant" if incremental else self.learning_rate
         callbacks = [
-            ("lr_schedule", LearningRateSchedule(schedule, self.learning_rate_init, self.max_iter)),
+            ("lr_schedule", LearningRateSchedule(schedule, self.learning_rate_init, n_epochs)),
             ("finite_loss", FiniteLoss()),
             ("flip_ratio", FlipRatio()),
             *self._accuracy_callbacks(),
