@@ -143,8 +143,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(256, 256)
-        Width of each binary hidden layer (at least one).
+    hidden_layer_sizes : array-like of int, default=(128, 128)
+        Width of each hidden layer of sign units (at least one).
     surrogate : {"binary", "deterministic", "lrt", "sampled"}, default="binary"
         How the training forward pass treats randomness.
 
@@ -199,14 +199,28 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     alpha : float, default=0.0
         L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (on digits, 64 gave a
-        better 1-bit network than MLPClassifier's 200: test accuracy 0.929-0.949 against
-        0.927-0.940 over three seeds, the surrogate 0.962-0.964 against 0.960).
+        Mini-batch size; ``"auto"`` is the power of two nearest below
+        ``n_samples / 16``, clipped to [64, 1024] (:ref:`tabular`).
     learning_rate_init : float, default=3e-3
-        Adam's learning rate (3e-3 beat 1e-3 for the 1-bit network on digits: more
-        weight signs flip).
-    max_iter : int, default=150
-        Maximum number of epochs.
+        Adam's (initial) learning rate.
+    learning_rate : {"cosine", "constant"}, default="cosine"
+        Schedule of the learning rate over the epochs of each ``fit``: ``"cosine"``
+        anneals it to 0 (the 1-bit network settles; a fit that completes the schedule
+        does not warn), ``"constant"`` keeps ``learning_rate_init``.  ``partial_fit``
+        trains at ``learning_rate_init``.  See :ref:`tabular`.
+    encoding : {"raw+thermometer", "thermometer", "raw"}, default="raw+thermometer"
+        Input of the first layer: the features, a quantile thermometer code of each
+        feature (:class:`~sklearn_bnn.encoding.ThermometerEncoder`, fitted on the first
+        ``fit`` and part of the export), or both.
+    n_bins : int >= 2, default=8
+        Quantile bins of the thermometer code (at most ``n_bins - 1`` bits per feature).
+    first_layer : {"real", "binary"}, default="real"
+        Weights of the layer that reads the input: real (float32; every later hidden
+        layer is 1-bit) or :math:`\pm 1` like the others.  ``"real"`` trains with the
+        estimators ``"auto"`` and ``"st"`` only.  See :ref:`tabular`.
+    max_iter : int or "auto", default="auto"
+        Number of epochs (the schedule's length); ``"auto"`` is ``80_000 / n_samples``
+        clipped to [10, 40].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4
@@ -220,9 +234,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=50
         Epochs without improvement before stopping.  Larger than ``MLPClassifier``'s 10:
         the straight-through training loss of the 1-bit network is noisy and stops
-        improving long before its accuracy does.  On digits (hidden (256, 256), splits
-        0-2) stopping after 10 epochs gave 1-bit test accuracy 0.956 at split 0 (52
-        epochs), after 30 epochs 0.960-0.967, and a fixed 150 epochs 0.967-0.976.
+        improving long before its accuracy does (and the default schedule is shorter).
     warm_start : bool, default=False
         Reuse the previous fit's weights, optimiser state and random stream: without
         early stopping, fits of ``a`` then ``b`` epochs give exactly the model of one fit
@@ -256,6 +268,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
+    encoder_ : ThermometerEncoder or None
+        The fitted input code (``None`` with ``encoding="raw"``).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
     n_iter_ : int
