@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.special import erf, expit, log_expit, ndtr
+from scipy.special import expit, ndtr
 
 from sklearn_bnn.nn import TRAINING, BinaryNetwork
 from sklearn_bnn.nn.exact import cross_entropy_loss, exact_gradient
@@ -98,6 +98,14 @@ def _head_backward(features, w, c, y):
     return loss, dz.T @ features, dz.sum(0), dz @ w
 
 
+def _uniforms(shape, g):
+    return torch.rand(shape, generator=g, dtype=torch.float64).numpy()
+
+
+def _logistic_from_uniform(u, s):
+    return s * (np.log(u) - np.log1p(-u))
+
+
 #: numpy noise models: cdf F, derivative 2F' of the mean 2F - 1, and how Z is drawn
 NOISE = {
     "gaussian": (
@@ -108,24 +116,20 @@ NOISE = {
     "logistic": (
         lambda a, s: expit(a / s),
         lambda a, s: 2.0 / s * expit(a / s) * (1.0 - expit(a / s)),
-        lambda shape, s, g: (lambda u: s * (np.log(u) - np.log1p(-u)))(
-            torch.rand(shape, generator=g, dtype=torch.float64).numpy()
-        ),
+        lambda shape, s, g: _logistic_from_uniform(_uniforms(shape, g), s),
     ),
     "uniform": (
         lambda a, s: np.clip((a / s + 1.0) / 2.0, 0.0, 1.0),
         lambda a, s: (np.abs(a) <= s) / s,
-        lambda shape, s, g: s * (2.0 * torch.rand(shape, generator=g, dtype=torch.float64).numpy() - 1.0),
+        lambda shape, s, g: (
+            s * (2.0 * torch.rand(shape, generator=g, dtype=torch.float64).numpy() - 1.0)
+        ),
     ),
 }
 
 
 def _pm1(cond):
     return np.where(cond, 1.0, -1.0)
-
-
-def _uniforms(shape, g):
-    return torch.rand(shape, generator=g, dtype=torch.float64).numpy()
 
 
 # ------------------------------------------------------------ straight-through
@@ -239,12 +243,15 @@ def _gaussian_mean(noise, mu, var):
     """E[2F(h) - 1], h ~ N(mu, var), written out per noise (probit for the logistic)."""
     if isinstance(noise, UniformNoise):
         s, sd = noise.scale, torch.sqrt(var)
-        cdf = lambda t: 0.5 * (1.0 + torch.erf(t / math.sqrt(2.0)))  # noqa: E731
-        pdf = lambda t: torch.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi)  # noqa: E731
+        cdf = lambda t: 0.5 * (1.0 + torch.erf(t / math.sqrt(2.0)))
+        pdf = lambda t: torch.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi)
         hi, lo = (s - mu) / sd, (-s - mu) / sd
         return 1.0 - cdf(hi) - cdf(lo) + (mu * (cdf(hi) - cdf(lo)) + sd * (pdf(lo) - pdf(hi))) / s
-    s_eff = {SignNoise: 0.0, GaussianNoise: noise.scale,
-             LogisticNoise: noise.scale * math.sqrt(8.0 / math.pi)}[type(noise)]
+    s_eff = {
+        SignNoise: 0.0,
+        GaussianNoise: noise.scale,
+        LogisticNoise: noise.scale * math.sqrt(8.0 / math.pi),
+    }[type(noise)]
     return torch.erf(mu / torch.sqrt(2.0 * (var + s_eff**2)))
 
 
@@ -295,7 +302,9 @@ def test_deterministic_gradient_matches_autograd_of_plain_forward(noise, slope):
     _assert_grads(_objective_grads("deterministic", net, x, y), want)
 
 
-@pytest.mark.parametrize("noise", [GaussianNoise(), LogisticNoise(0.6), UniformNoise(1.5)], ids=repr)
+@pytest.mark.parametrize(
+    "noise", [GaussianNoise(), LogisticNoise(0.6), UniformNoise(1.5)], ids=repr
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lrt_gradient_matches_autograd_of_plain_forward(noise, seed):
     net, (x, y) = _net(noise), _data()
@@ -317,7 +326,13 @@ def test_exact_surrogate_gradients_match_finite_differences():
             for step in (1e-6, -1e-6):
                 with torch.no_grad():
                     p[idx] += step
-                    loss.append(float(torch.nn.functional.cross_entropy(_plain_forward(net, x, "deterministic"), y)))
+                    loss.append(
+                        float(
+                            torch.nn.functional.cross_entropy(
+                                _plain_forward(net, x, "deterministic"), y
+                            )
+                        )
+                    )
                     p[idx] -= step
             assert (loss[0] - loss[1]) / 2e-6 == pytest.approx(want[name][idx], rel=1e-5, abs=1e-9)
 
@@ -342,7 +357,9 @@ def _reinforce_reference(net, x, y, seed):
     ms, bs, w, c = _params(net)
     cdf, dphi, _ = NOISE[net.noise.name]
     s = net.noise.scale
-    xs, weights, fields = _sampled_path(ms, bs, x.numpy(), net.noise, torch.Generator().manual_seed(seed))
+    xs, weights, fields = _sampled_path(
+        ms, bs, x.numpy(), net.noise, torch.Generator().manual_seed(seed)
+    )
     loss, grad_w, grad_c, _ = _head_backward(xs[-1], w, c, y.numpy())
     with torch.no_grad():
         logits = _plain_forward(net, x, "deterministic")
@@ -357,12 +374,16 @@ def _reinforce_reference(net, x, y, seed):
     return _as_dict(grad_m, grad_b, grad_w, grad_c)
 
 
-@pytest.mark.parametrize("noise", [GaussianNoise(), LogisticNoise(0.7), UniformNoise(3.0)], ids=repr)
+@pytest.mark.parametrize(
+    "noise", [GaussianNoise(), LogisticNoise(0.7), UniformNoise(3.0)], ids=repr
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_reinforce_gradient_matches_numpy_formula(noise, seed):
     net, (x, y) = _net(noise), _data()
-    _assert_grads(_objective_grads("sampled+reinforce", net, x, y, seed),
-                  _reinforce_reference(net, x, y, seed))
+    _assert_grads(
+        _objective_grads("sampled+reinforce", net, x, y, seed),
+        _reinforce_reference(net, x, y, seed),
+    )
 
 
 # ------------------------------------------------------------------------------ ARM
@@ -397,7 +418,13 @@ def _arm_reference(net, x, y, seed):
         grad_m.append(diff * (u_w[k] - 0.5) * 0.5 / (p * (1.0 - p)))
         p = cdf(fields[k], s)
         diff = run(k + 1, _pm1(u_x[k] > 1.0 - p)) - base
-        ratio = np.where(p * (1 - p) > 0, (u_x[k] - 0.5) * (dphi(fields[k], s) / 2.0) / np.where(p * (1 - p) > 0, p * (1 - p), 1.0), 0.0)
+        ratio = np.where(
+            p * (1 - p) > 0,
+            (u_x[k] - 0.5)
+            * (dphi(fields[k], s) / 2.0)
+            / np.where(p * (1 - p) > 0, p * (1 - p), 1.0),
+            0.0,
+        )
         grad_b.append((diff[:, None] / n * ratio).sum(0))
     return _as_dict(grad_m, grad_b, grad_w, grad_c)
 
@@ -415,7 +442,9 @@ def _psa_reference(net, x, y, seed):
     delta_bji = sigma((a_bj - 2 W_ji x_bi / sqrt N) / s) - sigma(a_bj / s) going down."""
     ms, bs, w, c = _params(net)
     s, yn, n = net.noise.scale, y.numpy(), x.shape[0]
-    xs, weights, fields = _sampled_path(ms, bs, x.numpy(), net.noise, torch.Generator().manual_seed(seed))
+    xs, weights, fields = _sampled_path(
+        ms, bs, x.numpy(), net.noise, torch.Generator().manual_seed(seed)
+    )
     xl = xs[-1]
     n_last = xl.shape[1]
     flipped = xl[:, None, :] * (1.0 - 2.0 * np.eye(n_last))[None]  # (B, N_L, N_L)
@@ -432,7 +461,9 @@ def _psa_reference(net, x, y, seed):
         sig = expit(a / s)
         grad_b[k] = (-xo * sig * (1.0 - sig) / s * g).sum(0)
         cc = xo * g
-        delta = expit((a[:, :, None] - 2.0 * sw[None] * xin[:, None, :] / math.sqrt(sw.shape[1])) / s)
+        delta = expit(
+            (a[:, :, None] - 2.0 * sw[None] * xin[:, None, :] / math.sqrt(sw.shape[1])) / s
+        )
         delta -= sig[:, :, None]
         grad_m[k] = 0.5 * sw * (cc[:, :, None] * delta).sum(0)
         g = -(cc[:, :, None] * delta).sum(1)
@@ -488,7 +519,9 @@ def test_one_layer_st_is_unbiased_under_a_linear_head():
 
     def logistic(logits, y):
         t = 2.0 * y.to(logits.dtype) - 1.0
-        return torch.nn.functional.softplus(-3.0 * t.reshape(-1, *([1] * (logits.dim() - 2))) * logits[..., 0])
+        return torch.nn.functional.softplus(
+            -3.0 * t.reshape(-1, *([1] * (logits.dim() - 2))) * logits[..., 0]
+        )
 
     biased = _z("sampled+st", logistic)
     assert biased.pow(2).mean().sqrt() > 3, biased

@@ -39,9 +39,17 @@ def fitted(two_threads):
     X = rng.standard_normal((N_ROWS, N_FEATURES)).astype(np.float32)
     y = (X[:, :3].sum(1) > 0).astype(int) + (X[:, 3] > 0.5)
     clf = BinaryNetClassifier(
-        (512, 512), surrogate="binary", gradient_estimator="auto", noise="gaussian",
-        init=0.05, batch_size=500, max_iter=1, learning_rate_init=1e-2, early_stopping=False,
-        device="cpu", random_state=0,
+        (512, 512),
+        surrogate="binary",
+        gradient_estimator="auto",
+        noise="gaussian",
+        init=0.05,
+        batch_size=500,
+        max_iter=1,
+        learning_rate_init=1e-2,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -71,7 +79,9 @@ def test_full_batch_equals_chunks_and_single_rows(fitted, inference):
     np.testing.assert_array_equal(single.argmax(1), full[rows].argmax(1))
     np.testing.assert_allclose(single, full[rows], rtol=0, atol=1e-6)
     labels = clf.predict(X)
-    np.testing.assert_array_equal(np.concatenate([clf.predict(X[i : i + 1]) for i in rows]), labels[rows])
+    np.testing.assert_array_equal(
+        np.concatenate([clf.predict(X[i : i + 1]) for i in rows]), labels[rows]
+    )
 
 
 def test_export_is_batch_invariant_and_matches_the_estimator(fitted):

@@ -17,6 +17,7 @@ The theory is evaluated with each network's realised bias energy per layer, as i
 ``test_meanfield.py``.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -78,8 +79,11 @@ def _fields(net, mode, x, generator=None):
         surrogates_module._field_noise = record_noise
         method = "moments"
     else:
-        method = {"deterministic": "moments", "binary": "binary_forward",
-                  "sampled": "sample_forward"}[mode]
+        method = {
+            "deterministic": "moments",
+            "binary": "binary_forward",
+            "sampled": "sample_forward",
+        }[mode]
     for layer in net.layers:
         original = getattr(layer, method)
 
@@ -136,8 +140,11 @@ CASES = [
 DEPTH = 5
 
 
-@pytest.mark.parametrize("mode, theory, noise, scale, q0, c0, sm2, sb2", CASES,
-                         ids=[f"{c[0]}-{c[2]!r}-q0={c[4]}-c0={c[5]}" for c in CASES])
+@pytest.mark.parametrize(
+    "mode, theory, noise, scale, q0, c0, sm2, sb2",
+    CASES,
+    ids=[f"{c[0]}-{c[2]!r}-q0={c[4]}-c0={c[5]}" for c in CASES],
+)
 @torch.no_grad()
 def test_q_and_c_maps_match_simulation(mode, theory, noise, scale, q0, c0, sm2, sb2):
     x = _inputs(q0, c0)
@@ -149,8 +156,16 @@ def test_q_and_c_maps_match_simulation(mode, theory, noise, scale, q0, c0, sm2, 
         qc = [_q_c(h) for h in fields]
         q_sim.append([q for q, _, _ in qc])
         c_sim.append([c for _, c, _ in qc])
-        p = propagate(theory, noise.name if theory != "lrt_continuous" else "logistic", sm2, bias2,
-                      DEPTH, q0=q0, c0=c0, noise_scale=scale if noise.name != "sign" else None)
+        p = propagate(
+            theory,
+            noise.name if theory != "lrt_continuous" else "logistic",
+            sm2,
+            bias2,
+            DEPTH,
+            q0=q0,
+            c0=c0,
+            noise_scale=scale if noise.name != "sign" else None,
+        )
         q_th.append(p.q)
         c_th.append(p.c)
     q_sim, c_sim = np.mean(q_sim, 0), np.mean(c_sim, 0)
@@ -165,7 +180,7 @@ def _slopes(net, mode, x, seed):
         fields = _fields(net, mode, x, torch.Generator().manual_seed(seed))
         g = torch.Generator().manual_seed(seed + 99)
         gains, chis = [], []
-        for lo, hi in zip(fields[:-1], fields[1:]):
+        for lo, hi in itertools.pairwise(fields):
             v = torch.randn(hi.shape, generator=g)
             v[1::2] = v[0::2]  # the same v for both inputs of a pair
             (jv,) = torch.autograd.grad(hi, lo, v, retain_graph=True)
@@ -190,16 +205,27 @@ SLOPE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("mode, noise, q0, c0, sm2, sb2", SLOPE_CASES,
-                         ids=[f"{c[0]}-{c[1]!r}-q0={c[2]}" for c in SLOPE_CASES])
+@pytest.mark.parametrize(
+    "mode, noise, q0, c0, sm2, sb2",
+    SLOPE_CASES,
+    ids=[f"{c[0]}-{c[1]!r}-q0={c[2]}" for c in SLOPE_CASES],
+)
 def test_chi_and_grad_gain_match_simulated_gradients(mode, noise, q0, c0, sm2, sb2):
     x = _inputs(q0, c0)
     sims, theories = [], []
     for seed in range(N_SEEDS):
         net, bias2 = _network(noise, DEPTH, sm2, sb2, seed)
         sims.append(_slopes(net, mode, x, seed))
-        p = propagate(mode, noise.name, sm2, bias2, DEPTH, q0=q0, c0=c0,
-                      noise_scale=noise.scale if noise.name != "sign" else None)
+        p = propagate(
+            mode,
+            noise.name,
+            sm2,
+            bias2,
+            DEPTH,
+            q0=q0,
+            c0=c0,
+            noise_scale=noise.scale if noise.name != "sign" else None,
+        )
         theories.append((p.grad_gain[:-1], p.chi[:-1]))
     gain_sim, chi_sim = np.mean(sims, 0)
     gain_th, chi_th = np.mean(theories, 0)
@@ -207,18 +233,23 @@ def test_chi_and_grad_gain_match_simulated_gradients(mode, noise, q0, c0, sm2, s
     np.testing.assert_allclose(chi_sim, chi_th, rtol=SLOPE_RTOL, err_msg="chi")
 
 
-@pytest.mark.parametrize("mode, noise, sm2, sb2", [
-    ("deterministic", GaussianNoise(0.5), 0.9, 0.05),
-    ("lrt", LogisticNoise(0.5), 0.8, 0.02),
-])
+@pytest.mark.parametrize(
+    "mode, noise, sm2, sb2",
+    [
+        ("deterministic", GaussianNoise(0.5), 0.9, 0.05),
+        ("lrt", LogisticNoise(0.5), 0.8, 0.02),
+    ],
+)
 def test_fixed_point_chi_1_matches_the_simulated_gradient_gain_in_depth(mode, noise, sm2, sb2):
     """chi_1 = a E[phi'(h)^2] at q*: the slope of the c-map at c = 1, and the per-layer gain
     of a back-propagated squared gradient norm once q has reached q* (deep layers)."""
     depth = 9
     x = _inputs(1.0, 0.3)
     fp = fixed_point(mode, noise.name, sm2, sb2, noise_scale=noise.scale)
-    gains = [_slopes(_network(noise, depth, sm2, sb2, seed)[0], mode, x, seed)[0]
-             for seed in range(N_SEEDS)]
+    gains = [
+        _slopes(_network(noise, depth, sm2, sb2, seed)[0], mode, x, seed)[0]
+        for seed in range(N_SEEDS)
+    ]
     deep = np.mean(gains, 0)[-3:]
     assert 0.1 < fp.chi_1 < 0.99  # a fixed point of interest, not a trivial one
     np.testing.assert_allclose(deep, fp.chi_1, rtol=SLOPE_RTOL)

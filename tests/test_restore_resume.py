@@ -15,6 +15,7 @@ not change what it checks.
 import numpy as np
 import pytest
 import torch
+from conftest import fit_quiet
 from sklearn.datasets import load_iris, make_circles
 from sklearn.preprocessing import StandardScaler
 
@@ -22,8 +23,6 @@ from sklearn_bnn import BinaryNetClassifier
 from sklearn_bnn import classifier as classifier_module
 from sklearn_bnn._training import EpochCheckpoint, SBNNet
 from sklearn_bnn.nn.noise import GaussianNoise, LogisticNoise
-
-from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -47,12 +46,26 @@ PATH_IDS = [f"{s}+{e}" for s, e, _, _ in PATHS]
 
 
 def _clf(surrogate, estimator, noise, inference, **kw):
-    params = dict(
-        hidden_layer_sizes=(16,), surrogate=surrogate, gradient_estimator=estimator,
-        noise=noise, inference=inference, n_mc_samples=16, init=0.05, batch_size=32,
-        max_iter=40, learning_rate_init=2e-2, early_stopping=False, n_iter_no_change=50,
-        tol=0.0, slope=1.0, shuffle=True, alpha=0.0, device="cpu", random_state=0,
-    )
+    params = {
+        "hidden_layer_sizes": (16,),
+        "surrogate": surrogate,
+        "gradient_estimator": estimator,
+        "noise": noise,
+        "inference": inference,
+        "n_mc_samples": 16,
+        "init": 0.05,
+        "batch_size": 32,
+        "max_iter": 40,
+        "learning_rate_init": 2e-2,
+        "early_stopping": False,
+        "n_iter_no_change": 50,
+        "tol": 0.0,
+        "slope": 1.0,
+        "shuffle": True,
+        "alpha": 0.0,
+        "device": "cpu",
+        "random_state": 0,
+    }
     return BinaryNetClassifier(**{**params, **kw})
 
 
@@ -84,7 +97,9 @@ FROZEN_CEILING = 0.65
 
 
 @pytest.mark.parametrize("surrogate, estimator, noise, inference", PATHS, ids=PATH_IDS)
-def test_every_training_path_learns_what_the_head_alone_cannot(surrogate, estimator, noise, inference):
+def test_every_training_path_learns_what_the_head_alone_cannot(
+    surrogate, estimator, noise, inference
+):
     clf = fit_quiet(_clf(surrogate, estimator, noise, inference), X_CIRCLES, Y_CIRCLES)
     assert clf.score(X_CIRCLES, Y_CIRCLES) > TRAINED_BAR
 
@@ -120,11 +135,23 @@ def recorded(monkeypatch):
 ES_PATHS = [p for p in PATHS if p[1] in ("auto",)] + [PATHS[4]]  # each surrogate once
 
 
-@pytest.mark.parametrize("surrogate, estimator, noise, inference", ES_PATHS,
-                         ids=[f"{p[0]}+{p[1]}" for p in ES_PATHS])
-def test_early_stopping_restores_the_best_epochs_weights(recorded, surrogate, estimator, noise, inference):
-    clf = _clf(surrogate, estimator, noise, inference, early_stopping=True, n_iter_no_change=3,
-               max_iter=60, validation_fraction=0.25, learning_rate_init=5e-2)
+@pytest.mark.parametrize(
+    "surrogate, estimator, noise, inference", ES_PATHS, ids=[f"{p[0]}+{p[1]}" for p in ES_PATHS]
+)
+def test_early_stopping_restores_the_best_epochs_weights(
+    recorded, surrogate, estimator, noise, inference
+):
+    clf = _clf(
+        surrogate,
+        estimator,
+        noise,
+        inference,
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=60,
+        validation_fraction=0.25,
+        learning_rate_init=5e-2,
+    )
     fit_quiet(clf, X_CIRCLES, Y_CIRCLES)
     scores = clf.validation_scores_
     assert clf.n_iter_ < 60 and len(recorded["states"]) == clf.n_iter_ == len(scores)
@@ -142,7 +169,12 @@ def test_early_stopping_restores_the_best_epochs_weights(recorded, surrogate, es
 
 
 # --------------------------------------------------------------------- exact resume
-RESUME = dict(hidden_layer_sizes=(8,), batch_size=32, learning_rate_init=1e-2, n_mc_samples=4)
+RESUME = {
+    "hidden_layer_sizes": (8,),
+    "batch_size": 32,
+    "learning_rate_init": 1e-2,
+    "n_mc_samples": 4,
+}
 
 
 def _resume_clf(path, **kw):
@@ -175,22 +207,33 @@ def test_warm_start_and_partial_fit_resume_exactly(path):
 
 # ------------------------------------------------------------ warm start, changed net
 CHANGES = [
-    (dict(hidden_layer_sizes=(20, 20)), "hidden_layer_sizes"),
-    (dict(hidden_layer_sizes=(9,)), "hidden_layer_sizes"),
-    (dict(noise="logistic"), "noise"),
-    (dict(noise=GaussianNoise(0.5)), "noise"),
-    (dict(surrogate="deterministic", slope="unit"), "slope"),
+    ({"hidden_layer_sizes": (20, 20)}, "hidden_layer_sizes"),
+    ({"hidden_layer_sizes": (9,)}, "hidden_layer_sizes"),
+    ({"noise": "logistic"}, "noise"),
+    ({"noise": GaussianNoise(0.5)}, "noise"),
+    ({"surrogate": "deterministic", "slope": "unit"}, "slope"),
 ]
 
 
 def _warm(**kw):
-    params = dict(hidden_layer_sizes=(8,), surrogate="deterministic", noise="gaussian",
-                  batch_size=32, max_iter=2, learning_rate_init=1e-2, early_stopping=False,
-                  init=0.05, random_state=0, warm_start=True)
+    params = {
+        "hidden_layer_sizes": (8,),
+        "surrogate": "deterministic",
+        "noise": "gaussian",
+        "batch_size": 32,
+        "max_iter": 2,
+        "learning_rate_init": 1e-2,
+        "early_stopping": False,
+        "init": 0.05,
+        "random_state": 0,
+        "warm_start": True,
+    }
     return fit_quiet(BinaryNetClassifier(**{**params, **kw}), X_IRIS, Y_IRIS)
 
 
-@pytest.mark.parametrize("change, name", CHANGES, ids=[c[1] + str(i) for i, c in enumerate(CHANGES)])
+@pytest.mark.parametrize(
+    "change, name", CHANGES, ids=[c[1] + str(i) for i, c in enumerate(CHANGES)]
+)
 @pytest.mark.parametrize("how", ["fit", "partial_fit"])
 def test_warm_start_with_a_changed_network_raises(change, name, how):
     clf = _warm()
