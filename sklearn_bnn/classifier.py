@@ -486,7 +486,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         fitted = {
             "hidden_layer_sizes": tuple(layer.out_features for layer in module.layers),
             "noise": module.noise,
-            "slope": module.slope,
+            "slope": getattr(module, "slope", 1.0),  # modules pickled before slope existed
         }
         asked = {
             "hidden_layer_sizes": tuple(int(s) for s in sizes),
