@@ -238,7 +238,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default=False
         Reuse the previous fit's weights, optimiser state and random stream: without
         early stopping, fits of ``a`` then ``b`` epochs give exactly the model of one fit
-        of ``a + b`` epochs (and so do ``partial_fit`` calls, one epoch each).
+        of ``a + b`` epochs (and so do ``partial_fit`` calls, one epoch each).  Changing
+        ``hidden_layer_sizes``, ``noise`` or ``slope`` between such fits raises a
+        ``ValueError``: the fitted network cannot continue as another one.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA when available, else CPU.  A warm start on another device
         (a model fitted or unpickled on the CPU, refitted where ``"auto"`` finds CUDA)
@@ -509,11 +511,39 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 first = _check_partial_fit_first_call(self, classes)
             else:
                 first = not (self.warm_start and hasattr(self, "net_"))
+            if not first:
+                self._check_same_network(sizes, noise)
             self._fit_inner(X, y, sample_weight, incremental, first, train_mode, noise, device, tuple(int(s) for s in sizes))
         except BaseException:
             self._restore(saved)
             raise
         return self
+
+    def _check_same_network(self, sizes, noise) -> None:
+        """A warm start or ``partial_fit`` continues the fitted network: refuse to redefine it.
+
+        ``hidden_layer_sizes``, ``noise`` and ``slope`` define the network; changing them
+        with ``set_params`` and fitting again would otherwise silently keep the old one.
+        """
+        module = self.net_.module_
+        fitted = {
+            "hidden_layer_sizes": tuple(layer.out_features for layer in module.layers),
+            "noise": module.noise,
+            "slope": getattr(module, "slope", 1.0),  # modules pickled before slope existed
+        }
+        asked = {
+            "hidden_layer_sizes": tuple(int(s) for s in sizes),
+            "noise": noise,
+            "slope": _resolve_slope(self.slope, self.surrogate),
+        }
+        changed = [name for name in fitted if fitted[name] != asked[name]]
+        if changed:
+            detail = "; ".join(f"{n}: fitted {fitted[n]!r}, now {asked[n]!r}" for n in changed)
+            raise ValueError(
+                f"warm_start=True and partial_fit continue the fitted network, but "
+                f"{', '.join(changed)} changed since it was fitted ({detail}). Set them back, "
+                "or fit a new network with warm_start=False (or a fresh estimator)."
+            )
 
     def _snapshot(self):
         """State to restore if a fit fails half-way: attributes and, if any, weights."""

@@ -1,9 +1,11 @@
 """Shared fixtures and the hypothesis settings profiles."""
 
 import os
+import warnings
 
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 try:
     from hypothesis import HealthCheck, settings
@@ -40,3 +42,10 @@ def one_thread_module():
     ``usefixtures`` are set up before a test's other fixtures of the same scope.
     """
     yield from _torch_threads(1)
+
+
+def fit_quiet(clf, *args, **kw):
+    """``clf.fit(*args, **kw)`` without the ConvergenceWarning of a capped ``max_iter``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(*args, **kw)

@@ -107,15 +107,21 @@ def test_label_encodings_round_trip(labels):
     y = labels[Y_IRIS]
     clf = fit_quiet(fast(), X_IRIS, y)
     assert set(clf.predict(X_IRIS)) <= set(labels)
-    assert list(clf.classes_) == sorted(labels, key=str) or set(clf.classes_) == set(labels)
+    np.testing.assert_array_equal(clf.classes_, np.unique(labels))  # sorted, as sklearn
     assert clf.score(X_IRIS, y) > 0.85
 
 
 def test_binary_labels_minus_one_plus_one():
     y = np.where(Y_BIN == 1, 1, -1)
-    clf = fit_quiet(fast(), StandardScaler().fit_transform(X_BIN), y)
-    assert set(clf.predict(X_BIN)) <= {-1, 1}
-    assert clf.predict_proba(X_BIN).shape == (200, 2)
+    X = StandardScaler().fit_transform(X_BIN)
+    clf = fit_quiet(fast(), X, y)
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+    pred = clf.predict(X)
+    assert set(pred) == {-1, 1}
+    assert np.mean(pred == y) > 0.75  # measured 0.845 (chance 0.5)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 2)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], pred)
 
 
 def test_pipeline_and_grid_search_over_init_and_inference():

@@ -169,10 +169,8 @@ def _psa_reference(net, x, y, sample_loss, generator):
     The head's flipped logits form the full ``(B, N_L, C)`` tensor and the first layer's
     per-connection term the full ``(B, N_out, N_in)`` tensor, with nothing chunked.
     """
-    from sklearn_bnn.nn.estimators import _estimator_surrogate, _sample_path
-
     s = net.noise.scale
-    path = _sample_path(net, x, generator)
+    path = _draw_path(net, x, generator)
     n, xl = x.shape[0], path.outputs[-1]
     logits = net.head(xl)
     flipped = logits[:, None, :] - 2.0 * xl[:, :, None] * net.head.weight.T[None]
@@ -194,8 +192,35 @@ def _psa_reference(net, x, y, sample_loss, generator):
             delta = delta - sig[:, :, None]  # (B, N_out, N_in)
             grad_m[k] = 0.5 * w * (c[:, :, None] * delta).sum(0)
             g = -(c[:, :, None] * delta).sum(1)
-    surrogate = _estimator_surrogate(net, path, f.detach().mean(), grad_a, grad_m, head)
+    terms = head
+    for layer, a, ga, gm in zip(net.layers, path.fields, grad_a, grad_m):
+        terms = terms + (ga * a).sum() + (gm * layer.weight).sum()
+    surrogate = f.detach().mean() + (terms - terms.detach())
     return surrogate, logits
+
+
+class _Path:
+    def __init__(self):
+        self.inputs, self.weights, self.fields, self.outputs = [], [], [], []
+
+
+def _draw_path(net, x, generator):
+    """One SBN sample drawn here, not by the sampler under test: per layer the weight
+    uniforms (S = +1 iff u < (1 + M)/2), then logistic unit noise (x = sign(a - Z));
+    fields keep their graph to the biases only."""
+    path = _Path()
+    for layer in net.layers:
+        m = layer.weight.detach()
+        u = torch.rand(m.shape, generator=generator, dtype=m.dtype)
+        w = torch.where(u < (1.0 + m) / 2.0, 1.0, -1.0).to(m.dtype)
+        a = x @ w.T / layer.in_features**0.5 + layer.bias
+        v = torch.rand(a.shape, generator=generator, dtype=a.dtype)
+        z = net.noise.scale * (torch.log(v) - torch.log1p(-v))
+        out = torch.where(a.detach() - z >= 0, 1.0, -1.0).to(a.dtype)
+        for store, item in zip((path.inputs, path.weights, path.fields, path.outputs), (x, w, a, out)):
+            store.append(item)
+        x = out
+    return path
 
 
 def _psa_gradients(objective, net, x, y, loss, seed):
