@@ -39,7 +39,8 @@ class TrainingDivergedError(FloatingPointError):
     >>> from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError
     >>> X, y = load_iris(return_X_y=True)
     >>> X = (X - X.mean(0)) / X.std(0)
-    >>> clf = BinaryNetClassifier((8,), surrogate="deterministic", random_state=0)
+    >>> clf = BinaryNetClassifier((8,), surrogate="deterministic", first_layer="binary",
+    ...                           encoding="raw", random_state=0)
     >>> try:
     ...     clf.fit(X * 1e30, y)                 # far from standardised
     ... except TrainingDivergedError as exc:

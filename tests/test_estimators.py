@@ -355,7 +355,7 @@ def test_classifier_trains_with_each_estimator(estimator):
     X, y = make_blobs(200, centers=3, n_features=4, cluster_std=0.8, random_state=0)
     clf = BinaryNetClassifier(
         (32,), surrogate="sampled", gradient_estimator=estimator, noise="logistic",
-        max_iter=15, learning_rate_init=2e-2, random_state=0,
+        max_iter=15, learning_rate_init=2e-2, learning_rate="constant", random_state=0,
     )
     with pytest.warns(Warning):  # max_iter reached (ConvergenceWarning)
         clf.fit(X, y, sample_weight=np.ones(len(y)))

@@ -24,6 +24,9 @@ X = StandardScaler().fit_transform(X)
 SMALL = dict(
     hidden_layer_sizes=(8,), max_iter=10, batch_size=32, learning_rate_init=1e-2, random_state=0,
     surrogate="deterministic",
+    # the all-binary network on raw features at a constant rate: these tests are about
+    # divergence, restores and exact resume (a cosine schedule restarts with every fit)
+    first_layer="binary", encoding="raw", learning_rate="constant",
 )
 
 
@@ -90,6 +93,13 @@ def test_huge_features_with_the_default_one_bit_training_stay_finite():
     assert np.isfinite(clf.loss_curve_).all()
     proba = clf.predict_proba(X * 1e30)
     assert np.isfinite(proba).all() and clf.score(X * 1e30, Y) > 0.6
+
+
+def test_huge_features_with_the_default_network_stay_finite():
+    # the default: a real first layer and a quantile code (scale-free) before sign units
+    clf = fit_quiet(BinaryNetClassifier((8,), random_state=0), X * 1e30, Y)
+    assert np.isfinite(clf.loss_curve_).all()
+    assert np.isfinite(clf.predict_proba(X * 1e30)).all() and clf.score(X * 1e30, Y) > 0.6
 
 
 def test_huge_features_at_predict_never_give_nan(fitted):

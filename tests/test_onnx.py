@@ -32,9 +32,13 @@ Y_RANDOM = np.arange(340) % 17
 X_RANDOM_TEST = _rng.normal(size=(2000, 11)) * 5.0
 
 
-def fit_pipeline(X, y, surrogate="binary", hidden=(48, 24), seed=0):
+def fit_pipeline(X, y, surrogate="binary", hidden=(48, 24), seed=0, **params):
+    # the all-binary network on raw features (first_layer="real" and the input code are
+    # covered by fit_coded below)
+    params = {"first_layer": "binary", "encoding": "raw", **params}
     clf = BinaryNetClassifier(
-        hidden, surrogate=surrogate, max_iter=2, learning_rate_init=3e-2, random_state=seed
+        hidden, surrogate=surrogate, max_iter=2, learning_rate_init=3e-2, random_state=seed,
+        **params,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

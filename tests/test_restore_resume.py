@@ -65,6 +65,11 @@ def _clf(surrogate, estimator, noise, inference, **kw):
         "alpha": 0.0,
         "device": "cpu",
         "random_state": 0,
+        # the all-binary network on raw features at a constant rate (a cosine schedule
+        # restarts with every fit, so a + b epochs would not be one fit of a + b)
+        "first_layer": "binary",
+        "encoding": "raw",
+        "learning_rate": "constant",
     }
     return BinaryNetClassifier(**{**params, **kw})
 
@@ -226,6 +231,11 @@ def _warm(**kw):
         "early_stopping": False,
         "init": 0.05,
         "random_state": 0,
+        # the all-binary network on raw features at a constant rate (a cosine schedule
+        # restarts with every fit, so a + b epochs would not be one fit of a + b)
+        "first_layer": "binary",
+        "encoding": "raw",
+        "learning_rate": "constant",
         "warm_start": True,
     }
     return fit_quiet(BinaryNetClassifier(**{**params, **kw}), X_IRIS, Y_IRIS)

@@ -99,12 +99,12 @@ def test_estimator_encodes_its_inputs(encoding):
     Z = torch.as_tensor(clf.encoder_.transform(IRIS_X))
     logits = clf.net_.module_(Z, mode="binary")
     np.testing.assert_array_equal(clf.predict(IRIS_X), clf.classes_[logits.argmax(1).numpy()])
-    assert _fit(hidden_layer_sizes=(16,), max_iter=3).encoder_ is None
+    assert _fit(hidden_layer_sizes=(16,), max_iter=3, encoding="raw").encoder_ is None
 
 
 # ------------------------------------------------------------------ real first layer
 def test_real_first_layer_is_used_as_real_weights():
-    clf = _fit(hidden_layer_sizes=(16, 8), max_iter=3, first_layer="real")
+    clf = _fit(hidden_layer_sizes=(16, 8), max_iter=3, first_layer="real", encoding="raw")
     module = clf.net_.module_
     assert isinstance(module.layers[0], RealLinear) and not isinstance(module.layers[1], RealLinear)
     layer = module.layers[0]
@@ -118,6 +118,10 @@ def test_real_first_layer_rejects_binary_weight_estimators():
     with pytest.raises(ValueError, match="first_layer='real'.*binary weights only"):
         _fit(first_layer="real", surrogate="sampled", gradient_estimator="reinforce")
     assert not hasattr(BinaryNetClassifier(first_layer="real"), "net_")
+    auto = _fit(hidden_layer_sizes=(8,), max_iter=2, surrogate="sampled",
+                gradient_estimator="reinforce")
+    assert auto.net_.module_.first_layer == "binary"
+    assert _fit(hidden_layer_sizes=(8,), max_iter=2).net_.module_.first_layer == "real"
 
 
 # ------------------------------------------------------------------ schedule

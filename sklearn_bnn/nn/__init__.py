@@ -4,7 +4,7 @@ Nothing here knows about scikit-learn.
 """
 
 from .estimators import COMBINATIONS, ESTIMATORS, PROXIES, SURROGATES, TRAINING, training_forward
-from .estimators import check_first_layer
+from .estimators import resolve_first_layer
 from .layers import RealLinear, StochasticBinaryLinear
 from .network import FIRST_LAYERS, BinaryNetwork
 from .noise import (
@@ -39,7 +39,7 @@ __all__ = [
     "StochasticBinaryLinear",
     "SURROGATES",
     "UniformNoise",
-    "check_first_layer",
     "get_noise",
+    "resolve_first_layer",
     "training_forward",
 ]

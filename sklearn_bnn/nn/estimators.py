@@ -65,7 +65,7 @@ __all__ = [
     "StraightThrough",
     "TRAINING",
     "autograd_objective",
-    "check_first_layer",
+    "resolve_first_layer",
     "cross_entropy_loss",
     "psa_chunk",
     "straight_through_sign",
@@ -907,24 +907,31 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
 REAL_FIRST_LAYER_MODES = ("deterministic", "lrt", "lrt+st", "sampled+st", "binary+st")
 
 
-def check_first_layer(first_layer: str, train_mode: str) -> None:
-    """Raise a :class:`ValueError` when ``train_mode`` cannot train ``first_layer``.
+def resolve_first_layer(first_layer: str, train_mode: str) -> str:
+    """The first layer's kind for ``train_mode``: ``"auto"`` is ``"real"`` where the mode
+    trains a real layer (:data:`REAL_FIRST_LAYER_MODES`), ``"binary"`` otherwise.
+
+    Raises a :class:`ValueError` when ``"real"`` is asked of a mode that cannot train it.
 
     Examples
     --------
-    >>> from sklearn_bnn.nn.estimators import check_first_layer
-    >>> check_first_layer("real", "binary+st")
-    >>> check_first_layer("real", "sampled+psa")
+    >>> from sklearn_bnn.nn.estimators import resolve_first_layer
+    >>> resolve_first_layer("auto", "binary+st"), resolve_first_layer("auto", "sampled+psa")
+    ('real', 'binary')
+    >>> resolve_first_layer("real", "sampled+psa")
     Traceback (most recent call last):
     ...
     ValueError: first_layer='real' trains with ...
     """
+    if first_layer == "auto":
+        return "real" if train_mode in REAL_FIRST_LAYER_MODES else "binary"
     if first_layer == "real" and train_mode not in REAL_FIRST_LAYER_MODES:
         raise ValueError(
             f"first_layer='real' trains with the training modes {REAL_FIRST_LAYER_MODES!r} "
             f"(surrogate+gradient_estimator); got {train_mode!r}, whose estimator is defined "
-            "for binary weights only. Use first_layer='binary' or another estimator."
+            "for binary weights only. Use first_layer='binary' or 'auto'."
         )
+    return first_layer
 
 
 #: Surrogates the classifier offers (its ``surrogate`` parameter): every training surrogate

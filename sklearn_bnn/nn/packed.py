@@ -470,7 +470,7 @@ class PackedBinaryNetwork:
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=732, backend='auto')
+                        nbytes=5036, backend='auto')
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
     True
     >>> f = io.BytesIO()
