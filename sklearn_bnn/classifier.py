@@ -36,6 +36,7 @@ from ._training import (
     SCHEDULES,
     auto_batch_size,
     auto_epochs,
+    fused_adam,
     TensorBatches,
     TensorData,
     TrainingDivergedError,
@@ -757,6 +758,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             module__first_layer=resolve_first_layer(self.first_layer, train_mode),
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
+            optimizer__fused=fused_adam(device.type),
             lr=self.learning_rate_init,
             max_epochs=1,  # each fit passes its number of epochs
             iterator_train=TensorBatches,

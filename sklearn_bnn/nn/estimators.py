@@ -264,6 +264,34 @@ class BinaryST(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+class RealST(torch.autograd.Function):
+    r"""A real first layer (:class:`~sklearn_bnn.nn.layers.RealLinear`) and its sign units
+    with the noise-matched ST backward, fused.
+
+    Forward :math:`a = s\, x W^\top + b`, :math:`x' = \operatorname{sign}(a)`; backward,
+    with :math:`G_a = G \odot \phi'(a)`: :math:`\nabla_x = s\, G_a W`,
+    :math:`\nabla_W = s\, G_a^\top x`, :math:`\nabla_b = \sum_b G_a` (what autograd
+    gives for :meth:`RealLinear.field` followed by the ST unit, to round-off).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, scale, noise):
+        a = torch.addmm(bias, x, weight.t(), alpha=scale)
+        ctx.save_for_backward(x, weight, noise.dphi(a))
+        ctx.scale = scale
+        return _sign(a)
+
+    @staticmethod
+    def backward(ctx, g_out):
+        x, weight, dphi = ctx.saved_tensors
+        g_a = g_out * dphi
+        need = ctx.needs_input_grad
+        grad_x = torch.mm(g_a, weight).mul_(ctx.scale) if need[0] else None
+        grad_w = torch.mm(g_a.t(), x).mul_(ctx.scale) if need[1] else None
+        grad_b = g_a.sum(dim=0) if need[2] else None
+        return grad_x, grad_w, grad_b, None, None
+
+
 def _st_binary(net, x, proxy, generator):
     r"""The 1-bit network (the SBN's mode) forward, ST backward.
 
@@ -272,23 +300,15 @@ def _st_binary(net, x, proxy, generator):
     Backward: identity ST on the means, :math:`w = \operatorname{sign}(M) + (M -
     \operatorname{stopgrad} M)`, and the proxy's derivative for the units.  Nothing is
     sampled: ``generator`` is unused.  With the matched proxy each layer is one
-    :class:`BinaryST` (the same gradients, fused); other proxies run
-    :func:`_st_binary_autograd`.
+    :class:`BinaryST` (or :class:`RealST` for a real first layer: the same gradients,
+    fused); other proxies run :func:`_st_binary_autograd`.
     """
     if proxy != "matched":
         return _st_binary_autograd(net, x, proxy, generator)
     for layer in net.layers:
-        if layer.real:
-            a = layer.field(x)
-            x = _sign(a.detach()) + _straight_through(net.noise.phi(a))
-        else:
-            x = BinaryST.apply(x, layer.weight, layer.bias, layer.scale, net.noise)
+        fused = RealST if layer.real else BinaryST
+        x = fused.apply(x, layer.weight, layer.bias, layer.scale, net.noise)
     return x
-
-
-def _straight_through(soft: torch.Tensor) -> torch.Tensor:
-    """Zero in value, the gradient of ``soft`` in backward."""
-    return soft - soft.detach()
 
 
 def _st_binary_autograd(net, x, proxy, generator):
