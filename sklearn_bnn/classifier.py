@@ -221,8 +221,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         estimators ``"auto"`` and ``"st"`` only; ``"auto"`` is ``"real"`` there and
         ``"binary"`` with ``"psa"``, ``"reinforce"`` and ``"arm"``.  See :ref:`tabular`.
     max_iter : int or "auto", default="auto"
-        Number of epochs (the schedule's length); ``"auto"`` is ``80_000 / n_samples``
-        clipped to [10, 40].
+        Number of epochs (the schedule's length); ``"auto"`` is ``40_000 / n_samples``
+        clipped to [10, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4
