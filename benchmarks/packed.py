@@ -2,7 +2,8 @@
 
 Prints tables (not a test); the committed output is ``benchmarks/results/packed_cpu.txt``.
 
-Networks: hidden (256, 256) trained a few epochs on scikit-learn's digits (standardised), and
+Networks (all-binary: ``first_layer="binary", encoding="raw"``, every hidden layer
++-1): hidden (256, 256) trained a few epochs on scikit-learn's digits (standardised), and
 hidden (1024, 1024, 1024) with random weights (means uniform in [-1, 1], biases N(0, 0.5):
 speed does not depend on the weights), both on 1000 digits rows.
 
@@ -18,7 +19,8 @@ speed does not depend on the weights), both on 1000 digits rows.
    * ``C export``: the generated C (``to_c``) compiled with ``cc -O3 -march=native``,
      one call of ``bnn_predict_batch`` (a loop over samples inside C, one thread);
    * ``MLPClassifier``: ``predict`` of a float64 scikit-learn network of the same shape;
-   * ``onnxruntime``: see :func:`onnx_row` (``n/a`` until ``sklearn_bnn.onnx`` exists).
+   * ``onnxruntime``: the packed network converted by :mod:`sklearn_bnn.onnx` (``n/a``
+     without the ``[onnx]`` extra).
 
    Rows are timed with one thread and with all threads allowed
    (``len(os.sched_getaffinity(0))``), limits set with threadpoolctl (BLAS and the native
@@ -27,7 +29,9 @@ speed does not depend on the weights), both on 1000 digits rows.
    file, the constants of the generated C (as its header states, 64-bit words), the float32
    state dict (``torch.save``), and an emlearn C export of an ``MLPClassifier`` of the same
    shape (its float arrays, read from the compiled object with ``nm``), or, without emlearn,
-   the bytes of the float32 arrays such an export holds.
+   the bytes of the float32 arrays such an export holds; and the ``.npz`` of the same shape
+   with the estimator's defaults (a real first layer reading the features and their input
+   code: larger, see :ref:`tabular`).
 
 Usage: ``python benchmarks/packed.py [--repeats 15] [--epochs 3]``.
 """
@@ -64,10 +68,15 @@ def digits_data():
     return StandardScaler().fit_transform(X).astype(np.float32), y
 
 
-def trained_classifier(hidden, X, y, epochs: int):
+#: The all-binary network (every hidden layer +-1, raw input), the one the kernel rows time.
+ALL_BINARY = {"first_layer": "binary", "encoding": "raw"}
+
+
+def trained_classifier(hidden, X, y, epochs: int, **params):
+    params = {**ALL_BINARY, **params}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return BinaryNetClassifier(hidden, max_iter=epochs, random_state=0).fit(X, y)
+        return BinaryNetClassifier(hidden, max_iter=epochs, random_state=0, **params).fit(X, y)
 
 
 def random_module(n_features: int, hidden, n_outputs: int) -> BinaryNetwork:
@@ -110,31 +119,19 @@ def c_predict(function, X: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- ONNX hook
-def onnx_row(clf, X: np.ndarray, threads: int):
-    """Hook for the onnxruntime row: a zero-argument callable that predicts X, or None.
-
-    Extend here once ``sklearn_bnn.onnx`` (the skl2onnx converter) lands; this guess
-    converts the classifier with ``skl2onnx.to_onnx`` after importing it, and runs
-    onnxruntime with ``threads`` intra-op threads.  Any failure gives ``None`` (``n/a``).
-    """
-    if clf is None:
+def onnx_row(packed, X: np.ndarray, threads: int):
+    """The onnxruntime row: the packed network converted by :mod:`sklearn_bnn.onnx`, run
+    with ``threads`` intra-op threads; ``None`` (``n/a``) without the ``[onnx]`` extra."""
+    try:
+        from sklearn_bnn.onnx import OnnxPredictor, to_onnx
+    except ImportError:
         return None
     try:
-        import onnxruntime
-        import sklearn_bnn.onnx  # noqa: F401  (registers the converter)
-        from skl2onnx import to_onnx
-
-        model = to_onnx(clf, X[:1])
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        name = session.get_inputs()[0].name
-        return lambda: session.run(None, {name: X})
-    except Exception:  # noqa: BLE001 - the hook reports n/a rather than stopping the table
+        predictor = OnnxPredictor(to_onnx(packed, X[:1]), n_threads=threads)
+    except ImportError:
         return None
+    assert np.array_equal(predictor.predict(X), packed.predict(X))
+    return lambda: predictor.predict(X)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -161,7 +158,7 @@ def methods(packed, module, mlp, c_function, clf, X, threads):
         "torch binary": torch_binary,
         "C export": None if c_function is None else lambda: c_predict(c_function, X),
         "MLPClassifier": lambda: mlp.predict(X),
-        "onnxruntime": onnx_row(clf, X, threads),
+        "onnxruntime": onnx_row(packed, X, threads),
     }
 
 
@@ -207,7 +204,7 @@ def emlearn_bytes(mlp: MLPClassifier, directory: Path):
         return floats, "float32 arrays of such an export (computed)"
 
 
-def sizes_table(clf, packed, mlp, directory: Path) -> list[str]:
+def sizes_table(clf, packed, mlp, directory: Path, default) -> list[str]:
     npz = directory / "net.npz"
     packed.save(npz)
     state = directory / "state.pt"
@@ -216,12 +213,15 @@ def sizes_table(clf, packed, mlp, directory: Path) -> list[str]:
     line = next(x for x in header.read_text().splitlines() if "bytes of constants" in x)
     c_bytes = int(line.split()[2])
     emlearn_size, how = emlearn_bytes(mlp, directory)
+    default_npz = directory / "default.npz"
+    default.save(default_npz)
     rows = [
         ("packed arrays (nbytes)", packed.nbytes),
         ("packed .npz file", npz.stat().st_size),
         ("generated C constants (to_c)", c_bytes),
         ("float32 state dict (torch.save)", state.stat().st_size),
         (f"MLPClassifier C export: {how}", emlearn_size),
+        ("defaults (real first layer + input code): packed .npz", default_npz.stat().st_size),
     ]
     out = ["Sizes for hidden (256, 256) on digits, bytes (ratio: float32 state dict / row)"]
     for label, size in rows:
@@ -268,7 +268,10 @@ def main() -> None:
                     results[key, threads] = interleaved_medians(functions, args.repeats)
         lines += timing_table(results, args.repeats)
         lines.append("")
-        lines += sizes_table(clf, small[0], mlps[256, 256], tmp)
+        # the estimator's defaults keep the first layer real and add the input code
+        default = trained_classifier((256, 256), X, y, args.epochs, first_layer="auto",
+                                     encoding="raw+thermometer").export_binary()
+        lines += sizes_table(clf, small[0], mlps[256, 256], tmp, default)
     print("\n".join(lines))
 
 

@@ -76,6 +76,7 @@ import _tables  # benchmarks/ is not a package: imported from the path above
 
 import sklearn_bnn
 from sklearn_bnn import BinaryNetClassifier
+from sklearn_bnn._training import auto_epochs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BNN, MLP, LR, HGB = "BNN", "MLP", "LR", "HGB"
@@ -135,9 +136,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scaling", action="store_true",
                    help="instead of the CV table: fit time and samples/s on Fertility rows")
     p.add_argument("--scaling-rows", type=int, nargs="+", default=[10_000, 50_000, 250_000])
-    p.add_argument("--scaling-epochs", type=int, default=3,
-                   help="BNN epochs per timed fit in --scaling (0: its default max_iter; the "
-                   "default fit at 250k rows takes about an hour on one core)")
+    p.add_argument("--scaling-epochs", type=int, default=0,
+                   help="BNN epochs per timed fit in --scaling (0: its default max_iter)")
     p.add_argument("--repeats", type=int, default=2, help="repeats per size in --scaling")
     p.add_argument("--out", metavar="NAME", help="write benchmarks/results/NAME.{txt,csv,json}")
     p.add_argument("--rst", metavar="PATH", help="also write the tables as an rst fragment")
@@ -388,14 +388,17 @@ def run_scaling(args, log) -> tuple[list[str], list[list[str]], list[dict]]:
     header = ["rows", "model", "fit (s, median)", "epochs (HGB: boosting rounds)", "s/epoch",
               "samples/s (rows x epochs / fit; HGB rows / fit)", "BNN default fit, estimated (s)"]
     rows = []
-    default_epochs = BinaryNetClassifier().max_iter
+    def default_epochs(n_rows):
+        max_iter = BinaryNetClassifier().max_iter
+        return auto_epochs(n_rows) if max_iter == "auto" else max_iter
+
     for n in sorted({r["rows"] for r in records}):
         for label in estimators:
             recs = [r for r in records if r["rows"] == n and r["model"] == label]
             t = float(np.median([r["fit_time"] for r in recs]))
             ep = float(np.median([r["n_iter"] for r in recs]))
             per = t / ep if label != HGB else np.nan
-            est = per * default_epochs if label == BNN and epochs else np.nan
+            est = per * default_epochs(n) if label == BNN and epochs else np.nan
             rate = n * ep / t if label != HGB else n / t
             rows.append([f"{n}", label, fmt(t, ".2f"), fmt(ep, ".0f"), fmt(per, ".3f"),
                          fmt(rate, ",.0f") + (" rows/s" if label == HGB else ""),

@@ -51,7 +51,9 @@ def test_fused_binary_st_equals_autograd(noise, first_layer):
         x.grad = None
         out = forward(net, x, "matched", None)
         (out * g).sum().backward()
-        results.append([out.detach(), x.grad.clone(), *(p.grad.clone() for p in net.layers.parameters())])
+        results.append(
+            [out.detach(), x.grad.clone(), *(p.grad.clone() for p in net.layers.parameters())]
+        )
     for fused, reference in zip(*results):
         torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
     assert any(p.abs().sum() > 0 for p in results[0][2:])  # gradients are not all zero
@@ -118,18 +120,20 @@ def test_real_first_layer_rejects_binary_weight_estimators():
     with pytest.raises(ValueError, match="first_layer='real'.*binary weights only"):
         _fit(first_layer="real", surrogate="sampled", gradient_estimator="reinforce")
     assert not hasattr(BinaryNetClassifier(first_layer="real"), "net_")
-    auto = _fit(hidden_layer_sizes=(8,), max_iter=2, surrogate="sampled",
-                gradient_estimator="reinforce")
+    auto = _fit(
+        hidden_layer_sizes=(8,), max_iter=2, surrogate="sampled", gradient_estimator="reinforce"
+    )
     assert auto.net_.module_.first_layer == "binary"
     assert _fit(hidden_layer_sizes=(8,), max_iter=2).net_.module_.first_layer == "real"
 
 
 # ------------------------------------------------------------------ schedule
 def test_cosine_schedule_per_epoch_and_constant_partial_fit():
-    clf = _fit(hidden_layer_sizes=(8,), max_iter=4, learning_rate="cosine",
-               learning_rate_init=0.01)
+    clf = _fit(hidden_layer_sizes=(8,), max_iter=4, learning_rate="cosine", learning_rate_init=0.01)
     lrs = [row["lr"] for row in clf.history_]
-    np.testing.assert_allclose(lrs, [0.01 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)])
+    np.testing.assert_allclose(
+        lrs, [0.01 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    )
     clf.partial_fit(IRIS_X, IRIS_Y)
     assert clf.history_[-1]["lr"] == 0.01
 
@@ -167,21 +171,30 @@ def test_pipeline_with_default_one_hot_encoder():
     assert model.score(X, y) > 0.85  # measured 0.94 (XOR of two colours, 60 epochs)
     Xt = pre.transform(X)
     np.testing.assert_array_equal(model[-1].export_binary().predict(Xt.toarray()), model.predict(X))
-    mixed = make_column_transformer((OneHotEncoder(), [0, 1]), (StandardScaler(), [2]),
-                                    sparse_threshold=1.0)
+    mixed = make_column_transformer(
+        (OneHotEncoder(), [0, 1]), (StandardScaler(), [2]), sparse_threshold=1.0
+    )
     assert sp.issparse(mixed.fit_transform(np.column_stack([X[:, :2], rng.standard_normal(200)])))
 
 
 # ------------------------------------------------------------------ exact export
 @pytest.mark.parametrize("surrogate", ["binary", "deterministic", "lrt", "sampled"])
-@pytest.mark.parametrize(("first_layer", "encoding"),
-                         [("real", "raw+thermometer"), ("binary", "thermometer"), ("real", "raw")])
+@pytest.mark.parametrize(
+    ("first_layer", "encoding"),
+    [("real", "raw+thermometer"), ("binary", "thermometer"), ("real", "raw")],
+)
 def test_export_with_code_and_real_first_layer_is_exact(surrogate, first_layer, encoding, tmp_path):
     rng = np.random.default_rng(1)
     X = np.vstack([IRIS_X, rng.standard_normal((300, 4)) * 2])
     X[:40, 1] = np.round(X[:40, 1], 1)  # ties at the thresholds
-    clf = _fit(hidden_layer_sizes=(24, 16), max_iter=4, surrogate=surrogate,
-               first_layer=first_layer, encoding=encoding, n_bins=5)
+    clf = _fit(
+        hidden_layer_sizes=(24, 16),
+        max_iter=4,
+        surrogate=surrogate,
+        first_layer=first_layer,
+        encoding=encoding,
+        n_bins=5,
+    )
     packed = clf.export_binary()
     assert (packed.layers[0].weight is not None) == (first_layer == "real")
     assert (packed.code is not None) == (encoding != "raw")
