@@ -207,3 +207,12 @@ def test_export_with_code_and_real_first_layer_is_exact(surrogate, first_layer, 
     loaded = type(packed).load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.logits(X), packed.logits(X))
     assert loaded.n_features_in_ == 4 and loaded.nbytes == packed.nbytes
+
+
+@pytest.mark.parametrize("change", [{"encoding": "raw"}, {"n_bins": 4}, {"first_layer": "binary"}])
+def test_warm_start_refuses_a_changed_code_or_first_layer(change):
+    clf = _fit(hidden_layer_sizes=(8,), max_iter=2, warm_start=True)
+    before = clf.predict_proba(IRIS_X)
+    with pytest.raises(ValueError, match=f"{next(iter(change))}.*changed"):
+        clf.set_params(**change).fit(IRIS_X, IRIS_Y)
+    np.testing.assert_array_equal(clf.predict_proba(IRIS_X), before)
