@@ -216,3 +216,25 @@ def test_warm_start_refuses_a_changed_code_or_first_layer(change):
     with pytest.raises(ValueError, match=f"{next(iter(change))}.*changed"):
         clf.set_params(**change).fit(IRIS_X, IRIS_Y)
     np.testing.assert_array_equal(clf.predict_proba(IRIS_X), before)
+
+
+def test_format_1_files_still_load(tmp_path):
+    """A file written before format 2 (no first-layer kind, no code) reads as before."""
+    import io
+    import json
+    import zipfile
+
+    packed = _fit(hidden_layer_sizes=(8,), max_iter=2, first_layer="binary", encoding="raw")
+    packed = packed.export_binary()
+    buffer = io.BytesIO()
+    packed.save(buffer)
+    arrays = dict(np.load(io.BytesIO(buffer.getvalue())))
+    header = json.loads(arrays["header"].tobytes())
+    for key in ("n_network_inputs", "first_layer", "code"):
+        del header[key]
+    header["version"] = 1
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "v1.npz", **arrays)
+    assert zipfile.is_zipfile(tmp_path / "v1.npz")
+    loaded = type(packed).load(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(loaded.logits(IRIS_X), packed.logits(IRIS_X))
