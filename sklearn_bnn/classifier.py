@@ -639,7 +639,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             split = (slice(None), None)  # a view: torch.tensor below makes the one copy
 
         if first:
-            self.encoder_ = self._make_encoder().fit(X) if self._encodes() else None
+            # placed on the training rows (not the early-stopping validation rows)
+            self.encoder_ = self._make_encoder().fit(X[split[0]]) if self._encodes() else None
         Z = self._encode(X)
 
         def tensors(idx):
