@@ -8,7 +8,10 @@ Users never see skorch: :class:`~sklearn_bnn.BinaryNetClassifier` builds a
   device copy;
 * the loss (cross-entropy, optionally sample-weighted, plus the ``alpha`` L2 term scaled
   as in :class:`~sklearn.neural_network.MLPClassifier`);
-* projection of the weight means onto [-1, 1] after each optimiser step;
+* projection of the weight means (and a real first layer's weights) onto [-1, 1] after
+  each optimiser step;
+* the learning-rate schedule of each fit (:class:`LearningRateSchedule`) and the ``"auto"``
+  epochs and batch size (:func:`auto_epochs`, :func:`auto_batch_size`);
 * callbacks: divergence guard, fraction of flipped weight signs per epoch, validation
   accuracy of the prediction network, and an end-of-epoch checkpoint so that an
   interrupted fit (``KeyboardInterrupt``) ends on the last completed epoch.

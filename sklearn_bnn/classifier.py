@@ -82,7 +82,7 @@ def _check_float32_range(X: np.ndarray) -> None:
 _COMPILED_SURROGATES = frozenset({"deterministic", "binary"})
 
 
-#: Sparse inputs accepted (densified to float32: the network's first layer is dense).
+#: Sparse inputs accepted (densified: the network's first layer is a dense product).
 _SPARSE_FORMATS = ("csr", "csc")
 
 
@@ -207,7 +207,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Adam's (initial) learning rate.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of the learning rate over the epochs of each ``fit``: ``"cosine"``
-        anneals it to 0 (the 1-bit network settles; a fit that completes the schedule
+        anneals it towards 0 (the 1-bit network settles; a fit that completes the schedule
         does not warn), ``"constant"`` keeps ``learning_rate_init``.  ``partial_fit``
         trains at ``learning_rate_init``.  See :ref:`tabular`.
     encoding : {"raw+thermometer", "thermometer", "raw"}, default="raw+thermometer"
@@ -232,6 +232,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data, stop when its accuracy
         (of the ``inference`` network) stops improving, and restore the best weights.
+        With the default schedule (at most 20 epochs) and ``n_iter_no_change=50`` it
+        never stops early: it selects the best epoch.
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping.
     n_iter_no_change : int, default=50
@@ -239,11 +241,13 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         the straight-through training loss of the 1-bit network is noisy and stops
         improving long before its accuracy does (and the default schedule is shorter).
     warm_start : bool, default=False
-        Reuse the previous fit's weights, optimiser state and random stream: without
-        early stopping, fits of ``a`` then ``b`` epochs give exactly the model of one fit
-        of ``a + b`` epochs (and so do ``partial_fit`` calls, one epoch each).  Changing
-        ``hidden_layer_sizes``, ``noise`` or ``slope`` between such fits raises a
-        ``ValueError``: the fitted network cannot continue as another one.
+        Reuse the previous fit's weights, optimiser state and random stream: with
+        ``learning_rate="constant"`` and without early stopping, fits of ``a`` then ``b``
+        epochs give exactly the model of one fit of ``a + b`` epochs (and so do
+        ``partial_fit`` calls, one epoch each); with ``"cosine"`` each ``fit`` runs a new
+        cycle.  Changing ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer``,
+        ``encoding`` or ``n_bins`` between such fits raises a ``ValueError``: the fitted
+        network cannot continue as another one.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA when available, else CPU.  A warm start on another device
         (a model fitted or unpickled on the CPU, refitted where ``"auto"`` finds CUDA)
@@ -288,7 +292,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     best_validation_score_ : float or None
         Best validation accuracy with early stopping, else ``None``.
     coefs_ : list of ndarray
-        Weight means of each binary layer, shape (n_in, n_out), then the real head.
+        Weight means of each hidden layer (real weights for a real first layer), shape
+        (n_in, n_out), then the real head; the first layer's ``n_in`` is the width of the
+        input code (``encoder_.n_features_out_``) when there is one.
     intercepts_ : list of ndarray
         Biases of each layer, the head last.
     n_layers_ : int
@@ -296,7 +302,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     n_outputs_ : int
         Number of logits (one per class).
     history_ : list of dict
-        Per epoch: ``train_loss``, ``flip_ratio``, ``dur``; with early stopping also
+        Per epoch: ``train_loss``, ``flip_ratio``, ``lr``, ``dur``; with early stopping also
         ``valid_loss``, ``valid_acc`` (accuracy of the ``inference`` network, which early
         stopping monitors: the 1-bit score by default) and ``valid_acc_binary`` (the 1-bit
         network's, whatever ``inference`` is).
@@ -438,8 +444,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data; standardise it (e.g. with ``StandardScaler``): the first layer
-            sees real features through binary weights.
+            Training data (dense, or sparse CSR/CSC); standardise it (e.g. with
+            ``StandardScaler``): the first layer reads the features, scaled by
+            1/sqrt(n_inputs).
         y : array-like of shape (n_samples,)
             Class labels (strings, integers, any hashable labels).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -915,7 +922,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         ]
 
     def export_binary(self) -> PackedBinaryNetwork:
-        """The 1-bit network as a small numpy-only artefact (bit-packed, no torch, no pickle).
+        """The deployable network as a numpy-only artefact (no torch, no pickle).
+
+        Every :math:`\pm 1` layer is bit-packed; a real first layer is a float32 matrix,
+        and the input code a list of thresholds.
 
         Its ``predict`` returns this estimator's ``predict`` with ``inference="binary"``,
         whatever ``inference`` is set to (see :mod:`sklearn_bnn.nn.packed` for the exactness
@@ -934,8 +944,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
     def summary(self) -> "ModelSummary":
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
 
-        ``packed_bytes`` are the arrays of :meth:`export_binary` (packed signs, folded
-        thresholds, float32 head).
+        ``packed_bytes`` are the arrays of :meth:`export_binary` (the input code's
+        thresholds and feature indices, packed signs or a real first layer's float32
+        matrix, folded thresholds, float32 head).
 
         Returns
         -------
@@ -949,6 +960,18 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         module = self.net_.module_
         packed = self.export_binary()
         packed_bytes = packed.layer_nbytes()
+        if packed.code is not None:
+            n_code = len(packed.code.threshold)
+            rows.append(
+                {
+                    "layer": "input code",
+                    "shape": (packed.n_features_in_, packed.code.n_outputs),
+                    "params": n_code,
+                    "binary_weights": 0,
+                    "float32_bytes": 4 * n_code,
+                    "packed_bytes": packed.code.nbytes,
+                }
+            )
         for i, layer in enumerate(module.layers):
             n_w, n_b = layer.weight.numel(), layer.bias.numel()
             rows.append(
@@ -1012,7 +1035,9 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
             )
         # the committed CUDA fixture (tests/data) was pickled before these parameters
         legacy = dict(slope=1.0, compile=False, learning_rate="constant", encoding="raw",
-                      n_bins=8, first_layer="binary", encoder_=None)
+                      n_bins=8, first_layer="binary")
+        if "net_" in state:  # a fitted state: no code was fitted then
+            legacy["encoder_"] = None
         for key, value in legacy.items():
             state.setdefault(key, value)
         super().__setstate__(state)
@@ -1039,14 +1064,15 @@ class ModelSummary:
     >>> clf = BinaryNetClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
     >>> summary = clf.summary()
     >>> summary.total
-    {'params': 363, 'binary_weights': 64, 'float32_bytes': 1452, 'packed_bytes': 1188}
+    {'params': 391, 'binary_weights': 64, 'float32_bytes': 1564, 'packed_bytes': 1412}
     >>> summary
           layer    shape  params  binary_weights  float32_bytes  packed_bytes
     -----------  -------  ------  --------------  -------------  ------------
+     input code  (4, 32)      28               0            112           224
          real 1  (32, 8)     264               0           1056          1056
        binary 2   (8, 8)      72              64            288            24
     head (real)   (8, 3)      27               0            108           108
-          total              363              64           1452          1188
+          total              391              64           1564          1412
     on disk: packed file ... bytes, float32 state dict ... bytes (...x smaller)
     """
 

@@ -1,4 +1,4 @@
-r"""Input encodings for the first binary layer: quantile thermometer codes.
+r"""Input encodings for the first layer: quantile thermometer codes.
 
 A binary first layer on :math:`d` real features computes
 :math:`\sum_j \operatorname{sign}(M_{ij})\, x_j`: it can only draw hyperplanes whose normals
@@ -13,7 +13,9 @@ at thresholds :math:`t_{jk}` placed at the training data's quantiles.  Through b
 :math:`x_j` with :math:`K_j + 1` levels that need not be monotone: the layer learns a
 per-feature response curve, the way a tree splits a feature, and heavy tails or outliers
 move no more than one threshold.  Keeping the raw (standardised) features beside the code
-(``keep_raw=True``) keeps the linear directions too.
+(``keep_raw=True``) keeps the linear directions too.  A real first layer
+(``first_layer="real"``, the estimators' default) weighs the bits with real weights, a
+learned step function of each feature all the same.
 
 The thresholds are float32 numbers compared with the float32 input, so the code is the same
 bit for bit in numpy, torch, ONNX and C (:class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork`
@@ -49,6 +51,20 @@ ENCODINGS: dict[str, tuple[bool, bool]] = {
 _QUANTILE_ROWS = 200_000
 
 
+def _column_thresholds(cuts: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """The distinct quantile cuts above the column's minimum (a cut at the minimum is a
+    constant bit); a column with two or more distinct values whose cuts all sit at its
+    minimum (a rare level, e.g. a one-hot column) gets one bit at its second value."""
+    low = column.min()
+    t = np.unique(cuts)
+    t = t[t > low]
+    if len(t) == 0:
+        above = column[column > low]
+        if len(above):
+            t = np.array([above.min()], dtype=column.dtype)
+    return t
+
+
 class ThermometerEncoder(TransformerMixin, BaseEstimator):
     r"""Quantile thermometer code of every feature, :math:`\pm 1` (float32).
 
@@ -56,7 +72,8 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
     ----------
     n_bins : int, default=8
         Quantile bins per feature, so at most ``n_bins - 1`` thresholds (bits) per feature;
-        fewer where the feature has few distinct values (a binary feature gets one bit).
+        fewer where the feature has few distinct values (a binary feature gets one bit,
+        even when one of its values is rare); a constant feature gets none.
     keep_raw : bool, default=True
         Put the input features (as float32) before the bits.
     random_state : int, RandomState instance or None, default=None
@@ -108,14 +125,23 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         cuts = np.quantile(rows.astype(np.float64), levels, axis=0).astype(np.float32)
         features, thresholds = [], []
         for j in range(X.shape[1]):
-            t = np.unique(cuts[:, j])
-            t = t[t > rows[:, j].min()]  # a threshold at the minimum is a constant bit
+            t = _column_thresholds(cuts[:, j], rows[:, j])
             features.append(np.full(len(t), j, dtype=np.intp))
             thresholds.append(t)
         self.feature_ = np.concatenate(features)
         self.threshold_ = np.concatenate(thresholds).astype(np.float32)
         self.n_features_out_ = X.shape[1] * self.keep_raw + len(self.feature_)
+        if self.n_features_out_ == 0:
+            raise ValueError(
+                "ThermometerEncoder(keep_raw=False) found no feature with two distinct "
+                "values, so the code would be empty. Give it varying features, or keep_raw=True."
+            )
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     def transform(self, X):
         """The code of ``X``: float32, shape (n_samples, ``n_features_out_``)."""

@@ -238,3 +238,47 @@ def test_format_1_files_still_load(tmp_path):
     assert zipfile.is_zipfile(tmp_path / "v1.npz")
     loaded = type(packed).load(tmp_path / "v1.npz")
     np.testing.assert_array_equal(loaded.logits(IRIS_X), packed.logits(IRIS_X))
+
+
+def test_rare_levels_get_a_bit_and_an_empty_code_is_an_error():
+    X = np.zeros((100, 3))
+    X[:5, 0] = 1.0  # a one-hot column with 5% ones: every quantile cut sits at 0
+    X[:, 1] = np.arange(100)
+    enc = ThermometerEncoder(n_bins=8, keep_raw=False).fit(X)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], [1.0])
+    assert not (enc.feature_ == 2).any()  # constant: no bit
+    with pytest.raises(ValueError, match="no feature with two distinct values"):
+        ThermometerEncoder(keep_raw=False).fit(np.ones((20, 3)))
+    with pytest.raises(ValueError, match="no feature with two distinct values"):
+        BinaryNetClassifier((4,), encoding="thermometer", max_iter=1).fit(
+            np.ones((50, 3)), np.arange(50) % 2
+        )
+
+
+def test_unfitted_estimator_stays_unfitted_through_pickle():
+    import pickle
+
+    from sklearn.exceptions import NotFittedError
+
+    clf = pickle.loads(pickle.dumps(BinaryNetClassifier()))
+    with pytest.raises(NotFittedError):
+        clf.predict(IRIS_X)
+
+
+def test_summary_counts_the_input_code_and_the_real_first_layer():
+    clf = _fit(hidden_layer_sizes=(8, 8), max_iter=2)
+    rows = {row["layer"]: row for row in clf.summary().rows}
+    packed = clf.export_binary()
+    assert rows["input code"]["packed_bytes"] == packed.code.nbytes
+    assert rows["real 1"]["binary_weights"] == 0 and rows["binary 2"]["binary_weights"] == 64
+    assert clf.summary().total["packed_bytes"] == packed.nbytes
+
+
+def test_all_binary_files_keep_format_1(tmp_path):
+    import json
+
+    for params, version in (({"first_layer": "binary", "encoding": "raw"}, 1), ({}, 2)):
+        packed = _fit(hidden_layer_sizes=(8,), max_iter=1, **params).export_binary()
+        packed.save(tmp_path / "m.npz")
+        header = json.loads(np.load(tmp_path / "m.npz")["header"].tobytes())
+        assert header["version"] == version

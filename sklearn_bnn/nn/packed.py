@@ -83,7 +83,8 @@ float32 numbers.  With ``encoding`` the estimator's thermometer code (:class:`In
 :func:`thermometer_code`) is applied after input scaling and before the first layer;
 its comparisons are in float32, exact.  Every hidden layer after the first stays 1-bit.
 
-**File format** (:data:`FORMAT_VERSION` 2; version 1 files load): one ``.npz`` archive
+**File format** (:data:`FORMAT_VERSION` 2, written only when a real first layer or an
+input code needs it, else 1; both load): one ``.npz`` archive
 (deflate-compressed zip of ``.npy`` arrays), read with ``allow_pickle=False``.  ``header``
 is UTF-8 JSON stored as a uint8 array (format name, version, sizes, how to restore the
 class labels, the first layer's kind, whether an input code keeps the raw features);
@@ -832,7 +833,9 @@ class PackedBinaryNetwork:
         classes, classes_dtype = _classes_to_array(self.classes_)
         header = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            # the layout of format 1 unless a real first layer or a code needs format 2,
+            # so that older readers still load all-binary networks
+            "version": FORMAT_VERSION if self._needs_format_2() else 1,
             "n_features_in": self.n_features_in_,
             "layer_sizes": list(self.hidden_layer_sizes),
             "n_outputs": int(self.head_weight.shape[0]),
@@ -862,6 +865,9 @@ class PackedBinaryNetwork:
                 np.savez_compressed(f, **arrays)
         else:
             np.savez_compressed(file, **arrays)
+
+    def _needs_format_2(self) -> bool:
+        return self.code is not None or self.layers[0].weight is not None
 
     @classmethod
     def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
