@@ -43,6 +43,11 @@ def training_accuracy(one_thread_module):
                 batch_size=32,
                 max_iter=10,
                 n_iter_no_change=100,
+                # the all-binary network on raw features at a constant rate: the setting
+                # of the depth experiment (benchmarks/depth.py) and of the figures above
+                first_layer="binary",
+                encoding="raw",
+                learning_rate="constant",
                 random_state=seed,
             )
             with warnings.catch_warnings():
