@@ -236,21 +236,23 @@ class BinaryST(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, scale, noise):
-        signs = weight >= 0
-        alpha_raw = weight.abs().mean(dim=1)
-        alpha = alpha_raw.clamp_min(1e-12)
-        offset = bias / alpha
+    def forward(ctx, x, weight, bias, layer, noise):
+        # the values: the layer's own definition of its 1-bit form (binary_parameters,
+        # binary_field), as the exporter reads it; ``weight`` and ``bias`` are its parameters
+        signs, offset = layer.binary_parameters()
         w = _pm1(signs, weight.dtype)
-        a = F.linear(x, w).mul_(scale).add_(offset)
-        ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha, alpha_raw >= 1e-12)
-        ctx.scale = scale
+        a = layer.binary_field(F.linear(x, w), offset)
+        ctx.save_for_backward(x, w, noise.dphi(a), weight, bias)
+        ctx.scale = layer.scale
         return _sign(a)
 
     @staticmethod
     def backward(ctx, g_out):
-        x, w, dphi, weight, bias, alpha, active = ctx.saved_tensors
+        x, w, dphi, weight, bias = ctx.saved_tensors
         s = ctx.scale
+        # alpha of binary_parameters and where its clamp is inactive (the derivative's domain)
+        alpha_raw = weight.abs().mean(dim=1)
+        alpha, active = alpha_raw.clamp_min(1e-12), alpha_raw >= 1e-12
         g_a = g_out * dphi
         g_sum = g_a.sum(dim=0)
         need = ctx.needs_input_grad
@@ -275,10 +277,10 @@ class RealST(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, scale, noise):
-        a = torch.addmm(bias, x, weight.t(), alpha=scale)
+    def forward(ctx, x, weight, bias, layer, noise):
+        a = layer.field(x)  # the layer's own field; ``weight``, ``bias`` are its parameters
         ctx.save_for_backward(x, weight, noise.dphi(a))
-        ctx.scale = scale
+        ctx.scale = layer.scale
         return _sign(a)
 
     @staticmethod
@@ -307,7 +309,7 @@ def _st_binary(net, x, proxy, generator):
         return _st_binary_autograd(net, x, proxy, generator)
     for layer in net.layers:
         fused = RealST if layer.real else BinaryST
-        x = fused.apply(x, layer.weight, layer.bias, layer.scale, net.noise)
+        x = fused.apply(x, layer.weight, layer.bias, layer, net.noise)
     return x
 
 

@@ -168,7 +168,7 @@ class RealLinear(StochasticBinaryLinear):
     ...     _ = layer.weight.copy_(torch.tensor([[0.5, -0.25]]))
     >>> x = torch.tensor([[1.0, 2.0]])
     >>> layer.binary_forward(x), layer.moments(x, x * x)[1]
-    (tensor([[0.]], grad_fn=<AddBackward0>), tensor([[0.]], grad_fn=<MulBackward0>))
+    (tensor([[0.]], grad_fn=<AddBackward0>), tensor([[0.]]))
     """
 
     #: The deployed layer is real: :meth:`binary_parameters` returns the weights themselves.
@@ -181,7 +181,7 @@ class RealLinear(StochasticBinaryLinear):
     def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
         r"""Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""
         hbar = self.field(mean)
-        return hbar, hbar * 0.0
+        return hbar, torch.zeros_like(hbar)
 
     def binary_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The deployed layer: the real weights and the bias (no folding, no rescaling)."""
