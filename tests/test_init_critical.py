@@ -38,6 +38,7 @@ def test_initialize_network_records_the_critical_answer():
                for layer in net.layers)
 
 
-def test_critical_with_unknown_surrogate_raises():
-    with pytest.raises(ValueError, match="surrogate='binary'"):
-        resolve_init("critical", InitContext(surrogate="binary", noise=get_noise("sign"), depth=3))
+def test_critical_with_unknown_surrogate_raises_naming_the_valid_ones():
+    context = InitContext(surrogate="binari", noise=get_noise("sign"), depth=3)
+    with pytest.raises(ValueError, match="surrogate='binari'.*'binary'.*Did you mean 'binary'"):
+        resolve_init("critical", context)

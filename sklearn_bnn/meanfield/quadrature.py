@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import roots_hermitenorm
 
-__all__ = ["gauss_hermite", "expect_1d", "expect_2d", "hardtanh_expect_2d"]
+__all__ = ["expect_1d", "expect_2d", "gauss_hermite", "hardtanh_expect_2d"]
 
 #: Default number of Gauss-Hermite nodes per dimension.
 N_POINTS = 101
