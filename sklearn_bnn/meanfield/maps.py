@@ -400,7 +400,7 @@ def effective_bias_variance(surrogate: str, sigma_m2, sigma_b2):
     Examples
     --------
     >>> from sklearn_bnn.meanfield.maps import effective_bias_variance
-    >>> effective_bias_variance("binary", 0.5, 0.01), effective_bias_variance("lrt", 0.5, 0.01)
+    >>> float(effective_bias_variance("binary", 0.5, 0.01)), effective_bias_variance("lrt", 0.5, 0.01)
     (0.02, 0.01)
     """
     if surrogate != "binary":

@@ -158,7 +158,8 @@ class SurrogateSpec:
     @property
     def real_first_layer_modes(self) -> tuple[str, ...]:
         """Its training modes that train a real first layer."""
-        return tuple(dict.fromkeys(self.train_mode(e) for e in self.real_first_layer))
+        chosen = (e for e in self.estimators if e in self.real_first_layer)
+        return tuple(dict.fromkeys(self.train_mode(e) for e in chosen))
 
     def samples_neurons(self, estimator: str) -> bool:
         """Whether ``estimator`` (``"auto"`` resolved) samples binary neurons with ST."""
