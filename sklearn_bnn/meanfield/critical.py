@@ -97,7 +97,14 @@ from .maps import (
     layer_neuron,
 )
 
-__all__ = ["CriticalInit", "FixedPoint", "critical_init", "fixed_point", "phase_diagram"]
+__all__ = [
+    "CriticalInit",
+    "FixedPoint",
+    "critical_init",
+    "critical_model",
+    "fixed_point",
+    "phase_diagram",
+]
 
 #: Bias variance used by the depth-aware criterion when none is given.
 DEFAULT_SIGMA_B2 = 1e-3
@@ -344,6 +351,22 @@ def _depth_aware_argmax(theory, noise, s, sb2, depth, grid, slope=1.0):
     return best, best_val
 
 
+def critical_model(surrogate: str) -> str:
+    """The mean-field model :func:`critical_init` judges ``surrogate`` by.
+
+    ``"sampled"`` is judged by ``"lrt"`` (see :func:`critical_init`); every other model by
+    itself.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.critical import critical_model
+    >>> critical_model("sampled"), critical_model("binary")
+    ('lrt', 'binary')
+    """
+    _check_surrogate(surrogate)
+    return "lrt" if surrogate == "sampled" else surrogate
+
+
 def critical_init(
     surrogate: str,
     noise: str,
@@ -391,8 +414,7 @@ def critical_init(
     >>> critical_init("binary", "gaussian", depth=10).sigma_m2   # b = sigma_b2/sigma_m2 smallest
     0.99
     """
-    _check_surrogate(surrogate)
-    theory = "lrt" if surrogate == "sampled" else surrogate
+    theory = critical_model(surrogate)
     s = _resolve_scale(noise, noise_scale)
     slope = _check_slope(surrogate, slope)
     sb2 = DEFAULT_SIGMA_B2 if sigma_b2 is None else float(sigma_b2)
