@@ -323,6 +323,7 @@ _SEARCH_CASES = [
     ("lrt_continuous", "logistic", 10),
     ("lrt_continuous", "uniform", 100),
     ("sampled", "uniform", 50),
+    ("binary", "gaussian", 10),
 ]
 
 
@@ -372,11 +373,33 @@ def test_batched_log_sensitivity_matches_propagate():
     sm2 = np.array([0.05, 0.5, 0.93, 0.99])
     for surrogate, noise in [("deterministic", "uniform"), ("deterministic", "logistic"),
                              ("lrt", "logistic"), ("lrt", "uniform"), ("lrt", "sign"),
-                             ("lrt_continuous", "uniform"), ("lrt_continuous", "gaussian")]:
+                             ("lrt_continuous", "uniform"), ("lrt_continuous", "gaussian"),
+                             ("binary", "gaussian"), ("binary", "sign")]:
         s = 0.0 if noise == "sign" else 0.7
         got = log_sensitivity(surrogate, noise, s, sm2, 0.01, 12)
         want = [propagate(surrogate, noise, m, 0.01, 12, noise_scale=s).log_chi_product for m in sm2]
         np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{surrogate} {noise}")
+
+
+@pytest.mark.parametrize("sigma_m2, sigma_b2", [(0.5, 0.0), (0.2, 0.01), (0.9, 0.3)])
+def test_binary_fixed_point_is_the_closed_form_with_folded_thresholds(sigma_m2, sigma_b2):
+    # c' = ((2/pi) arcsin c + b)/(1 + b), b = sigma_b2/sigma_m2 (bias folded into the
+    # threshold b/mean|M|); its fixed point by bisection and its slope there
+    b = sigma_b2 / sigma_m2
+
+    def excess(c):
+        return (2 / math.pi * math.asin(c) + b) / (1 + b) - c
+
+    lo, hi = -0.999999, 0.999999
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    c_star = 0.5 * (lo + hi)
+    chi_c = 2 / math.pi / math.sqrt(1 - c_star**2) / (1 + b)
+    fp = fixed_point("binary", "gaussian", sigma_m2, sigma_b2)
+    assert fp.c_star == pytest.approx(c_star, abs=1e-9)
+    assert fp.chi_c == pytest.approx(chi_c, rel=1e-7)
+    assert fp.xi_c == pytest.approx(-1 / math.log(chi_c), rel=1e-7)
 
 
 def test_glorot_means_are_deep_in_the_ordered_phase():
