@@ -45,8 +45,9 @@ returns; every :class:`LayerInit` it draws carries the solver's answer in ``crit
 :class:`~sklearn_bnn.meanfield.CriticalInit`), and :func:`initialize_network` records it under
 ``"critical"``.  It means something for every surrogate: where an exact :math:`\chi_1 = 1`
 exists the solver goes there, otherwise it uses the documented depth-aware maximum of
-:math:`\partial c^L/\partial c^0` of the surrogate's own map (:mod:`sklearn_bnn.meanfield.critical`),
-the 1-bit network (``surrogate="binary"``, the default) included.
+:math:`\partial c^L/\partial c^0` of the surrogate's own map
+(:mod:`sklearn_bnn.meanfield.critical`), the 1-bit network (``surrogate="binary"``, the
+default) included.
 
 A real first layer (``first_layer="real"``) draws the same two-point law: its weights are the
 means themselves.  For the 1-bit network that is exactly the map the solver uses (the first
@@ -127,7 +128,7 @@ class LayerInit:
     >>> layer = two_point(0.25)(fan_in=3, fan_out=2)
     >>> layer
     LayerInit(weight=tensor([[-0.5000,  0.5000, -0.5000],
-            [-0.5000, -0.5000,  0.5000]]), bias=tensor([0., -0.]), sigma_m2=0.25, sigma_b2=0.0, critical=None)
+            [-0.5000, -0.5000,  0.5000]]), bias=tensor([0., -0.]), sigma_m2=0.25, ...)
     """
 
     weight: torch.Tensor
@@ -231,7 +232,7 @@ def resolve_init(init, context: InitContext | None = None) -> Draw:
     >>> resolve_init((2.0, 0.0))
     Traceback (most recent call last):
     ...
-    ValueError: init=(2.0, 0.0): sigma_m^2 must lie in [0, 1] (the means live in [-1, 1]) and sigma_b^2 must be >= 0.
+    ValueError: init=(2.0, 0.0): sigma_m^2 must lie in [0, 1] (the means live in [-1, 1]) ...
     """
     if isinstance(init, str):
         return INITS.lookup(init)(context or InitContext())

@@ -80,8 +80,10 @@ def test_specs_are_frozen():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: surrogate_spec("lrt_tanh"), "Valid values: 'deterministic', 'lrt', "
-         "'lrt_continuous', 'sampled', 'binary'"),
+        (
+            lambda: surrogate_spec("lrt_tanh"),
+            "Valid values: 'deterministic', 'lrt', 'lrt_continuous', 'sampled', 'binary'",
+        ),
         (lambda: training_forward("lrt_tanh", "auto"), "not a training surrogate"),
         (lambda: training_forward("lrt_continuous", "st"), "lrt_continuous: auto; sampled"),
         (lambda: training_forward("sampled", "psa", get_noise("gaussian")),

@@ -9,8 +9,8 @@ What "critical" means here (an open point of the theory, settled with numbers)
    this package that happens only for S2 (``"lrt_continuous"``) at :math:`\sigma_m^2 = 1`
    (at :math:`\sigma_b^2 = 0` with a slope-1 neuron: uniform noise of scale 1, logistic of
    scale 1/2, Gaussian of scale :math:`\sqrt{2/\pi}`), the corner of [SGL20]_.  S1 never
-   has one (its neuron, Gaussian-smoothed by the field variance, is at most as steep as the sign map:
-   literal sign map's :math:`\chi_1 < 0.71`); S3 and the sampled network never have
+   has one (its neuron, Gaussian-smoothed by the field variance, is at most as steep as the
+   sign map: literal sign map's :math:`\chi_1 < 0.71`); S3 and the sampled network never have
    :math:`c = 1` as a fixed point (:math:`c'(1) = (\sigma_m^2 E[\phi^2] + \sigma_b^2)/(1 +
    \sigma_b^2) < 1`), so :math:`\chi_1 = 1` there is not criticality.
 2. **Depth-aware**, otherwise.  For the deterministic surrogate with the literal
@@ -270,8 +270,9 @@ class CriticalInit:
     >>> ci = critical_init("lrt_continuous", "uniform", sigma_b2=0.0)
     >>> ci.exact, ci.sigma_m2, ci.sigma_b2
     (True, 1.0, 0.0)
-    >>> sorted(ci.as_dict())
-    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message', 'q_star', 'sigma_b2', 'sigma_m2', 'slope', 'trainable_depth', 'xi_c']
+    >>> sorted(ci.as_dict())  # doctest: +NORMALIZE_WHITESPACE
+    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message',
+     'q_star', 'sigma_b2', 'sigma_m2', 'slope', 'trainable_depth', 'xi_c']
     """
 
     sigma_m2: float

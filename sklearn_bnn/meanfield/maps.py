@@ -160,7 +160,8 @@ def default_noise_scale(noise: str) -> float:
 
 def _check_noise(noise: str) -> None:
     if noise not in NOISE_NAMES:
-        raise ValueError(f"noise={noise!r} is not valid. Valid values: {', '.join(map(repr, NOISE_NAMES))}.")
+        valid = ", ".join(map(repr, NOISE_NAMES))
+        raise ValueError(f"noise={noise!r} is not valid. Valid values: {valid}.")
 
 
 def _check_surrogate(surrogate: str) -> _Surrogate:
@@ -400,8 +401,10 @@ def effective_bias_variance(surrogate: str, sigma_m2, sigma_b2):
     Examples
     --------
     >>> from sklearn_bnn.meanfield.maps import effective_bias_variance
-    >>> float(effective_bias_variance("binary", 0.5, 0.01)), effective_bias_variance("lrt", 0.5, 0.01)
-    (0.02, 0.01)
+    >>> float(effective_bias_variance("binary", 0.5, 0.01))
+    0.02
+    >>> effective_bias_variance("lrt", 0.5, 0.01)
+    0.01
     """
     if surrogate != "binary":
         return sigma_b2
@@ -410,7 +413,8 @@ def effective_bias_variance(surrogate: str, sigma_m2, sigma_b2):
 
 def _field(spec: _Surrogate, sigma_m2, sigma_b2, Q_a, Q_b, C, first):
     """Field variances (q_a, q_b), covariance k and S1 variances (Sigma_a, Sigma_b)."""
-    t_a, t_b = (Q_a, Q_b) if (first or not spec.binary_units and spec.real_units_variance) else (1.0, 1.0)
+    real_inputs = first or (not spec.binary_units and spec.real_units_variance)
+    t_a, t_b = (Q_a, Q_b) if real_inputs else (1.0, 1.0)
     if first:
         sig_a, sig_b = (1.0 - sigma_m2) * Q_a, (1.0 - sigma_m2) * Q_b
     else:

@@ -16,9 +16,9 @@ and ``logits`` are those of the sampled path.  One objective per (surrogate, est
 ``gradient_estimator``  objective
 ======================  ============================================================
 ``"auto"``              exact autograd where nothing binary is sampled
-                        (``"deterministic"``, ``"lrt"``), noise-matched ST otherwise
-                        (``"sampled"``, and ``"binary"``: the deterministic 1-bit
-                        network trained through ST)
+                        (``"deterministic"``, ``"lrt"``, ``"lrt_continuous"``),
+                        noise-matched ST otherwise (``"sampled"``, and ``"binary"``:
+                        the deterministic 1-bit network trained through ST)
 ``"st"``                straight-through with the proxy matched to the noise [SY21]_
 ``"psa"``               path sample-analytic [SYF20]_ (logistic noise)
 ``"reinforce"``         score function with a baseline
@@ -26,7 +26,11 @@ and ``logits`` are those of the sampled path.  One objective per (surrogate, est
 ======================  ============================================================
 
 All sampled estimators draw one set of weights per call (shared by the batch) and
-neurons per example, i.e. the network the ``"sampled"`` forward pass draws.
+neurons per example, i.e. the network the ``"sampled"`` forward pass draws.  Which
+estimators apply to which surrogate, what ``"auto"`` means and which noise an estimator
+needs are read from :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`; the tables here
+(:data:`COMBINATIONS`, :data:`AUTO`, :data:`TRAINING`, :data:`REAL_FIRST_LAYER_MODES`)
+are views derived from it.
 
 References
 ----------
@@ -154,14 +158,14 @@ def _approxsign(a, s):
 #: :math:`\tilde\phi'(a)`.  ``"matched"`` is the noise model's own mean :math:`2F(a)-1`
 #: [SY21]_; the named ones use the noise's scale :math:`s`.
 #:
-#: ==============  ============================================  ==============================================
-#: proxy           :math:`\tilde\phi(a)`                         backward :math:`\tilde\phi'(a)`
-#: ==============  ============================================  ==============================================
-#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)      :math:`\tfrac1s 1[|a| \le s]`
-#: ``tanh``        :math:`\tanh(a/2s)` (logistic)                :math:`\tfrac{2}{s}\sigma(a/s)(1-\sigma(a/s))`
-#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian)   :math:`\tfrac{2}{s}\mathcal N(a/s)`
-#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped    :math:`\tfrac1s(2 - 2|u|)1[|a|\le s]` (triangular)
-#: ==============  ============================================  ==============================================
+#: ==============  ==========================================  ===================================
+#: proxy           :math:`\tilde\phi(a)`                       backward :math:`\tilde\phi'(a)`
+#: ==============  ==========================================  ===================================
+#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)    :math:`\tfrac1s 1[|a| \le s]`
+#: ``tanh``        :math:`\tanh(a/2s)` (logistic)              :math:`\tfrac2s\sigma(1-\sigma)(a/s)`
+#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian) :math:`\tfrac{2}{s}\mathcal N(a/s)`
+#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped  :math:`\tfrac1s(2-2|u|)1[|a|\le s]`
+#: ==============  ==========================================  ===================================
 PROXIES: Registry[Callable] = Registry(
     "proxy",
     {
@@ -174,7 +178,9 @@ PROXIES: Registry[Callable] = Registry(
 )
 
 
-def straight_through_sign(a: torch.Tensor, noise: NoiseModel, proxy: str = "matched", generator=None):
+def straight_through_sign(
+    a: torch.Tensor, noise: NoiseModel, proxy: str = "matched", generator=None
+):
     r"""Sample :math:`x = \operatorname{sign}(a - Z)`; backward through the proxy.
 
     .. math::
@@ -528,7 +534,10 @@ class Reinforce:
         with torch.no_grad():
             baseline = sample_loss(net(x, mode="deterministic"), y)
         advantage = (losses - baseline).detach()
-        log_units = sum(_log_prob_units(net.noise, a, o).sum(-1) for a, o in zip(path.fields, path.outputs))
+        log_units = sum(
+            _log_prob_units(net.noise, a, o).sum(-1)
+            for a, o in zip(path.fields, path.outputs, strict=True)
+        )
         log_weights = sum(
             ((1.0 + s * layer.weight) / 2.0).clamp_min(torch.finfo(s.dtype).tiny).log().sum()
             for layer, s in zip(net.layers, path.weights)
@@ -550,7 +559,8 @@ class ARM:
 
     The network is a chain of stages: for each layer the weights
     (:math:`p = (1+M)/2`, so :math:`\partial/\partial M = \tfrac12\,\partial/\partial p`) and
-    then the neurons (:math:`p = F(a)`, so :math:`\partial/\partial a = F'(a)\,\partial/\partial p`).
+    then the neurons (:math:`p = F(a)`, so
+    :math:`\partial/\partial a = F'(a)\,\partial/\partial p`).
     The base path draws :math:`z = 1[u < p]` at every stage; for each stage the antithetic
     :math:`1[u > 1-p]` is propagated to the loss with the same uniforms downstream (common
     random numbers), an unbiased estimate of :math:`E[L \mid \text{stages} \le t]`.  Cost:
@@ -661,7 +671,8 @@ class PathSampleAnalytic:
     .. math::
         \frac{\partial E}{\partial a^k_j} = -\hat x^k_j\,\sigma'(a^k_j/s)\,g^k_j / s, \quad
         g^{k-1}_i = -\textstyle\sum_j c^k_j\,\delta_{ji}, \quad
-        \frac{\partial E}{\partial M^k_{ji}} = \tfrac12 W_{ji} \textstyle\sum_b c^k_{bj}\,\delta_{bji}.
+        \frac{\partial E}{\partial M^k_{ji}}
+        = \tfrac12 W_{ji} \textstyle\sum_b c^k_{bj}\,\delta_{bji}.
 
     The last line is the local expectation over the binary weight :math:`W_{ji}` (drawn
     once per batch, :math:`P(W=+1) = (1+M)/2`), the same flip argument as for the units: a
@@ -701,7 +712,7 @@ class PathSampleAnalytic:
     >>> PathSampleAnalytic()(BinaryNetwork(3, (4,), 2), x, y, cross_entropy_loss)
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' needs noise='logistic' (PSA is derived for P(x=+1|a) = sigmoid(a/s)); got noise='gaussian'.
+    ValueError: gradient_estimator='psa' needs noise='logistic' (PSA is derived for ...
     """
 
     forward = "sampled"
@@ -731,7 +742,8 @@ class PathSampleAnalytic:
         with torch.no_grad():
             for k in range(len(net.layers) - 1, -1, -1):
                 layer = net.layers[k]
-                a, xo, xin, w = path.fields[k].detach(), path.outputs[k], path.inputs[k], path.weights[k]
+                a, xo = path.fields[k].detach(), path.outputs[k]
+                xin, w = path.inputs[k], path.weights[k]
                 sig = torch.sigmoid(a / s)
                 grad_a[k] = -xo * sig * (1.0 - sig) / s * g
                 if k == 0:
@@ -900,7 +912,9 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
     >>> training_forward("deterministic", "psa")
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st; lrt_continuous: auto; sampled: auto, st, psa, reinforce, arm; binary: auto, st.
+    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid
+    combinations: deterministic: auto; lrt: auto, st; lrt_continuous: auto; sampled: auto,
+    st, psa, reinforce, arm; binary: auto, st.
     """
     if surrogate not in SURROGATE_SPECS and surrogate in FORWARDS:
         raise ValueError(

@@ -152,7 +152,7 @@ class NoiseModel:
 
     @property
     def erf_variance(self) -> float | None:
-        r"""The :math:`c` with ``gaussian_mean(mu, v)`` :math:`= \operatorname{erf}(\mu/\sqrt{2(v + c)})`.
+        r"""The :math:`c` in ``gaussian_mean(mu, v)`` :math:`= \mathrm{erf}(\mu/\sqrt{2(v+c)})`.
 
         ``None`` when the mean under a Gaussian field has another form.  The deterministic
         surrogate uses it to run that map with a hand-written backward.
@@ -204,7 +204,7 @@ class SignNoise(NoiseModel):
 
 @dataclass(frozen=True, repr=False)
 class GaussianNoise(NoiseModel):
-    r"""Gaussian neuron noise :math:`Z \sim N(0, s^2)`: :math:`\phi(a) = \operatorname{erf}(a / \sqrt2 s)`.
+    r"""Gaussian neuron noise :math:`Z \sim N(0, s^2)`, :math:`\phi(a) = \mathrm{erf}(a/\sqrt2 s)`.
 
     Backward factor :math:`2F'(a) = (2/s)\,\mathcal N(a/s)`; under a Gaussian field the mean
     is exact: :math:`\operatorname{erf}(\mu / \sqrt{2(v + s^2)})` [SGL20]_.

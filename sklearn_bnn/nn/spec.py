@@ -39,7 +39,8 @@ Examples
 >>> surrogate_spec("binari")
 Traceback (most recent call last):
 ...
-ValueError: surrogate='binari' is not a valid value. Valid values: 'deterministic', 'lrt', 'lrt_continuous', 'sampled', 'binary'. Did you mean 'binary'?
+ValueError: surrogate='binari' is not a valid value. Valid values: 'deterministic', 'lrt',
+'lrt_continuous', 'sampled', 'binary'. Did you mean 'binary'?
 """
 
 from __future__ import annotations
@@ -306,7 +307,9 @@ def check_noise(surrogate: str, estimator: str, noise) -> None:
     >>> check_noise("lrt_continuous", "auto", get_noise("sign"))
     Traceback (most recent call last):
     ...
-    ValueError: surrogate='lrt_continuous' cannot use noise='sign': S2 passes the neuron mean phi(h) upward and needs it continuous; the sign neuron's is a step. Valid noises: 'gaussian', 'logistic', 'uniform'.
+    ValueError: surrogate='lrt_continuous' cannot use noise='sign': S2 passes the neuron mean
+    phi(h) upward and needs it continuous; the sign neuron's is a step. Valid noises:
+    'gaussian', 'logistic', 'uniform'.
     """
     spec = surrogate_spec(surrogate)
     name = getattr(noise, "name", noise)
@@ -345,7 +348,9 @@ def resolve_slope(slope, surrogate: str) -> float:
     >>> resolve_slope(2.0, "binary")
     Traceback (most recent call last):
     ...
-    ValueError: slope=2.0 applies to surrogate in ('deterministic',) only (the slope of its mean-field neuron); with surrogate='binary' use slope=1.0, and set the neuron's temperature through the noise scale, e.g. noise=GaussianNoise(0.5).
+    ValueError: slope=2.0 applies to surrogate in ('deterministic',) only (the slope of its
+    mean-field neuron); with surrogate='binary' use slope=1.0, and set the neuron's
+    temperature through the noise scale, e.g. noise=GaussianNoise(0.5).
     """
     value = UNIT_SLOPE if isinstance(slope, str) and slope == "unit" else float(slope)
     if value != 1.0 and not surrogate_spec(surrogate).accepts_slope:
@@ -368,7 +373,9 @@ def check_compile(compile: bool, surrogate: str) -> None:
     >>> check_compile(True, "lrt")
     Traceback (most recent call last):
     ...
-    ValueError: compile=True applies to surrogate in ['binary', 'deterministic'], where torch.compile speeds up training (benchmarks/speed.py); got surrogate='lrt'. Use compile=False.
+    ValueError: compile=True applies to surrogate in ['binary', 'deterministic'], where
+    torch.compile speeds up training (benchmarks/speed.py); got surrogate='lrt'. Use
+    compile=False.
     """
     if compile and not surrogate_spec(surrogate).compilable:
         raise ValueError(

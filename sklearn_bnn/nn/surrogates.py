@@ -125,7 +125,7 @@ def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0
 
 
 class ErfMean(torch.autograd.Function):
-    r""":math:`z = \operatorname{erf}(u)`, :math:`u = \bar h / t`, :math:`t = \sqrt{2(\Sigma + \epsilon + c)}`.
+    r""":math:`z = \mathrm{erf}(u)`, :math:`u = \bar h/t`, :math:`t = \sqrt{2(\Sigma+\epsilon+c)}`.
 
     :math:`\epsilon` is :data:`VARIANCE_EPS`, :math:`c` the noise's ``erf_variance``.
     Backward, with :math:`G_u = G_z\,\tfrac{2}{\sqrt\pi} e^{-u^2}`,
