@@ -364,8 +364,7 @@ def critical_model(surrogate: str) -> str:
     >>> critical_model("sampled"), critical_model("binary")
     ('lrt', 'binary')
     """
-    _check_surrogate(surrogate)
-    return "lrt" if surrogate == "sampled" else surrogate
+    return _check_surrogate(surrogate).critical_by or surrogate
 
 
 def critical_init(

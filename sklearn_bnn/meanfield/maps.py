@@ -132,7 +132,9 @@ class _Surrogate:
     shared_weights: bool  # covariance slope 1 (sampled, binary) instead of sigma_m2
     binary_units: bool  # units are +-1 upward (T = 1 above the first layer, Q' = 1)
     real_units_variance: bool  # S2: field variance Q + sb2 (real units)
-    ignores_noise: bool = False
+    ignores_noise: bool = False  # the 1-bit network: sign units whatever the noise
+    folds_bias: bool = False  # biases enter as thresholds b / mean|M| (the 1-bit network)
+    critical_by: str | None = None  # the model critical_init judges it by (None: itself)
 
 
 #: Surrogates the maps describe (S1, S3, S2, the sampled SBN, the 1-bit network).
@@ -140,8 +142,8 @@ SURROGATES: dict[str, _Surrogate] = {
     "deterministic": _Surrogate(True, False, False, False),
     "lrt": _Surrogate(False, False, False, False),
     "lrt_continuous": _Surrogate(False, False, False, True),
-    "sampled": _Surrogate(False, True, True, False),
-    "binary": _Surrogate(False, True, True, False, ignores_noise=True),
+    "sampled": _Surrogate(False, True, True, False, critical_by="lrt"),
+    "binary": _Surrogate(False, True, True, False, ignores_noise=True, folds_bias=True),
 }
 
 
@@ -301,7 +303,7 @@ def layer_neuron(
             return _smoothed_hardtanh(noise_scale / slope, var)
         s_eff = erf_noise_std(noise, noise_scale) / slope
         return Neuron(None, None, erf_var=var + s_eff * s_eff)  # type: ignore[arg-type]
-    if noise == "sign" and surrogate == "lrt_continuous":
+    if noise == "sign" and spec.real_units_variance:
         raise ValueError(
             "surrogate='lrt_continuous' needs a continuous neuron; noise='sign' is not valid "
             "with it. Valid noises: 'gaussian', 'logistic', 'uniform'."
@@ -406,7 +408,7 @@ def effective_bias_variance(surrogate: str, sigma_m2, sigma_b2):
     >>> effective_bias_variance("lrt", 0.5, 0.01)
     0.01
     """
-    if surrogate != "binary":
+    if not _check_surrogate(surrogate).folds_bias:
         return sigma_b2
     return sigma_b2 / np.maximum(sigma_m2, 1e-12)
 
