@@ -9,8 +9,9 @@ import torch
 
 from sklearn_bnn.init import INITS, InitContext, initialize_network, resolve_init
 from sklearn_bnn.meanfield import critical_init
-from sklearn_bnn.nn import SURROGATE_SPECS, BinaryNetwork
+from sklearn_bnn.nn import BinaryNetwork
 from sklearn_bnn.nn.noise import get_noise
+from sklearn_bnn.nn.spec import SURROGATE_SPECS
 
 
 def test_critical_is_registered_and_available():

@@ -12,7 +12,6 @@ from sklearn_bnn.meanfield.maps import layer_neuron
 from sklearn_bnn.nn import (
     COMBINATIONS,
     FORWARDS,
-    SURROGATE_SPECS,
     SURROGATES,
     TRAINING,
     BinaryNetwork,
@@ -25,6 +24,7 @@ from sklearn_bnn.nn.noise import LogisticNoise
 from sklearn_bnn.nn.spec import (
     COMPILED_SURROGATES,
     MEANFIELD_MODELS,
+    SURROGATE_SPECS,
     check_compile,
     resolve_slope,
     surrogate_spec,

@@ -101,7 +101,6 @@ __all__ = [
     "CriticalInit",
     "FixedPoint",
     "critical_init",
-    "critical_model",
     "fixed_point",
     "phase_diagram",
 ]

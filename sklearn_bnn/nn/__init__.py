@@ -24,7 +24,6 @@ from .noise import (
     get_noise,
 )
 from .packed import PackedBinaryNetwork, PackedFormatError
-from .spec import SURROGATE_SPECS, SurrogateSpec, resolve_slope, surrogate_spec
 from .surrogates import FORWARDS, INFERENCE
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "NOISES",
     "PROXIES",
     "SURROGATES",
-    "SURROGATE_SPECS",
     "TRAINING",
     "BinaryNetwork",
     "GaussianNoise",
@@ -47,11 +45,8 @@ __all__ = [
     "RealLinear",
     "SignNoise",
     "StochasticBinaryLinear",
-    "SurrogateSpec",
     "UniformNoise",
     "get_noise",
     "resolve_first_layer",
-    "resolve_slope",
-    "surrogate_spec",
     "training_forward",
 ]

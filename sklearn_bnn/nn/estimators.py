@@ -56,7 +56,6 @@ from .._registry import Registry
 from .exact import cross_entropy_loss
 from .noise import NOISES, LogisticNoise, NoiseModel, _pm1, _sign
 from .spec import (
-    AUTO,
     COMBINATIONS,
     EXACT,
     REAL_FIRST_LAYER_MODES,
@@ -71,12 +70,10 @@ SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = [
     "ARM",
-    "AUTO",
     "COMBINATIONS",
     "ESTIMATORS",
     "PROXIES",
     "PSA_CHUNK",
-    "REAL_FIRST_LAYER_MODES",
     "TRAINING",
     "PathSampleAnalytic",
     "Reinforce",
