@@ -56,6 +56,7 @@ from .._registry import Registry
 from .exact import cross_entropy_loss
 from .noise import NOISES, LogisticNoise, NoiseModel, _pm1, _sign
 from .spec import (
+    AUTO,  # noqa: F401 - importable here as before; derived from the specs
     COMBINATIONS,
     EXACT,
     REAL_FIRST_LAYER_MODES,
