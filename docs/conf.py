@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
 
-import sklearn_bnn  # noqa: E402
+import sklearn_bnn
 
 project = "sklearn-bnn"
 author = "sklearn-bnn developers"
-copyright = "sklearn-bnn developers"  # noqa: A001
+copyright = "sklearn-bnn developers"
 release = version = sklearn_bnn.__version__
 
 extensions = [

@@ -219,7 +219,8 @@ def render_readme(text: str) -> str:
         )
         if not pattern.search(text):
             raise ValueError(f"README.md has no '<!-- BEGIN {name} ... -->' block")
-        text = pattern.sub(lambda m, body=make(): m.group(1) + body + "\n" + m.group(2), text)
+        body = make()
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 

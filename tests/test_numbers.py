@@ -4,9 +4,9 @@ Every decimal figure (``0.9667``, ``2.3``, ``15.4x``) and every figure with thou
 separators (``22,056``) in the prose and tables of ``README.md`` and ``docs/**/*.rst`` must
 appear in a committed results file: ``benchmarks/results/**`` or the older
 ``benchmarks/results_*`` files beside the scripts.  A quoted figure matches a result when
-it is printed there the same way, or when it is that result rounded to the decimals quoted
-(``0.958`` quotes ``0.9583``); the sign is ignored (``0.39 points behind`` quotes
-``-0.39``).
+it is printed there the same way (a rounded quote would match too many unrelated results
+to catch an edited figure); the sign is not part of a figure (``0.39 points behind``
+quotes ``-0.39``).
 
 Not checked: code blocks and inline literals (parameters such as ``init=0.05``), maths,
 version numbers (``torch 2.13.0``, ``Python >= 3.10``), arXiv identifiers, links, and the
@@ -20,7 +20,6 @@ To quote a new measurement, commit the output of the command that produced it un
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -33,10 +32,22 @@ RESULTS = sorted(
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.rst")])
 PAGES = [p for p in PAGES if not {"_build", "auto_examples", "generated"} & set(p.parts)]
 
-# Figures in the pages that are not measurements, with the reason.  Keep it short: a
-# measured figure belongs in a results file, not here.
+# Figures in the pages that are not measurements of this package, with the reason, keyed by
+# (page, figure).  Keep it short: a measured figure belongs in a results file, not here.
+_DEPTH = "docs/user_guide/depth.rst"
 ALLOWED = {
-    "0.05": "the default init, sigma_m^2 = 0.05 (a parameter)",
+    ("docs/benchmarks.rst", "0.2"): "[SYF20]'s published cosine for ST (the paper's figure)",
+    ("docs/benchmarks.rst", "0.07"): "[SYF20]'s published cosine for REINFORCE",
+    ("docs/user_guide/deploy_c.rst", "32,768"): "the int16_t range, a limit of the C arrays",
+    ("docs/user_guide/noise.rst", "0.04"): "the probit approximation's error bound (analysis)",
+    ("docs/user_guide/practical.rst", "4,454"): "the row count of the credit_data table",
+    (_DEPTH, "0.10"): "chance accuracy on digits (10 balanced classes)",
+    # measured, but rounded from benchmarks/results_depth_cpu.txt (20.82, 36.12) or quoted
+    # from a mean-field evaluation not in a results file; depth.rst belongs to the depth
+    # work, which should quote them as printed and then drop these entries
+    (_DEPTH, "20.8"): "rounded from k = 20.82 in benchmarks/results_depth_cpu.txt",
+    (_DEPTH, "36.1"): "rounded from k = 36.12 in benchmarks/results_depth_cpu.txt",
+    (_DEPTH, "3.4"): "meanfield.propagate's squared-gradient gain at depth 30 (computed)",
 }
 
 _FIGURE = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w.]*\d)")
@@ -48,13 +59,14 @@ _SOFTWARE = re.compile(
     r"[\s\"'(]*(?:[<>=!~]=?\s*)?$"
 )
 _STRIP_INLINE = [
-    re.compile(r"``.*?``", re.S),  # rst inline literal
-    re.compile(r":math:`.*?`", re.S),  # rst inline maths
-    re.compile(r":\w+:`.*?`", re.S),  # other roles (refs, classes): names, not figures
+    re.compile(r"``.*?``", re.DOTALL),  # rst inline literal
+    re.compile(r":math:`.*?`", re.DOTALL),  # rst inline maths
+    re.compile(r":\w+:`.*?`", re.DOTALL),  # other roles (refs, classes): names, not figures
     re.compile(r"`[^`\n]*`_{0,2}"),  # default role (literal here), markdown code, links
     re.compile(r"https?://\S+"),
     re.compile(r"(?i)arxiv:\s*\d+\.\d+"),
     re.compile(r"\d+\.\d+\.\d+(?:\.\d+)*\S*"),  # a version number such as 2.13.0+cpu
+    re.compile(r"\d+(?:\.\d+)?e[+-]?\d+"),  # 3.7e+30: inside quoted messages
 ]
 
 
@@ -107,48 +119,31 @@ def _quoted():
     return quoted
 
 
-def _result_numbers() -> tuple[set[str], list[Decimal]]:
-    strings, values = set(), []
+def _result_numbers() -> set[str]:
+    """Every number printed in a results file, without thousands separators."""
+    numbers = set()
     for path in RESULTS:
         text = path.read_text(encoding="utf-8", errors="replace")
-        for token in _RESULT_NUMBER.findall(text):
-            plain = token.replace(",", "")
-            strings.add(plain)
-            values.append(Decimal(plain))
-    return strings, values
+        numbers.update(token.replace(",", "") for token in _RESULT_NUMBER.findall(text))
+    return numbers
 
 
-def _decimals(figure: str) -> int:
-    return len(figure.split(".")[1]) if "." in figure else 0
-
-
-def _matches(figure: str, strings: set[str], values: list[Decimal]) -> bool:
-    plain = figure.replace(",", "")
-    if plain in strings:
-        return True
-    target = Decimal(plain)
-    quantum = Decimal(1).scaleb(-_decimals(plain))
-    for value in values:
-        if -value.as_tuple().exponent <= _decimals(plain):
-            continue  # a rounded quote needs a more precise result
-        for rounding in (ROUND_HALF_UP, ROUND_HALF_EVEN):
-            if value.quantize(quantum, rounding=rounding) == target:
-                return True
-    return False
+def _matches(figure: str, numbers: set[str]) -> bool:
+    return figure.replace(",", "") in numbers
 
 
 QUOTED = _quoted()
-STRINGS, VALUES = _result_numbers()
+NUMBERS = _result_numbers()
 
 
 def test_the_pages_quote_figures_and_results_exist():
     assert len(RESULTS) >= 5
     assert len(QUOTED) > 50
-    assert len(VALUES) > 1000
+    assert len(NUMBERS) > 1000
 
 
 def test_allow_list_entries_are_used():
-    used = {figure for _, _, figure in QUOTED}
+    used = {(page, figure) for page, _, figure in QUOTED}
     assert set(ALLOWED) <= used, f"stale allow-list entries: {set(ALLOWED) - used}"
 
 
@@ -156,7 +151,7 @@ def test_every_quoted_figure_is_a_committed_result():
     missing = [
         f"{page}:{line}: {figure}"
         for page, line, figure in QUOTED
-        if figure not in ALLOWED and not _matches(figure, STRINGS, VALUES)
+        if (page, figure) not in ALLOWED and not _matches(figure, NUMBERS)
     ]
     assert not missing, (
         "figures quoted in the docs but found in no file under benchmarks/results "
@@ -180,6 +175,7 @@ def test_extraction(text, expected):
 
 
 def test_a_changed_figure_fails():
-    assert _matches("0.9667", STRINGS, VALUES)
-    assert not _matches("0.96671", STRINGS, VALUES)
-    assert not _matches("123,456.789", STRINGS, VALUES)
+    assert _matches("0.9667", NUMBERS)
+    assert _matches("22,056", NUMBERS)
+    assert not _matches("0.9668", NUMBERS)
+    assert not _matches("123,456.789", NUMBERS)

@@ -33,4 +33,4 @@ def reset_warnings(gallery_conf, fname, when):
         )
     elif _SAVED:
         warnings.filters[:] = _SAVED.pop()
-        warnings._filters_mutated()  # noqa: SLF001  (as warnings.catch_warnings does)
+        warnings._filters_mutated()
