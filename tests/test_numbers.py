@@ -19,6 +19,7 @@ To quote a new measurement, commit the output of the command that produced it un
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -179,3 +180,16 @@ def test_a_changed_figure_fails():
     assert _matches("22,056", NUMBERS)
     assert not _matches("0.9668", NUMBERS)
     assert not _matches("123,456.789", NUMBERS)
+
+
+def test_generated_tables_are_up_to_date():
+    """README and docs tables equal what ``docs/make_tables.py`` makes of the results."""
+    spec = importlib.util.spec_from_file_location("make_tables", ROOT / "docs" / "make_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = [
+        path.relative_to(ROOT).as_posix()
+        for path, content in module.outputs().items()
+        if path.read_text(encoding="utf-8") != content
+    ]
+    assert not stale, f"run python docs/make_tables.py; stale: {stale}"
