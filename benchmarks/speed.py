@@ -12,9 +12,7 @@ Rows (``how`` column):
 * ``clf``   -- :class:`~sklearn_bnn.BinaryNetClassifier` itself, one row per training mode
   of :data:`sklearn_bnn.nn.TRAINING` (each surrogate x gradient-estimator combination of
   :data:`sklearn_bnn.nn.COMBINATIONS`; ``sampled+psa`` with logistic noise, the others
-  Gaussian).  ``clf*``: a surrogate the classifier still declares *pending*; the benchmark
-  implements the pending registry entry (``SURROGATES.register``) so that these rows run the
-  classifier's own code path, skorch loop included.
+  Gaussian).
 * ``bare``  -- a plain loop over the package's :class:`~sklearn_bnn.nn.BinaryNetwork` with
   the same batches (device-side permutation and gather), optimiser (Adam, same learning
   rate), loss (cross-entropy, or the estimator objective) and projection after each step,
@@ -84,10 +82,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn.classifier import _COMPILED_SURROGATES
 from sklearn_bnn.init import initialize_network
-from sklearn_bnn.nn import COMBINATIONS, FORWARDS, SURROGATES, TRAINING, BinaryNetwork, get_noise
+from sklearn_bnn.nn import COMBINATIONS, FORWARDS, TRAINING, BinaryNetwork, get_noise
 from sklearn_bnn.nn.estimators import cross_entropy_loss, training_forward
+from sklearn_bnn.nn.spec import COMPILED_SURROGATES as _COMPILED_SURROGATES
 
 LR = 1e-3
 INIT = 0.05  # the classifier's default init (sigma_m^2)
@@ -116,16 +114,6 @@ def all_modes() -> list[Mode]:
                 modes.append(Mode(name, surrogate, estimator, noise))
     assert seen == set(TRAINING), (seen, set(TRAINING))
     return modes
-
-
-def lift_pending_surrogates() -> set[str]:
-    """Implement the classifier's pending surrogates (benchmark only); return their names."""
-    lifted = set()
-    for name in COMBINATIONS:
-        if name not in SURROGATES.available:
-            SURROGATES.register(name, name)
-            lifted.add(name)
-    return lifted
 
 
 # ------------------------------------------------------------------------------- data
@@ -482,7 +470,7 @@ def main(argv=None):
         if unknown:
             sys.exit(f"unknown modes {sorted(unknown)}; valid: {[m.name for m in modes]}")
         modes = [m for m in modes if m.name in wanted]
-    lifted = lift_pending_surrogates() & {m.surrogate for m in modes}
+    lifted: set[str] = set()  # no surrogate is pending: every one is selectable
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     rss = RssPeak()
     results = []

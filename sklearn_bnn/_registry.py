@@ -2,11 +2,9 @@
 
 Every string-valued option of the package (surrogate, gradient estimator, neuron noise,
 init scheme, inference mode) maps to exactly one entry of a :class:`Registry`.  Adding an
-option is adding one entry; the estimator never branches on option values itself.
-
-An option may be *declared* before it is implemented (``pending``): it then appears in
-the list of valid values, and looking it up raises a :class:`ValueError` saying that it
-is not available yet, rather than silently falling back to something else.
+option is adding one entry; the estimator looks values up instead of branching on them, and
+an unknown value gets a :class:`ValueError` that lists the valid ones and suggests the
+closest.
 """
 
 from __future__ import annotations
@@ -27,39 +25,24 @@ class Registry(Mapping[str, T], Generic[T]):
         Name of the option the registry serves, used in error messages
         (for example ``"surrogate"``).
     entries : mapping of str to object
-        The implemented values.
-    pending : mapping of str to str, default=None
-        Declared but not yet implemented values, each with a short reason shown
-        to the user.
+        The values, in the order messages list them.
 
     Examples
     --------
     >>> from sklearn_bnn._registry import Registry
-    >>> reg = Registry("colour", {"red": 1}, pending={"blue": "planned"})
-    >>> reg["red"]
-    1
-    >>> sorted(reg.names)
-    ['blue', 'red']
-    >>> reg.lookup("blue")
+    >>> reg = Registry("colour", {"red": 1, "blue": 2})
+    >>> reg["red"], reg.available
+    (1, ['red', 'blue'])
+    >>> reg.lookup("rde")
     Traceback (most recent call last):
     ...
-    ValueError: colour='blue' is declared but not available yet (planned). Available now: 'red'.
+    ValueError: colour='rde' is not a valid value. Valid values: 'red', 'blue'. Did you mean 'red'?
     """
 
-    def __init__(
-        self,
-        option: str,
-        entries: Mapping[str, T],
-        pending: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, option: str, entries: Mapping[str, T]) -> None:
         self.option = option
         self._entries = dict(entries)
-        self._pending = dict(pending or {})
-        overlap = set(self._entries) & set(self._pending)
-        if overlap:
-            raise ValueError(f"{sorted(overlap)} both implemented and pending")
 
-    # Mapping protocol: only implemented entries are items.
     def __getitem__(self, name: str) -> T:
         return self._entries[name]
 
@@ -71,12 +54,12 @@ class Registry(Mapping[str, T], Generic[T]):
 
     @property
     def names(self) -> set[str]:
-        """All declared names, implemented or pending."""
-        return set(self._entries) | set(self._pending)
+        """All names."""
+        return set(self._entries)
 
     @property
     def available(self) -> list[str]:
-        """Implemented names, in registration order."""
+        """All names, in registration order."""
         return list(self._entries)
 
     def lookup(self, name: Any) -> T:
@@ -84,21 +67,11 @@ class Registry(Mapping[str, T], Generic[T]):
         if isinstance(name, str) and name in self._entries:
             return self._entries[name]
         valid = ", ".join(repr(n) for n in self._entries)
-        if isinstance(name, str) and name in self._pending:
-            raise ValueError(
-                f"{self.option}={name!r} is declared but not available yet "
-                f"({self._pending[name]}). Available now: {valid}."
-            )
         hint = ""
         if isinstance(name, str):
-            close = difflib.get_close_matches(name, list(self.names), n=1)
+            close = difflib.get_close_matches(name, list(self._entries), n=1)
             if close:
                 hint = f" Did you mean {close[0]!r}?"
         raise ValueError(
             f"{self.option}={name!r} is not a valid value. Valid values: {valid}.{hint}"
         )
-
-    def register(self, name: str, entry: T) -> None:
-        """Add (or implement a pending) entry."""
-        self._pending.pop(name, None)
-        self._entries[name] = entry

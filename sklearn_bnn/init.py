@@ -38,12 +38,24 @@ networks do not train.  The :math:`\pm\sqrt s` two-point law is the one with eve
 :math:`|M_{ij}|` equal, so that :math:`\operatorname{sign}(M)` is a fair coin and every
 weight is equally far from flipping.
 
-``"critical"`` asks the mean-field solver for the training surrogate, neuron noise and depth
-of the network (an :class:`InitContext`) and draws the two-point law with the second moment it
+``"critical"`` asks the mean-field solver for the model of the training surrogate (its
+:class:`~sklearn_bnn.nn.spec.SurrogateSpec` names it), the neuron noise and the depth of the
+network (an :class:`InitContext`) and draws the two-point law with the second moment it
 returns; every :class:`LayerInit` it draws carries the solver's answer in ``critical`` (a
 :class:`~sklearn_bnn.meanfield.CriticalInit`), and :func:`initialize_network` records it under
-``"critical"``.  Where an exact :math:`\chi_1 = 1` exists the solver goes there, otherwise it
-uses the documented depth-aware criterion of :mod:`sklearn_bnn.meanfield.critical`.
+``"critical"``.  It means something for every surrogate: where an exact :math:`\chi_1 = 1`
+exists the solver goes there, otherwise it uses the documented depth-aware maximum of
+:math:`\partial c^L/\partial c^0` of the surrogate's own map
+(:mod:`sklearn_bnn.meanfield.critical`), the 1-bit network (``surrogate="binary"``, the
+default) included.
+
+A real first layer (``first_layer="real"``) draws the same two-point law: its weights are the
+means themselves.  For the 1-bit network that is exactly the map the solver uses (the first
+field's correlation, :math:`(c_0 q_0 + b)/(q_0 + b)` with :math:`b = \sigma_b^2/\sigma_m^2`,
+is the same whether its weights are :math:`\operatorname{sign}(M)` or :math:`M`); for the
+continuous surrogates the real layer's field is deterministic where the solver's first layer
+adds the CLT variance :math:`(1 - \sigma_m^2) q_0`, a first-layer difference the solver does
+not model.
 
 References
 ----------
@@ -61,6 +73,7 @@ from dataclasses import dataclass
 import torch
 
 from ._registry import Registry
+from .nn.spec import MEANFIELD_MODELS, surrogate_spec
 
 __all__ = [
     "DEFAULT_SIGMA_M2",
@@ -72,13 +85,10 @@ __all__ = [
     "two_point",
 ]
 
-#: Default second moment of the weight means (the estimator's ``init`` default).
-#: Measured on digits, hidden (256, 256), 200 epochs, with surrogate="deterministic" (the
-#: default surrogate then): small means (0.05) give the best
-#: 1-bit network (test accuracy 0.93-0.94, surrogate 0.96) because sign(M) can still
-#: flip during training; at 0.5-0.95 the surrogate is as good (0.96-0.97) but the means
-#: barely move from their random initial signs and the 1-bit network drops to 0.81-0.89.
-#: At depth 2 the ordered phase costs nothing; deep networks need the critical init.
+#: Default second moment of the weight means (the estimator's ``init`` default).  Small
+#: means keep :math:`\operatorname{sign}(M)` free to flip during training, which the 1-bit
+#: network needs; large means train the surrogate as well but barely move the signs
+#: (measured: :doc:`/benchmarks`).  Deep networks need ``init="critical"``.
 DEFAULT_SIGMA_M2 = 0.05
 
 
@@ -118,7 +128,7 @@ class LayerInit:
     >>> layer = two_point(0.25)(fan_in=3, fan_out=2)
     >>> layer
     LayerInit(weight=tensor([[-0.5000,  0.5000, -0.5000],
-            [-0.5000, -0.5000,  0.5000]]), bias=tensor([0., -0.]), sigma_m2=0.25, sigma_b2=0.0, critical=None)
+            [-0.5000, -0.5000,  0.5000]]), bias=tensor([0., -0.]), sigma_m2=0.25, ...)
     """
 
     weight: torch.Tensor
@@ -172,39 +182,21 @@ def _uniform(fan_in: int, fan_out: int) -> LayerInit:
 
 Draw = Callable[[int, int], LayerInit]
 
-#: Training surrogates of the estimator mapped to the mean-field model the solver uses:
-#: "lrt" trains through S3 (binary neurons); "sampled" is judged by the same Markov chain
-#: (see :func:`sklearn_bnn.meanfield.critical_init`).
-_MEANFIELD_SURROGATE = {"deterministic": "deterministic", "lrt": "lrt", "sampled": "sampled"}
-
-#: Surrogates without a critical point, and why.
-_NO_CRITICAL = {
-    "binary": (
-        "surrogate='binary' trains the 1-bit network, whose forward pass uses sign(M) only, so "
-        "the scale of the means sets no signal propagation to tune (the solver's 'binary' "
-        "model has no initialisation parameter). Use surrogate='deterministic', 'lrt' or "
-        "'sampled' with init='critical', or a float sigma_m^2 such as 0.05."
-    ),
-}
+#: Training surrogates mapped to the mean-field model ``init="critical"`` asks (derived from
+#: :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`).
+_MEANFIELD_SURROGATE = MEANFIELD_MODELS
 
 
 def _critical(context: InitContext) -> Draw:
     """``init="critical"``: the mean-field solver's choice for this surrogate, noise and depth."""
     from . import meanfield  # numpy/scipy only; imported here to keep ``import`` light
 
+    spec = surrogate_spec(context.surrogate)
     noise = context.noise
     name = getattr(noise, "name", "gaussian" if noise is None else noise)
     scale = getattr(noise, "scale", None)
-    surrogate = _MEANFIELD_SURROGATE.get(context.surrogate)
-    if context.surrogate in _NO_CRITICAL:
-        raise ValueError(f"init='critical' does not apply: {_NO_CRITICAL[context.surrogate]}")
-    if surrogate is None:
-        raise ValueError(
-            f"init='critical' does not know surrogate={context.surrogate!r}; valid surrogates: "
-            f"{', '.join(map(repr, _MEANFIELD_SURROGATE))}."
-        )
     answer = meanfield.critical_init(
-        surrogate, name, depth=int(context.depth), noise_scale=scale, slope=context.slope
+        spec.meanfield, name, depth=int(context.depth), noise_scale=scale, slope=context.slope
     )
     base = two_point(answer.sigma_m2, answer.sigma_b2)
 
@@ -213,6 +205,7 @@ def _critical(context: InitContext) -> Draw:
         return LayerInit(drawn.weight, drawn.bias, drawn.sigma_m2, drawn.sigma_b2, answer)
 
     return draw
+
 
 #: Named schemes: each entry maps an :class:`InitContext` to a per-layer drawing function
 #: ``draw(fan_in, fan_out) -> LayerInit``.
@@ -239,7 +232,7 @@ def resolve_init(init, context: InitContext | None = None) -> Draw:
     >>> resolve_init((2.0, 0.0))
     Traceback (most recent call last):
     ...
-    ValueError: init=(2.0, 0.0): sigma_m^2 must lie in [0, 1] (the means live in [-1, 1]) and sigma_b^2 must be >= 0.
+    ValueError: init=(2.0, 0.0): sigma_m^2 must lie in [0, 1] (the means live in [-1, 1]) ...
     """
     if isinstance(init, str):
         return INITS.lookup(init)(context or InitContext())

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from scipy.special import erf as np_erf
 from torch.nn import functional as F
 
-from sklearn_bnn.nn import BinaryNetwork, TRAINING, training_forward
+from sklearn_bnn.nn import TRAINING, BinaryNetwork, training_forward
 from sklearn_bnn.nn.estimators import (
     ESTIMATORS,
     PathSampleAnalytic,
@@ -15,7 +14,6 @@ from sklearn_bnn.nn.estimators import (
 )
 from sklearn_bnn.nn.exact import exact_gradient, expected_loss, logistic_loss, make_toy
 from sklearn_bnn.nn.noise import GaussianNoise, LogisticNoise, UniformNoise
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -217,7 +215,8 @@ def _draw_path(net, x, generator):
         v = torch.rand(a.shape, generator=generator, dtype=a.dtype)
         z = net.noise.scale * (torch.log(v) - torch.log1p(-v))
         out = torch.where(a.detach() - z >= 0, 1.0, -1.0).to(a.dtype)
-        for store, item in zip((path.inputs, path.weights, path.fields, path.outputs), (x, w, a, out)):
+        stores = (path.inputs, path.weights, path.fields, path.outputs)
+        for store, item in zip(stores, (x, w, a, out), strict=True):
             store.append(item)
         x = out
     return path

@@ -14,7 +14,6 @@ from sklearn_bnn.nn.exact import (
     make_toy,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -45,7 +44,9 @@ def test_expected_loss_matches_monte_carlo(noise):
     with torch.no_grad():
         losses = torch.stack(
             [
-                cross_entropy_loss(net(x.repeat(reps, 1), mode="sampled"), y.repeat(reps)).view(reps, 4).mean(0)
+                cross_entropy_loss(net(x.repeat(reps, 1), mode="sampled"), y.repeat(reps))
+                .view(reps, 4)
+                .mean(0)
                 for _ in range(n_draws)
             ]
         )
@@ -116,4 +117,5 @@ def test_lrt_is_an_unbiased_sample_of_the_s3_field():
     with torch.no_grad():
         samples = torch.stack([net.features(x, "lrt") for _ in range(4000)])
         s1 = net.features(x, "deterministic")
-    assert torch.allclose(samples.mean(0), s1, atol=4 * samples.std(0).max().item() / 4000**0.5 + 1e-3)
+    tolerance = 4 * samples.std(0).max().item() / 4000**0.5 + 1e-3
+    assert torch.allclose(samples.mean(0), s1, atol=tolerance)

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_bnn import BinaryNetClassifier  # noqa: E402
+from sklearn_bnn import BinaryNetClassifier
 
 # label sets: the classifier must hand back exactly these values (and types)
 LABELS = {

@@ -25,7 +25,7 @@ from sklearn_bnn.meanfield import critical_init, fixed_point, phase_diagram, pro
 from sklearn_bnn.meanfield.maps import layer_neuron
 from sklearn_bnn.meanfield.quadrature import expect_1d, expect_2d
 from sklearn_bnn.nn import BinaryNetwork
-from sklearn_bnn.nn.noise import get_noise, NOISES
+from sklearn_bnn.nn.noise import NOISES, get_noise
 from sklearn_bnn.nn.surrogates import UNIT_SLOPE, neuron_mean
 
 WIDTH = 1000
@@ -132,8 +132,10 @@ def _compare(q_sim, c_sim, theory, label):
     abs_c = np.abs(c_sim - c_theory)
     if rel_q.max() > Q_RTOL or abs_c.max() > C_ATOL:
         return [
-            f"{label}: max rel q error {rel_q.max():.3f} (layer {rel_q.argmax() + 1}), "
-            f"max abs c error {abs_c.max():.3f} (layer {abs_c.argmax() + 1})"
+            (
+                f"{label}: max rel q error {rel_q.max():.3f} (layer {rel_q.argmax() + 1}), "
+                f"max abs c error {abs_c.max():.3f} (layer {abs_c.argmax() + 1})"
+            )
         ]
     return []
 
@@ -184,9 +186,9 @@ def test_binary_and_sampled_networks_match_simulation(simulated, mode, noise):
 
 @pytest.mark.parametrize("q,c", [(0.3, 0.0), (1.7, 0.6), (0.8, 0.95)])
 def test_quadrature_matches_scipy_integration(q, c):
-    f = lambda u: np.tanh(1.3 * u) + 0.2 * u**2  # noqa: E731
-    g = lambda u: erf(0.7 * u)  # noqa: E731
-    dens = lambda u: np.exp(-u * u / (2 * q)) / math.sqrt(2 * math.pi * q)  # noqa: E731
+    f = lambda u: np.tanh(1.3 * u) + 0.2 * u**2
+    g = lambda u: erf(0.7 * u)
+    dens = lambda u: np.exp(-u * u / (2 * q)) / math.sqrt(2 * math.pi * q)
     ref1 = integrate.quad(lambda u: f(u) * dens(u), -np.inf, np.inf)[0]
     assert expect_1d(f, q) == pytest.approx(ref1, abs=1e-9)
     cov = np.array([[q, c * q], [c * q, q]])
@@ -211,8 +213,8 @@ def test_closed_forms_agree_with_quadrature(surrogate, noise):
     nrn = layer_neuron(surrogate, noise, 0.8, sigma=0.3)
     v = nrn.erf_var
     assert v is not None and v > 0
-    phi = lambda h: erf(h / math.sqrt(2 * v))  # noqa: E731
-    dphi = lambda h: math.sqrt(2 / (math.pi * v)) * np.exp(-h * h / (2 * v))  # noqa: E731
+    phi = lambda h: erf(h / math.sqrt(2 * v))
+    dphi = lambda h: math.sqrt(2 / (math.pi * v)) * np.exp(-h * h / (2 * v))
     q, c = 0.9, 0.4
     Qa, _, C, D = nrn.second_moments(q, q, c * q)
     assert Qa == pytest.approx(expect_1d(lambda h: phi(h) ** 2, q), abs=1e-10)
@@ -265,7 +267,8 @@ def test_literal_sign_map_has_no_exact_critical_point():
 
 def test_unit_slope_puts_the_critical_line_in_reach():
     # S1 with sign neurons and slope sqrt(pi/2): at sigma_b2 -> 0 the field collapses and the
-    # neuron is linear with slope 1 in the normalised field, so chi_1 = sigma_m2 (up to the 1e-4 the network adds to Sigma)
+    # neuron is linear with slope 1 in the normalised field, so chi_1 = sigma_m2 (up to the
+    # 1e-4 the network adds to Sigma)
     for sm2 in (0.5, 0.9, 0.99):
         fp = fixed_point("deterministic", "sign", sm2, 0.0, slope=UNIT_SLOPE)
         assert fp.chi_1 == pytest.approx(sm2, rel=1e-3)
@@ -274,7 +277,9 @@ def test_unit_slope_puts_the_critical_line_in_reach():
     assert literal.chi_1 == pytest.approx(0.99 * 2 / math.pi, rel=1e-3)
     # the depth-aware choice moves towards 1 with depth (slope-1 map: 0.64 at depth 5 ...
     # 0.98 at depth 50), and the batched search agrees with propagate
-    chosen = [critical_init("deterministic", "sign", depth=d, slope=UNIT_SLOPE) for d in (5, 20, 50)]
+    chosen = [
+        critical_init("deterministic", "sign", depth=d, slope=UNIT_SLOPE) for d in (5, 20, 50)
+    ]
     assert [round(c.sigma_m2, 2) for c in chosen] == [0.64, 0.9, 0.98]
     for c, d in zip(chosen, (5, 20, 50)):
         p = propagate("deterministic", "sign", c.sigma_m2, c.sigma_b2, d, slope=UNIT_SLOPE)
@@ -323,6 +328,7 @@ _SEARCH_CASES = [
     ("lrt_continuous", "logistic", 10),
     ("lrt_continuous", "uniform", 100),
     ("sampled", "uniform", 50),
+    ("binary", "gaussian", 10),
 ]
 
 
@@ -342,7 +348,8 @@ def test_critical_init_is_the_brute_force_optimum(surrogate, noise, depth):
     [0.01, 0.99], then 11 around the best).  The solver's choice scores at least the grid's
     best and lies within 0.01 of it; the reported sensitivity is propagate's at that choice;
     xi_c = -1/ln chi_c, with chi_c observed as the rate at which propagate's c approaches c*
-    over 300 or more layers.  (These replace golden values recorded from an earlier implementation.)"""
+    over 300 or more layers.  (These replace golden values recorded from an earlier
+    implementation.)"""
     theory = "lrt" if surrogate == "sampled" else surrogate
     ci = critical_init(surrogate, noise, depth=depth)
     assert ci.sigma_b2 == 1e-3
@@ -360,7 +367,8 @@ def test_critical_init_is_the_brute_force_optimum(surrogate, noise, depth):
     assert math.log(ci.correlation_sensitivity) == pytest.approx(log_sens(ci.sigma_m2), abs=1e-9)
     fp = ci.fixed_point
     n_layers = int(min(max(300, 40 * fp.xi_c), 3000))  # long enough to settle
-    chi_c = _observed_chi_c(propagate(theory, noise, ci.sigma_m2, 1e-3, n_layers, c0=0.3), fp.c_star)
+    long_run = propagate(theory, noise, ci.sigma_m2, 1e-3, n_layers, c0=0.3)
+    chi_c = _observed_chi_c(long_run, fp.c_star)
     # 2%: the c-map and its slope are separate quadratures (measured agreement 0.1-1.3%)
     assert fp.chi_c == pytest.approx(chi_c, rel=2e-2)
     assert fp.xi_c == pytest.approx(-1.0 / math.log(chi_c), rel=5e-2)
@@ -372,11 +380,35 @@ def test_batched_log_sensitivity_matches_propagate():
     sm2 = np.array([0.05, 0.5, 0.93, 0.99])
     for surrogate, noise in [("deterministic", "uniform"), ("deterministic", "logistic"),
                              ("lrt", "logistic"), ("lrt", "uniform"), ("lrt", "sign"),
-                             ("lrt_continuous", "uniform"), ("lrt_continuous", "gaussian")]:
+                             ("lrt_continuous", "uniform"), ("lrt_continuous", "gaussian"),
+                             ("binary", "gaussian"), ("binary", "sign")]:
         s = 0.0 if noise == "sign" else 0.7
         got = log_sensitivity(surrogate, noise, s, sm2, 0.01, 12)
-        want = [propagate(surrogate, noise, m, 0.01, 12, noise_scale=s).log_chi_product for m in sm2]
+        want = [
+            propagate(surrogate, noise, m, 0.01, 12, noise_scale=s).log_chi_product for m in sm2
+        ]
         np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{surrogate} {noise}")
+
+
+@pytest.mark.parametrize("sigma_m2, sigma_b2", [(0.5, 0.0), (0.2, 0.01), (0.9, 0.3)])
+def test_binary_fixed_point_is_the_closed_form_with_folded_thresholds(sigma_m2, sigma_b2):
+    # c' = ((2/pi) arcsin c + b)/(1 + b), b = sigma_b2/sigma_m2 (bias folded into the
+    # threshold b/mean|M|); its fixed point by bisection and its slope there
+    b = sigma_b2 / sigma_m2
+
+    def excess(c):
+        return (2 / math.pi * math.asin(c) + b) / (1 + b) - c
+
+    lo, hi = -0.999999, 0.999999
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    c_star = 0.5 * (lo + hi)
+    chi_c = 2 / math.pi / math.sqrt(1 - c_star**2) / (1 + b)
+    fp = fixed_point("binary", "gaussian", sigma_m2, sigma_b2)
+    assert fp.c_star == pytest.approx(c_star, abs=1e-9)
+    assert fp.chi_c == pytest.approx(chi_c, rel=1e-7)
+    assert fp.xi_c == pytest.approx(-1 / math.log(chi_c), rel=1e-7)
 
 
 def test_glorot_means_are_deep_in_the_ordered_phase():
@@ -388,14 +420,14 @@ def test_glorot_means_are_deep_in_the_ordered_phase():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(surrogate="lrtt", noise="sign"), "surrogate='lrtt' is not valid"),
-        (dict(surrogate="lrt", noise="cauchy"), "noise='cauchy' is not valid"),
-        (dict(surrogate="lrt", noise="sign", sigma_m2=1.5), "sigma_m2=1.5 must lie in"),
-        (dict(surrogate="lrt_continuous", noise="sign"), "needs a continuous neuron"),
+        ({"surrogate": "lrtt", "noise": "sign"}, "surrogate='lrtt' is not valid"),
+        ({"surrogate": "lrt", "noise": "cauchy"}, "noise='cauchy' is not valid"),
+        ({"surrogate": "lrt", "noise": "sign", "sigma_m2": 1.5}, "sigma_m2=1.5 must lie in"),
+        ({"surrogate": "lrt_continuous", "noise": "sign"}, "needs a continuous neuron"),
     ],
 )
 def test_invalid_arguments_raise_clear_errors(kwargs, match):
-    args = dict(sigma_m2=0.5, sigma_b2=0.1, depth=3) | kwargs
+    args = {"sigma_m2": 0.5, "sigma_b2": 0.1, "depth": 3} | kwargs
     with pytest.raises(ValueError, match=match):
         propagate(**args)
 
@@ -406,7 +438,8 @@ def test_meanfield_does_not_import_torch():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = (
         "import sys, types\n"
-        f"pkg = types.ModuleType('sklearn_bnn'); pkg.__path__ = [{os.path.join(root, 'sklearn_bnn')!r}]\n"
+        "pkg = types.ModuleType('sklearn_bnn'); "
+        f"pkg.__path__ = [{os.path.join(root, 'sklearn_bnn')!r}]\n"
         "sys.modules['sklearn_bnn'] = pkg\n"
         "import sklearn_bnn.meanfield, sklearn_bnn.meanfield.plot, sklearn_bnn.meanfield._cli\n"
         "sklearn_bnn.meanfield.critical_init('deterministic', 'sign', depth=5)\n"

@@ -7,7 +7,14 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from sklearn_bnn.nn.noise import NOISES, GaussianNoise, LogisticNoise, SignNoise, UniformNoise, get_noise
+from sklearn_bnn.nn.noise import (
+    NOISES,
+    GaussianNoise,
+    LogisticNoise,
+    SignNoise,
+    UniformNoise,
+    get_noise,
+)
 
 A = torch.linspace(-3.0, 3.0, 61, dtype=torch.float64)
 
@@ -41,7 +48,9 @@ def test_dphi_is_autograd_of_phi(name):
     torch.testing.assert_close(grad[away], noise.dphi(a.detach())[away])
 
 
-@pytest.mark.parametrize("noise", [GaussianNoise(0.8), LogisticNoise(0.5), UniformNoise(1.3), SignNoise()])
+@pytest.mark.parametrize(
+    "noise", [GaussianNoise(0.8), LogisticNoise(0.5), UniformNoise(1.3), SignNoise()]
+)
 def test_sample_mean_is_phi(noise):
     a = torch.tensor([-1.0, -0.3, 0.2, 0.9], dtype=torch.float64).repeat(200_000, 1)
     g = torch.Generator().manual_seed(0)
@@ -52,8 +61,9 @@ def test_sample_mean_is_phi(noise):
 
 def _quad_gaussian_mean(phi, mu, var):
     sd = math.sqrt(var)
-    f = lambda z: phi(mu + sd * z) * stats.norm.pdf(z)  # noqa: E731
-    return integrate.quad(f, -12, 12, points=[(-1 - mu) / sd, -mu / sd, (1 - mu) / sd], limit=200)[0]
+    f = lambda z: phi(mu + sd * z) * stats.norm.pdf(z)
+    kinks = [(-1 - mu) / sd, -mu / sd, (1 - mu) / sd]
+    return integrate.quad(f, -12, 12, points=kinks, limit=200)[0]
 
 
 @pytest.mark.parametrize("mu", [-1.5, -0.2, 0.0, 0.7])
@@ -64,12 +74,13 @@ def test_gaussian_mean_against_quadrature(mu, var):
         "gaussian": (GaussianNoise(0.6), lambda h: 2 * stats.norm.cdf(h, scale=0.6) - 1),
         "uniform": (UniformNoise(0.8), lambda h: np.clip(h / 0.8, -1, 1)),
     }
+    mu_t, var_t = torch.tensor(mu, dtype=torch.float64), torch.tensor(var, dtype=torch.float64)
     for noise, phi in exact.values():
-        got = float(noise.gaussian_mean(torch.tensor(mu, dtype=torch.float64), torch.tensor(var, dtype=torch.float64)))
+        got = float(noise.gaussian_mean(mu_t, var_t))
         assert got == pytest.approx(_quad_gaussian_mean(phi, mu, var), abs=1e-7)
     # logistic uses the probit approximation: documented error below 0.04
     logistic = LogisticNoise(0.5)
-    got = float(logistic.gaussian_mean(torch.tensor(mu, dtype=torch.float64), torch.tensor(var, dtype=torch.float64)))
+    got = float(logistic.gaussian_mean(mu_t, var_t))
     assert got == pytest.approx(_quad_gaussian_mean(lambda h: np.tanh(h / 1.0), mu, var), abs=0.04)
 
 

@@ -17,11 +17,11 @@ from .critical import CriticalInit, FixedPoint, critical_init, fixed_point, phas
 from .maps import NOISE_NAMES, SURROGATES, Propagation, propagate
 
 __all__ = [
+    "NOISE_NAMES",
+    "SURROGATES",
     "CriticalInit",
     "FixedPoint",
-    "NOISE_NAMES",
     "Propagation",
-    "SURROGATES",
     "critical_init",
     "fixed_point",
     "phase_diagram",

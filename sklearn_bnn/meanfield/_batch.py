@@ -32,14 +32,14 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtr
 
+from .._constants import VARIANCE_EPS, erf_noise_std
 from .maps import (
     _KINK_POINTS,
-    _PROBIT,
     SURROGATES,
-    VARIANCE_EPS,
     _npdf,
     _smoothed_hardtanh_mean,
     _smoothed_hardtanh_slope,
+    effective_bias_variance,
 )
 from .quadrature import N_POINTS, gauss_hermite, hardtanh_expect_2d
 
@@ -170,6 +170,27 @@ def _smoothed_hardtanh_moments(s, q, k, sig):
     return Q2, C2, D
 
 
+#: Models :func:`log_sensitivity` vectorises.
+BATCHED = ("deterministic", "lrt", "lrt_continuous", "binary")
+
+
+def _layer_moments(spec, noise, s, k2, q, k, sig):
+    """``(E[phi_a^2], E[phi_a phi_b], E[phi'_a phi'_b])`` of one layer, vectorised."""
+    if spec.ignores_noise:  # the 1-bit network: sign units
+        return _erf_moments(0.0, q, k)
+    if spec.smoothed and noise == "uniform":
+        sig_k = (sig + VARIANCE_EPS) / k2 - VARIANCE_EPS
+        return _smoothed_hardtanh_moments(s / math.sqrt(k2), q, k, sig_k)
+    if spec.smoothed:
+        s_eff = erf_noise_std(noise, s)
+        return _erf_moments((sig + VARIANCE_EPS + s_eff * s_eff) / k2, q, k)
+    if noise in ("sign", "gaussian"):
+        return _erf_moments(erf_noise_std(noise, s) ** 2, q, k)
+    if noise == "logistic":
+        return _tanh_moments(s, q, k)
+    return _hardtanh_moments(s, q, k)
+
+
 def log_sensitivity(
     surrogate: str,
     noise: str,
@@ -182,44 +203,39 @@ def log_sensitivity(
     slope: float = 1.0,
 ) -> np.ndarray:
     """``propagate(surrogate, noise, m, sigma_b2, depth, q0, c0, s).log_chi_product`` for
-    every ``m`` in ``sigma_m2`` (surrogates "deterministic", "lrt", "lrt_continuous")."""
-    if surrogate not in ("deterministic", "lrt", "lrt_continuous"):
-        raise ValueError(f"log_sensitivity: surrogate={surrogate!r} is not supported.")
+    every ``m`` in ``sigma_m2`` (the surrogates of :data:`BATCHED`)."""
+    if surrogate not in BATCHED:
+        raise ValueError(
+            f"log_sensitivity: surrogate={surrogate!r} is not supported. "
+            f"Valid values: {', '.join(map(repr, BATCHED))}."
+        )
     spec = SURROGATES[surrogate]
     sm2 = np.asarray(sigma_m2, dtype=float).ravel()
-    sb2 = float(sigma_b2)
+    sb2 = effective_bias_variance(surrogate, sm2, float(sigma_b2))
+    a = np.ones_like(sm2) if spec.shared_weights else sm2  # covariance slope of the field
     Q = np.full(sm2.shape, float(q0))
     C = np.full(sm2.shape, float(c0) * float(q0))
     total = np.zeros(sm2.shape)
     prev = None
-    s_eff = {"sign": 0.0, "gaussian": s, "logistic": s * _PROBIT, "uniform": s}[noise]
     k2 = float(slope) ** 2  # S1 neuron m(slope * h): noise scale s / slope, variance / slope^2
     for layer in range(depth + 1):
         first = layer == 0
         T = Q if (first or spec.real_units_variance) else 1.0
         sig = (1.0 - sm2) * Q if first else np.maximum(1.0 - sm2 * Q, 0.0)
-        k = sm2 * C + sb2
+        k = a * C + sb2
         if spec.smoothed:
             q = sm2 * Q + sb2
         elif spec.real_units_variance:
             q = Q + sb2
         else:
             q = T + sb2 + np.zeros_like(sm2)
-        if spec.smoothed and noise == "uniform":
-            sig_k = (sig + VARIANCE_EPS) / k2 - VARIANCE_EPS
-            Q2, C2, D = _smoothed_hardtanh_moments(s / math.sqrt(k2), q, k, sig_k)
-        elif spec.smoothed:
-            Q2, C2, D = _erf_moments((sig + VARIANCE_EPS + s_eff * s_eff) / k2, q, k)
-        elif noise in ("sign", "gaussian"):
-            Q2, C2, D = _erf_moments(s * s if noise == "gaussian" else 0.0, q, k)
-        elif noise == "logistic":
-            Q2, C2, D = _tanh_moments(s, q, k)
-        else:
-            Q2, C2, D = _hardtanh_moments(s, q, k)
+        Q2, C2, D = _layer_moments(spec, noise, s, k2, q, k, sig)
+        if spec.binary_units:
+            Q2 = np.ones_like(sm2)
         if prev is not None:
             pq, pD = prev
             with np.errstate(invalid="ignore", divide="ignore"):
-                chi = np.where(q * q > 0, sm2 * np.sqrt(pq * pq) * pD / np.sqrt(q * q), np.nan)
+                chi = np.where(q * q > 0, a * np.sqrt(pq * pq) * pD / np.sqrt(q * q), np.nan)
                 total += np.log(chi)
         if layer == depth:
             break

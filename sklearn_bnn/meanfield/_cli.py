@@ -16,12 +16,15 @@ numpy/scipy only (no torch import), so it answers in well under a second.
 from __future__ import annotations
 
 import argparse
+import math
 
-from .critical import TRAINABLE_DEPTH_FACTOR, critical_init
-from .maps import NOISE_NAMES, propagate
+from .._constants import UNIT_SLOPE
+from .critical import TRAINABLE_DEPTH_FACTOR, critical_init, critical_model
+from .maps import NOISE_NAMES, SURROGATES, propagate
 
-#: Surrogates the command accepts (those with an initialisation parameter).
-CLI_SURROGATES = ("deterministic", "lrt", "lrt_continuous", "sampled")
+#: Surrogates the command accepts: every model of the solver (:func:`critical_init` answers
+#: for each, the 1-bit network included).
+CLI_SURROGATES = tuple(SURROGATES)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         ("trainable depth ~6 xi_c", f"{fp.trainable_depth:.3g}"),
     ]
     if args.depth is not None:
-        p = propagate(_theory_surrogate(args.surrogate), args.noise, ci.sigma_m2, ci.sigma_b2,
+        p = propagate(critical_model(args.surrogate), args.noise, ci.sigma_m2, ci.sigma_b2,
                       args.depth, noise_scale=args.noise_scale, slope=slope)
         rows.append(("dc_L/dc_0 over depth", f"{float(p.chi.prod()):.3g}"))
         rows.append(("grad gain over depth", f"{float(p.grad_gain[:-1].prod()):.3g}"))
@@ -83,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _slope(text: str) -> float:
     """``--slope``: a positive number, or ``unit`` for sqrt(pi/2)."""
-    import math
-
     if text == "unit":
-        return math.sqrt(math.pi / 2.0)
+        return UNIT_SLOPE
     try:
         value = float(text)
     except ValueError:
@@ -95,7 +96,3 @@ def _slope(text: str) -> float:
         raise SystemExit(f"--slope={text}: give a positive number or 'unit'")
     return value
 
-
-def _theory_surrogate(surrogate: str) -> str:
-    """The mean-field model behind a surrogate's critical init ("sampled" uses "lrt")."""
-    return "lrt" if surrogate == "sampled" else surrogate

@@ -9,8 +9,8 @@ What "critical" means here (an open point of the theory, settled with numbers)
    this package that happens only for S2 (``"lrt_continuous"``) at :math:`\sigma_m^2 = 1`
    (at :math:`\sigma_b^2 = 0` with a slope-1 neuron: uniform noise of scale 1, logistic of
    scale 1/2, Gaussian of scale :math:`\sqrt{2/\pi}`), the corner of [SGL20]_.  S1 never
-   has one (its neuron, Gaussian-smoothed by the field variance, is at most as steep as the sign map:
-   literal sign map's :math:`\chi_1 < 0.71`); S3 and the sampled network never have
+   has one (its neuron, Gaussian-smoothed by the field variance, is at most as steep as the
+   sign map: literal sign map's :math:`\chi_1 < 0.71`); S3 and the sampled network never have
    :math:`c = 1` as a fixed point (:math:`c'(1) = (\sigma_m^2 E[\phi^2] + \sigma_b^2)/(1 +
    \sigma_b^2) < 1`), so :math:`\chi_1 = 1` there is not criticality.
 2. **Depth-aware**, otherwise.  For the deterministic surrogate with the literal
@@ -50,20 +50,22 @@ What "critical" means here (an open point of the theory, settled with numbers)
    init is :math:`\arg\max_{\sigma_m^2 \in [0.01, 0.99]} S_L` (criterion
    ``"depth-aware max dc_L/dc_0"``).  It picks 0.945 at depth 10 for the literal sign map,
    and it reports how small :math:`S_L` is: depth 30 with the literal map keeps only
-   :math:`S_L \sim 4\cdot10^{-4}` of the correlation signal.  Validated against training
-   (``benchmarks/depth.py``, digits and breast cancer, width 128, depth 5-50, 20 epochs; the
-   user guide's "Trainable depth" page): for S1, with the literal map and with the unit
-   slope, the chosen :math:`\sigma_m^2` lies in the best-training band (columns within 0.02
-   of the best) at every depth, 24 of 24.  For S3 it does not (it picks 0.99 at every depth,
-   just outside the band 0.7-0.95 at depths 5 and 10): S3 has no critical point and trains
-   only shallow networks whatever the init.  The literal map stops training between depth
-   30 and 40 at any init; the unit slope (``slope`` below,
-   :data:`sklearn_bnn.nn.surrogates.UNIT_SLOPE`) makes the per-layer factor
-   :math:`\sigma_m^2` instead of :math:`\tfrac2\pi\sigma_m^2` and trains to depth 50
-   (digits 0.99).  The upper bound 0.99 (not 1)
-   is deliberate: at :math:`\sigma_m^2 = 1` the first-layer variance
-   :math:`(1 - \sigma_m^2) q_0` vanishes (only the network's 1e-4 remains) and the surrogate
-   degenerates into the 1-bit network.
+   :math:`S_L \sim 4\cdot10^{-4}` of the correlation signal.  How the chosen
+   :math:`\sigma_m^2` compares with the best-training band at each depth, for S1 (literal
+   and unit slope) and S3, is measured by ``benchmarks/depth.py`` (the user guide's
+   "Trainable depth" page and :doc:`/benchmarks`).  The unit slope (``slope`` below,
+   :data:`sklearn_bnn._constants.UNIT_SLOPE`) makes the per-layer factor
+   :math:`\sigma_m^2` instead of :math:`\tfrac2\pi\sigma_m^2`.  The upper bound 0.99
+   (not 1) is deliberate: at :math:`\sigma_m^2 = 1` the first-layer variance
+   :math:`(1 - \sigma_m^2) q_0` vanishes (only the network's 1e-4 remains) and the
+   surrogate degenerates into the 1-bit network.
+3. **The 1-bit network** (``"binary"``) is never critical: its correlation map is
+   :math:`c' = \tfrac2\pi\arcsin((c + b)/(1 + b))` with the threshold variance
+   :math:`b = \sigma_b^2/\sigma_m^2` (each bias is folded into a threshold
+   :math:`b_i/\operatorname{mean}_j|M_{ij}|`), whose slope at its fixed point lies between
+   0.5 and :math:`2/\pi`.  Its forward pass depends on the init through :math:`b` only, so
+   the same depth-aware criterion applies: :math:`S_L` grows as :math:`b` shrinks, and at a
+   given :math:`\sigma_b^2` the argmax is the largest :math:`\sigma_m^2` searched (0.99).
 
 Without a depth, the criterion is the fixed point's: the :math:`\sigma_m^2 \le 0.99` with
 the largest :math:`\xi_c`.
@@ -84,9 +86,25 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from ._batch import log_sensitivity
-from .maps import SURROGATES, _check_slope, _check_surrogate, _layer, _resolve_scale, _validate
+from .maps import (
+    SURROGATES,
+    _check_slope,
+    _check_surrogate,
+    _layer,
+    _resolve_scale,
+    _validate,
+    effective_bias_variance,
+    layer_neuron,
+)
 
-__all__ = ["FixedPoint", "CriticalInit", "fixed_point", "critical_init", "phase_diagram"]
+__all__ = [
+    "CriticalInit",
+    "FixedPoint",
+    "critical_init",
+    "critical_model",
+    "fixed_point",
+    "phase_diagram",
+]
 
 #: Bias variance used by the depth-aware criterion when none is given.
 DEFAULT_SIGMA_B2 = 1e-3
@@ -169,9 +187,10 @@ def fixed_point(
     slope = _check_slope(surrogate, slope)
     _validate(sigma_m2, sigma_b2)
     spec = SURROGATES[surrogate]
+    sb2 = float(effective_bias_variance(surrogate, sigma_m2, sigma_b2))
 
     def qmap(Q):
-        return _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q, slope)[3]
+        return _hidden(surrogate, noise, s, sigma_m2, sb2, Q, Q, slope)[3]
 
     if spec.binary_units:
         Q = 1.0
@@ -184,40 +203,27 @@ def fixed_point(
         else:
             g1 = qmap(1.0) - 1.0
             Q = 1.0 if g1 >= 0.0 else brentq(lambda v: qmap(v) - v, 0.0, 1.0, xtol=1e-14)
-    q_a, _, _, _, _, _, _, gain, a = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, Q, slope)
+    q_a, _, _, _, _, _, _, gain, a = _hidden(surrogate, noise, s, sigma_m2, sb2, Q, Q, slope)
     q_star = q_a
     chi_1 = gain
 
-    def cmap(c):
-        out = _hidden(surrogate, noise, s, sigma_m2, sigma_b2, Q, c * Q, slope)
-        # correlation C of the layer below that produces field correlation c: solve k = a C + sb2
-        return out
-
     # Work directly in field correlation: next field cov = a C'(q*, c) + sb2.
-    from .maps import layer_neuron
-
-    def neuron():
-        t = SURROGATES[surrogate]
-        sig = max(1.0 - sigma_m2 * Q, 0.0) if t.smoothed else 0.0
-        return layer_neuron(surrogate, noise, s, sig, slope)
-
-    nrn = neuron()
+    sig = max(1.0 - sigma_m2 * Q, 0.0) if spec.smoothed else 0.0
+    nrn = layer_neuron(surrogate, noise, s, sig, slope)
 
     def c_next(c):
         if q_star <= 0.0:
             return c
         _, _, C2, _ = nrn.second_moments(q_star, q_star, c * q_star)
-        return (a * C2 + sigma_b2) / q_star
+        return (a * C2 + sb2) / q_star
 
-    def slope(c):
+    def c_map_slope(c):
         if q_star <= 0.0:
             return chi_1
         D = nrn.second_moments(q_star, q_star, c * q_star)[3]
         return a * D
 
-    if q_star <= 0.0:
-        c_star, chi_c = 1.0, chi_1
-    elif abs(c_next(1.0) - 1.0) < 1e-10 and chi_1 <= 1.0 + 1e-9:
+    if q_star <= 0.0 or abs(c_next(1.0) - 1.0) < 1e-10 and chi_1 <= 1.0 + 1e-9:
         c_star, chi_c = 1.0, chi_1
     else:
         hi = 1.0 if c_next(1.0) < 1.0 - 1e-10 else 1.0 - 1e-6
@@ -227,7 +233,7 @@ def fixed_point(
             c_star = hi
         else:
             c_star = brentq(lambda c: c_next(c) - c, lo, hi, xtol=1e-13)
-        chi_c = slope(c_star)
+        chi_c = c_map_slope(c_star)
     if chi_c >= 1.0 - 1e-12:
         xi_c = math.inf
     else:
@@ -264,8 +270,9 @@ class CriticalInit:
     >>> ci = critical_init("lrt_continuous", "uniform", sigma_b2=0.0)
     >>> ci.exact, ci.sigma_m2, ci.sigma_b2
     (True, 1.0, 0.0)
-    >>> sorted(ci.as_dict())
-    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message', 'q_star', 'sigma_b2', 'sigma_m2', 'slope', 'trainable_depth', 'xi_c']
+    >>> sorted(ci.as_dict())  # doctest: +NORMALIZE_WHITESPACE
+    ['chi_1', 'correlation_sensitivity', 'criterion', 'depth', 'exact', 'message',
+     'q_star', 'sigma_b2', 'sigma_m2', 'slope', 'trainable_depth', 'xi_c']
     """
 
     sigma_m2: float
@@ -345,6 +352,21 @@ def _depth_aware_argmax(theory, noise, s, sb2, depth, grid, slope=1.0):
     return best, best_val
 
 
+def critical_model(surrogate: str) -> str:
+    """The mean-field model :func:`critical_init` judges ``surrogate`` by.
+
+    ``"sampled"`` is judged by ``"lrt"`` (see :func:`critical_init`); every other model by
+    itself.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.critical import critical_model
+    >>> critical_model("sampled"), critical_model("binary")
+    ('lrt', 'binary')
+    """
+    return _check_surrogate(surrogate).critical_by or surrogate
+
+
 def critical_init(
     surrogate: str,
     noise: str,
@@ -361,8 +383,9 @@ def critical_init(
         As in :func:`~sklearn_bnn.meanfield.propagate`.  ``"sampled"`` uses the ``"lrt"``
         criterion (at init, one weight sample of random-sign means is a fair ±1 matrix for any
         :math:`\sigma_m^2`, so the sampled forward alone cannot choose it; the trained object,
-        the expected network, follows the LRT Markov chain).  ``"binary"`` has no free
-        parameter (sign weights) and is rejected.
+        the expected network, follows the LRT Markov chain).  ``"binary"`` (the 1-bit
+        network) has no critical point; it gets the depth-aware criterion on its own map,
+        which depends on :math:`\sigma_b^2/\sigma_m^2` only (see :mod:`.critical`).
     noise : {"sign", "gaussian", "logistic", "uniform"}
     depth : int, optional
         Number of binary layers; enables the depth-aware criterion.
@@ -388,15 +411,10 @@ def critical_init(
     >>> ci = critical_init("deterministic", "sign", depth=10)
     >>> ci.criterion, round(ci.sigma_m2, 2), ci.exact
     ('depth-aware max dc_L/dc_0', 0.95, False)
+    >>> critical_init("binary", "gaussian", depth=10).sigma_m2   # b = sigma_b2/sigma_m2 smallest
+    0.99
     """
-    _check_surrogate(surrogate)
-    if surrogate == "binary":
-        raise ValueError(
-            "surrogate='binary' has no initialisation parameter (weights are sign(M)); "
-            "valid surrogates for critical_init: 'deterministic', 'lrt', 'lrt_continuous', "
-            "'sampled'."
-        )
-    theory = "lrt" if surrogate == "sampled" else surrogate
+    theory = critical_model(surrogate)
     s = _resolve_scale(noise, noise_scale)
     slope = _check_slope(surrogate, slope)
     sb2 = DEFAULT_SIGMA_B2 if sigma_b2 is None else float(sigma_b2)
@@ -429,7 +447,7 @@ def critical_init(
         sens = float(math.exp(log_sens))
     fp = fixed_point(theory, noise, sm2, sb2, s, slope)
     msg = (
-        f"no exact critical point (chi_1 < 1 for all sigma_m2 <= 1 at sigma_b2={sb2:.3g}); "
+        f"no exact critical point at sigma_b2={sb2:.3g}; "
         f"{criterion}: sigma_m2={sm2:.4g}, chi_1={fp.chi_1:.3g}, xi_c={fp.xi_c:.3g}"
         + ("" if sens is None else f", dc_L/dc_0={sens:.3g} over {depth} layers")
     )

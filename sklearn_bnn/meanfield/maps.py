@@ -94,11 +94,14 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.special import erf, ndtr
+
+from .._constants import DEFAULT_NOISE_SCALE, NOISE_NAMES, VARIANCE_EPS, erf_noise_std
+from .quadrature import expect_1d, expect_2d, hardtanh_expect_2d
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -106,7 +109,6 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 def _npdf(z):
     return np.exp(-0.5 * z * z) / _SQRT_2PI
 
-from .quadrature import expect_1d, expect_2d, hardtanh_expect_2d
 
 __all__ = [
     "NOISE_NAMES",
@@ -118,16 +120,9 @@ __all__ = [
     "propagate",
 ]
 
-#: Neuron noise models (numpy mirror of :data:`sklearn_bnn.nn.noise.NOISES`).
-NOISE_NAMES = ("sign", "gaussian", "logistic", "uniform")
-_DEFAULT_SCALE = {"sign": 0.0, "gaussian": 1.0, "logistic": 1.0, "uniform": 1.0}
-
-#: Added to the S1 field variance by :mod:`sklearn_bnn.nn.surrogates` (``VARIANCE_EPS``).
-VARIANCE_EPS = 1e-4
-
-#: Probit approximation used by the network for logistic noise: std of the matching Gaussian
-#: is ``scale * sqrt(8 / pi)``.
-_PROBIT = math.sqrt(8.0 / math.pi)
+# NOISE_NAMES, the default scales, VARIANCE_EPS and the probit approximation of logistic
+# noise are shared with the network: defined once in :mod:`sklearn_bnn._constants`.
+_DEFAULT_SCALE = DEFAULT_NOISE_SCALE
 _KINK_POINTS = 301  # Gauss-Hermite nodes for kinked (hardtanh) neurons
 
 
@@ -137,7 +132,9 @@ class _Surrogate:
     shared_weights: bool  # covariance slope 1 (sampled, binary) instead of sigma_m2
     binary_units: bool  # units are +-1 upward (T = 1 above the first layer, Q' = 1)
     real_units_variance: bool  # S2: field variance Q + sb2 (real units)
-    ignores_noise: bool = False
+    ignores_noise: bool = False  # the 1-bit network: sign units whatever the noise
+    folds_bias: bool = False  # biases enter as thresholds b / mean|M| (the 1-bit network)
+    critical_by: str | None = None  # the model critical_init judges it by (None: itself)
 
 
 #: Surrogates the maps describe (S1, S3, S2, the sampled SBN, the 1-bit network).
@@ -145,8 +142,8 @@ SURROGATES: dict[str, _Surrogate] = {
     "deterministic": _Surrogate(True, False, False, False),
     "lrt": _Surrogate(False, False, False, False),
     "lrt_continuous": _Surrogate(False, False, False, True),
-    "sampled": _Surrogate(False, True, True, False),
-    "binary": _Surrogate(False, True, True, False, ignores_noise=True),
+    "sampled": _Surrogate(False, True, True, False, critical_by="lrt"),
+    "binary": _Surrogate(False, True, True, False, ignores_noise=True, folds_bias=True),
 }
 
 
@@ -165,7 +162,8 @@ def default_noise_scale(noise: str) -> float:
 
 def _check_noise(noise: str) -> None:
     if noise not in NOISE_NAMES:
-        raise ValueError(f"noise={noise!r} is not valid. Valid values: {', '.join(map(repr, NOISE_NAMES))}.")
+        valid = ", ".join(map(repr, NOISE_NAMES))
+        raise ValueError(f"noise={noise!r} is not valid. Valid values: {valid}.")
 
 
 def _check_surrogate(surrogate: str) -> _Surrogate:
@@ -223,7 +221,7 @@ class Neuron:
         c = k / (sa * sb) if sa * sb > 0 else 0.0
         c = float(np.clip(c, -1.0, 1.0))
         n = self.n_points
-        sq = lambda u: self.phi(u) ** 2  # noqa: E731
+        sq = lambda u: self.phi(u) ** 2
         e_a = expect_1d(sq, q_a, n)
         if self.hardtanh_scale is not None:
             C2, D = hardtanh_expect_2d(q_a, q_b, c, self.hardtanh_scale, n)
@@ -243,14 +241,14 @@ class Neuron:
 
 
 def _smoothed_hardtanh_mean(mu, s, sd):
-    """:math:`E[\operatorname{hardtanh}((\mu + sd\,z)/s)]`, :math:`z \sim N(0, 1)` (broadcasts)."""
+    r""":math:`E[\operatorname{hardtanh}((\mu + sd\,z)/s)]`, :math:`z \sim N(0, 1)` (broadcasts)."""
     a_hi, a_lo = (s - mu) / sd, (-s - mu) / sd
     c_hi, c_lo = ndtr(a_hi), ndtr(a_lo)
     return 1.0 - c_hi - c_lo + (mu * (c_hi - c_lo) + sd * (_npdf(a_lo) - _npdf(a_hi))) / s
 
 
 def _smoothed_hardtanh_slope(mu, s, sd):
-    """Derivative of :func:`_smoothed_hardtanh_mean` in :math:`\mu` (broadcasts)."""
+    r"""Derivative of :func:`_smoothed_hardtanh_mean` in :math:`\mu` (broadcasts)."""
     return (ndtr((s - mu) / sd) - ndtr((-s - mu) / sd)) / s
 
 
@@ -303,10 +301,9 @@ def layer_neuron(
         var = (sigma + VARIANCE_EPS) / (slope * slope)
         if noise == "uniform":
             return _smoothed_hardtanh(noise_scale / slope, var)
-        s_eff = {"sign": 0.0, "gaussian": noise_scale, "logistic": noise_scale * _PROBIT}[noise]
-        s_eff /= slope
+        s_eff = erf_noise_std(noise, noise_scale) / slope
         return Neuron(None, None, erf_var=var + s_eff * s_eff)  # type: ignore[arg-type]
-    if noise == "sign" and surrogate == "lrt_continuous":
+    if noise == "sign" and spec.real_units_variance:
         raise ValueError(
             "surrogate='lrt_continuous' needs a continuous neuron; noise='sign' is not valid "
             "with it. Valid noises: 'gaussian', 'logistic', 'uniform'."
@@ -393,9 +390,33 @@ def _resolve_scale(noise: str, noise_scale: float | None) -> float:
     return s
 
 
+def effective_bias_variance(surrogate: str, sigma_m2, sigma_b2):
+    r"""The bias variance the forward pass of ``surrogate`` sees.
+
+    The 1-bit network (``"binary"``) folds each bias into its threshold as
+    :math:`b_i / \operatorname{mean}_j |M_{ij}|`
+    (:meth:`~sklearn_bnn.nn.layers.StochasticBinaryLinear.binary_parameters`); with means
+    :math:`\pm\sigma_m` that is :math:`b_i/\sigma_m`, variance
+    :math:`\sigma_b^2/\sigma_m^2`.  The other passes use the biases as they are.
+    Broadcasts over arrays of ``sigma_m2``.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.maps import effective_bias_variance
+    >>> float(effective_bias_variance("binary", 0.5, 0.01))
+    0.02
+    >>> effective_bias_variance("lrt", 0.5, 0.01)
+    0.01
+    """
+    if not _check_surrogate(surrogate).folds_bias:
+        return sigma_b2
+    return sigma_b2 / np.maximum(sigma_m2, 1e-12)
+
+
 def _field(spec: _Surrogate, sigma_m2, sigma_b2, Q_a, Q_b, C, first):
     """Field variances (q_a, q_b), covariance k and S1 variances (Sigma_a, Sigma_b)."""
-    t_a, t_b = (Q_a, Q_b) if (first or not spec.binary_units and spec.real_units_variance) else (1.0, 1.0)
+    real_inputs = first or (not spec.binary_units and spec.real_units_variance)
+    t_a, t_b = (Q_a, Q_b) if real_inputs else (1.0, 1.0)
     if first:
         sig_a, sig_b = (1.0 - sigma_m2) * Q_a, (1.0 - sigma_m2) * Q_b
     else:
@@ -503,10 +524,7 @@ def propagate(
         )
     for v in sb2:
         _validate(sigma_m2, float(v))
-    if surrogate == "binary":
-        # the 1-bit network folds each bias into its threshold as b / mean_j |M_ij|
-        # (StochasticBinaryLinear.binary_forward); with means +-sigma_m that is b / sigma_m
-        sb2 = sb2 / max(sigma_m2, 1e-12)
+    sb2 = effective_bias_variance(surrogate, sigma_m2, sb2)
     if not q0 > 0.0:
         raise ValueError(f"q0={q0!r} must be > 0.")
     if not -1.0 <= c0 <= 1.0:

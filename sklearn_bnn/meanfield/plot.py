@@ -66,7 +66,7 @@ def plot_phase_diagram(
     grid = phase_diagram(surrogate, noise, sigma_m2, sigma_b2, noise_scale)
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
-    extent = dict(shading="auto")
+    extent = {"shading": "auto"}
     m, b = grid["sigma_m2"], grid["sigma_b2"]
     im = axes[0].pcolormesh(m, b, grid["chi_1"], cmap="coolwarm", vmin=0.0, vmax=2.0, **extent)
     if np.nanmin(grid["chi_1"]) < 1.0 < np.nanmax(grid["chi_1"]):

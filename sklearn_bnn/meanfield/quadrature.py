@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import roots_hermitenorm
 
-__all__ = ["gauss_hermite", "expect_1d", "expect_2d", "hardtanh_expect_2d"]
+__all__ = ["expect_1d", "expect_2d", "gauss_hermite", "hardtanh_expect_2d"]
 
 #: Default number of Gauss-Hermite nodes per dimension.
 N_POINTS = 101
@@ -176,7 +176,8 @@ def hardtanh_expect_2d(q_a, q_b, c, s: float, n_points: int):
         L[flat] = np.where(b > s, 0, np.where(b < -s, n, 0))
         R[flat] = np.where(b > s, 0, np.where(b < -s, n, n))
     WL, WR = W[L], W[R]
-    inner = (W[-1] - WR) - WL + (beta * (WR - WL) + np.where(flat, 0.0, gamma * (WZ[R] - WZ[L]))) / s
+    slope_part = beta * (WR - WL) + np.where(flat, 0.0, gamma * (WZ[R] - WZ[L]))
+    inner = (W[-1] - WR) - WL + slope_part / s
     inner_d = (WR - WL) / s
     C2 = (fa * inner) @ wo
     D = (ga * inner_d) @ wo

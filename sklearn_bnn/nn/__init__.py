@@ -3,8 +3,15 @@
 Nothing here knows about scikit-learn.
 """
 
-from .estimators import COMBINATIONS, ESTIMATORS, PROXIES, SURROGATES, TRAINING, training_forward
-from .estimators import resolve_first_layer
+from .estimators import (
+    COMBINATIONS,
+    ESTIMATORS,
+    PROXIES,
+    SURROGATES,
+    TRAINING,
+    resolve_first_layer,
+    training_forward,
+)
 from .layers import RealLinear, StochasticBinaryLinear
 from .network import FIRST_LAYERS, BinaryNetwork
 from .noise import (
@@ -17,29 +24,34 @@ from .noise import (
     get_noise,
 )
 from .packed import PackedBinaryNetwork, PackedFormatError
+from .spec import SURROGATE_SPECS, SurrogateSpec, resolve_slope, surrogate_spec
 from .surrogates import FORWARDS, INFERENCE
 
 __all__ = [
-    "BinaryNetwork",
     "COMBINATIONS",
     "ESTIMATORS",
     "FIRST_LAYERS",
     "FORWARDS",
     "INFERENCE",
+    "NOISES",
     "PROXIES",
+    "SURROGATES",
+    "SURROGATE_SPECS",
     "TRAINING",
+    "BinaryNetwork",
     "GaussianNoise",
     "LogisticNoise",
-    "NOISES",
     "NoiseModel",
     "PackedBinaryNetwork",
     "PackedFormatError",
     "RealLinear",
     "SignNoise",
     "StochasticBinaryLinear",
-    "SURROGATES",
+    "SurrogateSpec",
     "UniformNoise",
     "get_noise",
     "resolve_first_layer",
+    "resolve_slope",
+    "surrogate_spec",
     "training_forward",
 ]

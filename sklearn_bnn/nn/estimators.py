@@ -16,9 +16,9 @@ and ``logits`` are those of the sampled path.  One objective per (surrogate, est
 ``gradient_estimator``  objective
 ======================  ============================================================
 ``"auto"``              exact autograd where nothing binary is sampled
-                        (``"deterministic"``, ``"lrt"``), noise-matched ST otherwise
-                        (``"sampled"``, and ``"binary"``: the deterministic 1-bit
-                        network trained through ST)
+                        (``"deterministic"``, ``"lrt"``, ``"lrt_continuous"``),
+                        noise-matched ST otherwise (``"sampled"``, and ``"binary"``:
+                        the deterministic 1-bit network trained through ST)
 ``"st"``                straight-through with the proxy matched to the noise [SY21]_
 ``"psa"``               path sample-analytic [SYF20]_ (logistic noise)
 ``"reinforce"``         score function with a baseline
@@ -26,7 +26,11 @@ and ``logits`` are those of the sampled path.  One objective per (surrogate, est
 ======================  ============================================================
 
 All sampled estimators draw one set of weights per call (shared by the batch) and
-neurons per example, i.e. the network the ``"sampled"`` forward pass draws.
+neurons per example, i.e. the network the ``"sampled"`` forward pass draws.  Which
+estimators apply to which surrogate, what ``"auto"`` means and which noise an estimator
+needs are read from :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`; the tables here
+(:data:`COMBINATIONS`, :data:`AUTO`, :data:`TRAINING`, :data:`REAL_FIRST_LAYER_MODES`)
+are views derived from it.
 
 References
 ----------
@@ -47,27 +51,40 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from .._constants import VARIANCE_EPS
 from .._registry import Registry
 from .exact import cross_entropy_loss
-from .noise import LogisticNoise, NoiseModel, _pm1, _sign
-from .surrogates import FORWARDS, VARIANCE_EPS
+from .noise import NOISES, LogisticNoise, NoiseModel, _pm1, _sign
+from .spec import (
+    AUTO,
+    COMBINATIONS,
+    EXACT,
+    REAL_FIRST_LAYER_MODES,
+    SURROGATE_SPECS,
+    check_noise,
+    surrogate_spec,
+)
+from .spec import train_mode as _train_mode
+from .surrogates import FORWARDS
 
 SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = [
     "ARM",
+    "AUTO",
     "COMBINATIONS",
     "ESTIMATORS",
     "PROXIES",
     "PSA_CHUNK",
+    "REAL_FIRST_LAYER_MODES",
+    "TRAINING",
     "PathSampleAnalytic",
     "Reinforce",
     "StraightThrough",
-    "TRAINING",
     "autograd_objective",
-    "resolve_first_layer",
     "cross_entropy_loss",
     "psa_chunk",
+    "resolve_first_layer",
     "straight_through_sign",
     "training_forward",
 ]
@@ -141,14 +158,14 @@ def _approxsign(a, s):
 #: :math:`\tilde\phi'(a)`.  ``"matched"`` is the noise model's own mean :math:`2F(a)-1`
 #: [SY21]_; the named ones use the noise's scale :math:`s`.
 #:
-#: ==============  ============================================  ==============================================
-#: proxy           :math:`\tilde\phi(a)`                         backward :math:`\tilde\phi'(a)`
-#: ==============  ============================================  ==============================================
-#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)      :math:`\tfrac1s 1[|a| \le s]`
-#: ``tanh``        :math:`\tanh(a/2s)` (logistic)                :math:`\tfrac{2}{s}\sigma(a/s)(1-\sigma(a/s))`
-#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian)   :math:`\tfrac{2}{s}\mathcal N(a/s)`
-#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped    :math:`\tfrac1s(2 - 2|u|)1[|a|\le s]` (triangular)
-#: ==============  ============================================  ==============================================
+#: ==============  ==========================================  ===================================
+#: proxy           :math:`\tilde\phi(a)`                       backward :math:`\tilde\phi'(a)`
+#: ==============  ==========================================  ===================================
+#: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)    :math:`\tfrac1s 1[|a| \le s]`
+#: ``tanh``        :math:`\tanh(a/2s)` (logistic)              :math:`\tfrac2s\sigma(1-\sigma)(a/s)`
+#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian) :math:`\tfrac{2}{s}\mathcal N(a/s)`
+#: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped  :math:`\tfrac1s(2-2|u|)1[|a|\le s]`
+#: ==============  ==========================================  ===================================
 PROXIES: Registry[Callable] = Registry(
     "proxy",
     {
@@ -161,7 +178,9 @@ PROXIES: Registry[Callable] = Registry(
 )
 
 
-def straight_through_sign(a: torch.Tensor, noise: NoiseModel, proxy: str = "matched", generator=None):
+def straight_through_sign(
+    a: torch.Tensor, noise: NoiseModel, proxy: str = "matched", generator=None
+):
     r"""Sample :math:`x = \operatorname{sign}(a - Z)`; backward through the proxy.
 
     .. math::
@@ -192,7 +211,7 @@ def _st_sampled(net, x, proxy, generator):
     for layer in net.layers:
         m = layer.weight
         w = _sample_weights(layer, generator) + (m - m.detach())
-        a = F.linear(x, w) * layer.scale + layer.bias
+        a = layer.field(x, w)
         x = straight_through_sign(a, net.noise, proxy, generator)
     return x
 
@@ -329,7 +348,15 @@ def _st_binary_autograd(net, x, proxy, generator):
     return x
 
 
-_ST_PATHS = {"sampled": _st_sampled, "lrt": _st_lrt, "binary": _st_binary}
+#: The straight-through version of each forward pass that samples binary neurons.
+_ST_BY_FORWARD = {"sampled": _st_sampled, "lrt": _st_lrt, "binary": _st_binary}
+
+#: Straight-through paths by surrogate: every surrogate whose spec lists ``"st"``.
+_ST_PATHS = {
+    name: _ST_BY_FORWARD[spec.forward]
+    for name, spec in SURROGATE_SPECS.items()
+    if "st" in spec.estimators
+}
 
 
 @dataclass(frozen=True)
@@ -398,7 +425,7 @@ class StraightThrough:
     @property
     def forward(self) -> str:
         """Forward pass for validation losses: the network the training pass runs."""
-        return self.surrogate
+        return SURROGATE_SPECS[self.surrogate].forward
 
     def __call__(self, net, x, y, sample_loss, generator=None):
         if self.proxy == "matched":
@@ -431,7 +458,7 @@ def _sample_path(net, x, generator, u_weights=None, u_units=None) -> _Path:
             s = _sample_weights(layer, generator)
         else:
             s = _pm1(u_weights[k] < (1.0 + m) / 2.0, m.dtype)
-        a = F.linear(x, s) * layer.scale + layer.bias
+        a = layer.field(x, s)
         if u_units is None:
             out = net.noise.sample(a.detach(), generator)
         else:
@@ -507,7 +534,10 @@ class Reinforce:
         with torch.no_grad():
             baseline = sample_loss(net(x, mode="deterministic"), y)
         advantage = (losses - baseline).detach()
-        log_units = sum(_log_prob_units(net.noise, a, o).sum(-1) for a, o in zip(path.fields, path.outputs))
+        log_units = sum(
+            _log_prob_units(net.noise, a, o).sum(-1)
+            for a, o in zip(path.fields, path.outputs, strict=True)
+        )
         log_weights = sum(
             ((1.0 + s * layer.weight) / 2.0).clamp_min(torch.finfo(s.dtype).tiny).log().sum()
             for layer, s in zip(net.layers, path.weights)
@@ -529,7 +559,8 @@ class ARM:
 
     The network is a chain of stages: for each layer the weights
     (:math:`p = (1+M)/2`, so :math:`\partial/\partial M = \tfrac12\,\partial/\partial p`) and
-    then the neurons (:math:`p = F(a)`, so :math:`\partial/\partial a = F'(a)\,\partial/\partial p`).
+    then the neurons (:math:`p = F(a)`, so
+    :math:`\partial/\partial a = F'(a)\,\partial/\partial p`).
     The base path draws :math:`z = 1[u < p]` at every stage; for each stage the antithetic
     :math:`1[u > 1-p]` is propagated to the loss with the same uniforms downstream (common
     random numbers), an unbiased estimate of :math:`E[L \mid \text{stages} \le t]`.  Cost:
@@ -597,7 +628,7 @@ class ARM:
             if s is None:
                 m = layer.weight
                 s = _pm1(u_w[j] < (1.0 + m) / 2.0, m.dtype)
-            a = F.linear(x, s) * layer.scale + layer.bias
+            a = layer.field(x, s)
             x = _pm1(u_x[j] < net.noise.cdf(a), a.dtype)
         return sample_loss(net.head(x), y)
 
@@ -640,7 +671,8 @@ class PathSampleAnalytic:
     .. math::
         \frac{\partial E}{\partial a^k_j} = -\hat x^k_j\,\sigma'(a^k_j/s)\,g^k_j / s, \quad
         g^{k-1}_i = -\textstyle\sum_j c^k_j\,\delta_{ji}, \quad
-        \frac{\partial E}{\partial M^k_{ji}} = \tfrac12 W_{ji} \textstyle\sum_b c^k_{bj}\,\delta_{bji}.
+        \frac{\partial E}{\partial M^k_{ji}}
+        = \tfrac12 W_{ji} \textstyle\sum_b c^k_{bj}\,\delta_{bji}.
 
     The last line is the local expectation over the binary weight :math:`W_{ji}` (drawn
     once per batch, :math:`P(W=+1) = (1+M)/2`), the same flip argument as for the units: a
@@ -680,7 +712,7 @@ class PathSampleAnalytic:
     >>> PathSampleAnalytic()(BinaryNetwork(3, (4,), 2), x, y, cross_entropy_loss)
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' needs noise='logistic' (PSA is derived for P(x=+1|a) = sigmoid(a/s)); got noise='gaussian'.
+    ValueError: gradient_estimator='psa' needs noise='logistic' (PSA is derived for ...
     """
 
     forward = "sampled"
@@ -688,7 +720,7 @@ class PathSampleAnalytic:
     def __call__(self, net, x, y, sample_loss, generator=None):
         noise = net.noise
         if not isinstance(noise, LogisticNoise):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - a value of the noise option, as elsewhere
                 f"gradient_estimator='psa' needs noise='logistic' (PSA is derived for "
                 f"P(x=+1|a) = sigmoid(a/s)); got noise={noise.name!r}."
             )
@@ -710,7 +742,8 @@ class PathSampleAnalytic:
         with torch.no_grad():
             for k in range(len(net.layers) - 1, -1, -1):
                 layer = net.layers[k]
-                a, xo, xin, w = path.fields[k].detach(), path.outputs[k], path.inputs[k], path.weights[k]
+                a, xo = path.fields[k].detach(), path.outputs[k]
+                xin, w = path.inputs[k], path.weights[k]
                 sig = torch.sigmoid(a / s)
                 grad_a[k] = -xo * sig * (1.0 - sig) / s * g
                 if k == 0:
@@ -831,42 +864,33 @@ ESTIMATORS: Registry[object] = Registry(
     },
 )
 
-#: The estimators that make sense for each surrogate.  The deterministic surrogate samples
-#: nothing.  The LRT surrogate marginalises the weights into Gaussian fields, so it has no
-#: binary weight or input to flip (PSA) and no tractable log-probability of the weights
-#: (REINFORCE, ARM); its sampled neurons take ST.
-COMBINATIONS: dict[str, tuple[str, ...]] = {
-    "deterministic": ("auto",),
-    "lrt": ("auto", "st"),
-    "sampled": ("auto", "st", "psa", "reinforce", "arm"),
-    "binary": ("auto", "st"),
-}
+def _objective(spec, estimator: str):
+    """The training objective of ``spec``'s surrogate with ``estimator``."""
+    chosen = spec.auto if estimator == "auto" else estimator
+    if chosen == EXACT:
+        return autograd_objective(spec.forward)
+    if chosen == "st":
+        return StraightThrough(surrogate=spec.name)
+    return ESTIMATORS[chosen]
 
-#: What "auto" means for each surrogate.
-AUTO: dict[str, str] = {
-    "deterministic": "deterministic",
-    "lrt": "lrt",
-    "sampled": "sampled+st",
-    "binary": "binary+st",
-}
 
-#: Training objectives by train-mode name (what :func:`training_forward` returns).
+#: Training objectives by train-mode name (what :func:`training_forward` returns), one per
+#: distinct mode of :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`.
 TRAINING: Registry[Callable] = Registry(
     "train mode",
     {
-        "deterministic": autograd_objective("deterministic"),
-        "lrt": autograd_objective("lrt"),
-        "lrt+st": StraightThrough(surrogate="lrt"),
-        "sampled+st": ESTIMATORS["st"],
-        "sampled+psa": ESTIMATORS["psa"],
-        "sampled+reinforce": ESTIMATORS["reinforce"],
-        "sampled+arm": ESTIMATORS["arm"],
-        "binary+st": StraightThrough(surrogate="binary"),
+        spec.train_mode(estimator): _objective(spec, estimator)
+        for spec in SURROGATE_SPECS.values()
+        for estimator in spec.estimators
     },
 )
 
 #: Estimators that require a particular noise model: name -> (noise class, its name).
-_NOISE_REQUIRED = {"psa": (LogisticNoise, "logistic")}
+_NOISE_REQUIRED = {
+    estimator: (NOISES[noise], noise)
+    for spec in SURROGATE_SPECS.values()
+    for estimator, noise in spec.noise_required
+}
 
 
 def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = None) -> str:
@@ -874,8 +898,9 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
 
     Exact-autograd modes are forward-pass names (keys of ``FORWARDS``); sampled modes are
     ``"<surrogate>+<estimator>"``.  Raises a :class:`ValueError` naming the valid
-    combinations when the pair makes no sense, and one naming the required noise when
-    ``noise`` is given and does not fit the estimator.
+    combinations when the pair makes no sense, and one naming what is wrong when ``noise``
+    is given and does not fit (:func:`~sklearn_bnn.nn.spec.check_noise`).  Everything is
+    read from :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`.
 
     Examples
     --------
@@ -887,46 +912,21 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
     >>> training_forward("deterministic", "psa")
     Traceback (most recent call last):
     ...
-    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid combinations: deterministic: auto; lrt: auto, st; sampled: auto, st, psa, reinforce, arm; binary: auto, st.
+    ValueError: gradient_estimator='psa' does not apply to surrogate='deterministic'. Valid
+    combinations: deterministic: auto; lrt: auto, st; lrt_continuous: auto; sampled: auto,
+    st, psa, reinforce, arm; binary: auto, st.
     """
-    if surrogate not in COMBINATIONS:
-        FORWARDS.lookup(surrogate)  # unknown names get the registry's message
+    if surrogate not in SURROGATE_SPECS and surrogate in FORWARDS:
         raise ValueError(
             f"surrogate={surrogate!r} is not a training surrogate. "
-            f"Valid values: {', '.join(map(repr, COMBINATIONS))}."
+            f"Valid values: {', '.join(map(repr, SURROGATE_SPECS))}."
         )
+    surrogate_spec(surrogate)
     ESTIMATORS.lookup(estimator)
-    if estimator not in COMBINATIONS[surrogate]:
-        valid = "; ".join(f"{s}: {', '.join(e)}" for s, e in COMBINATIONS.items())
-        raise ValueError(
-            f"gradient_estimator={estimator!r} does not apply to surrogate={surrogate!r}. "
-            f"Valid combinations: {valid}."
-        )
-    if noise is not None and estimator in _NOISE_REQUIRED:
-        cls, name = _NOISE_REQUIRED[estimator]
-        if not isinstance(noise, cls):
-            raise ValueError(
-                f"gradient_estimator={estimator!r} needs noise={name!r}; "
-                f"got noise={getattr(noise, 'name', noise)!r}."
-            )
-    if noise is not None and estimator in ("auto", "st") and surrogate != "deterministic":
-        if estimator == "st" or AUTO[surrogate] != surrogate:
-            try:
-                noise.dphi(torch.zeros(1))
-            except ValueError as exc:
-                raise ValueError(
-                    f"surrogate={surrogate!r} with gradient_estimator={estimator!r} samples "
-                    f"binary neurons and needs a straight-through proxy: {exc}"
-                ) from None
-    name = AUTO[surrogate] if estimator == "auto" else f"{surrogate}+{estimator}"
-    TRAINING.lookup(name)
+    name = _train_mode(surrogate, estimator)
+    if noise is not None:
+        check_noise(surrogate, estimator, noise)
     return name
-
-
-#: Training modes that train a real first layer (``first_layer="real"``): those whose
-#: weights enter by their means or by a draw; PSA, REINFORCE and ARM are rules for binary
-#: weights (flips, log-probabilities of draws) that a real weight does not have.
-REAL_FIRST_LAYER_MODES = ("deterministic", "lrt", "lrt+st", "sampled+st", "binary+st")
 
 
 def resolve_first_layer(first_layer: str, train_mode: str) -> str:
@@ -956,6 +956,6 @@ def resolve_first_layer(first_layer: str, train_mode: str) -> str:
     return first_layer
 
 
-#: Surrogates the classifier offers (its ``surrogate`` parameter): every training surrogate
-#: of :data:`COMBINATIONS`.
-SURROGATES: Registry[str] = Registry("surrogate", {name: name for name in COMBINATIONS})
+#: Surrogates the classifier offers (its ``surrogate`` parameter): every entry of
+#: :data:`~sklearn_bnn.nn.spec.SURROGATE_SPECS`, mapped to its name.
+SURROGATES: Registry[str] = Registry("surrogate", {name: name for name in SURROGATE_SPECS})

@@ -156,7 +156,9 @@ def state_distribution(net, x: torch.Tensor) -> torch.Tensor:
     return dist
 
 
-def expected_sample_loss(net, x: torch.Tensor, y: torch.Tensor, sample_loss: SampleLoss | None = None):
+def expected_sample_loss(
+    net, x: torch.Tensor, y: torch.Tensor, sample_loss: SampleLoss | None = None
+):
     r"""Exact :math:`E[L_b]` for every example ``b``, float64, shape ``(n_samples,)``.
 
     Parameters
@@ -216,9 +218,11 @@ def exact_gradient(net, x, y, sample_loss: SampleLoss | None = None) -> dict[str
     >>> from sklearn_bnn.nn import BinaryNetwork
     >>> from sklearn_bnn.nn.exact import exact_gradient
     >>> net = BinaryNetwork(2, (3, 3), 2, noise="gaussian").double()
-    >>> grads = exact_gradient(net, torch.randn(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.long))
+    >>> x, y = torch.randn(5, 2, dtype=torch.float64), torch.zeros(5, dtype=torch.long)
+    >>> grads = exact_gradient(net, x, y)
     >>> sorted(grads)
-    ['head.bias', 'head.weight', 'layers.0.bias', 'layers.0.weight', 'layers.1.bias', 'layers.1.weight']
+    ['head.bias', 'head.weight', 'layers.0.bias', 'layers.0.weight', 'layers.1.bias',
+     'layers.1.weight']
     """
     names, params = zip(*net.named_parameters())
     loss = expected_loss(net, x, y, sample_loss)
@@ -259,7 +263,9 @@ def make_toy(n_samples: int = 200, generator: torch.Generator | None = None):
 
 
 def logistic_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r"""Per-sample :math:`\log(1 + e^{-y z})` for one logit, ``y`` in {-1, +1}; logits ``(n, ..., 1)``.
+    r"""Per-sample :math:`\log(1 + e^{-y z})` for one logit, ``y`` in {-1, +1}.
+
+    Logits have shape ``(n, ..., 1)``.
 
     Examples
     --------

@@ -123,6 +123,16 @@ class StochasticBinaryLinear(nn.Module):
         """
         return dot * self.scale + offset
 
+    def field(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        r"""Field :math:`W x/\sqrt N + b` of the weights ``weight`` (default: the layer's
+        parameter, the means :math:`M`, or the real weights of :class:`RealLinear`).
+
+        The one place the field of given weights is written: sampled weights
+        (:meth:`sample_forward`, the estimators' sampled paths) pass their draw.  Computed
+        as :meth:`binary_field` of the dot product, so that every pass rounds alike.
+        """
+        return self.binary_field(F.linear(x, self.weight if weight is None else weight), self.bias)
+
     def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Field of the 1-bit network, up to a positive per-unit factor.
 
@@ -137,8 +147,7 @@ class StochasticBinaryLinear(nn.Module):
         r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""
         m = self.weight
         u = torch.rand(m.shape, generator=generator, device=m.device, dtype=m.dtype)
-        s = _pm1(2.0 * u < 1.0 + m, m.dtype)
-        return F.linear(x, s) * self.scale + self.bias
+        return self.field(x, _pm1(2.0 * u < 1.0 + m, m.dtype))
 
     @torch.no_grad()
     def project_(self) -> None:
@@ -173,10 +182,6 @@ class RealLinear(StochasticBinaryLinear):
 
     #: The deployed layer is real: :meth:`binary_parameters` returns the weights themselves.
     real = True
-
-    def field(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Field :math:`W x/\sqrt N + b` (the training passes)."""
-        return self.binary_field(F.linear(x, self.weight), self.bias)
 
     def moments(self, mean: torch.Tensor, sq_mean: torch.Tensor | None = None):
         r"""Mean :math:`W\bar x/\sqrt N + b` and variance 0 of the (deterministic) field."""

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._constants import DEFAULT_NOISE_SCALE, NOISE_NAMES, erf_noise_std
 from .._registry import Registry
 
 __all__ = [
@@ -79,8 +80,8 @@ def _std_normal_pdf(z: torch.Tensor) -> torch.Tensor:
 def _pm1(condition: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Exactly +1 where ``condition`` holds and -1 elsewhere, as ``dtype``.
 
-    ``torch.where(condition, 1.0, -1.0)`` gives the same values; on the CPU this form is
-    about 8 times faster (measured: 0.57 ms against 4.4 ms for 1024 x 1024).
+    ``torch.where(condition, 1.0, -1.0)`` gives the same values; this form is used because
+    it is faster on the CPU (see docs/benchmarks.rst).
     """
     return condition.to(dtype).mul_(2.0).sub_(1.0)
 
@@ -92,11 +93,13 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Base class: a neuron noise distribution ``Z`` with scale ``scale``.
+    r"""Base class: a neuron noise distribution ``Z`` with scale ``scale``.
 
-    A subclass sets ``name`` and implements ``cdf``, ``dphi``, ``draw`` and
-    ``gaussian_mean`` (and ``phi`` and ``erf_variance`` where it has a faster or
-    closed form).
+    A subclass sets ``name`` and implements ``cdf``, ``dphi`` and ``draw`` (and ``phi``
+    where it has a faster form).  The mean under a Gaussian field is
+    :math:`\operatorname{erf}(\mu/\sqrt{2(v + c)})` for every noise whose ``erf_variance``
+    :math:`c` is not ``None`` (one definition, :func:`sklearn_bnn._constants.erf_noise_std`,
+    shared with the mean-field solver); a noise of another form overrides ``gaussian_mean``.
 
     Examples
     --------
@@ -137,17 +140,27 @@ class NoiseModel:
         return _sign(a - z)
 
     def gaussian_mean(self, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        r""":math:`E[\phi(h)]` for :math:`h \sim N(\mu, \mathrm{var})`."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        r""":math:`E[\phi(h)]` for :math:`h \sim N(\mu, \mathrm{var})`.
+
+        :math:`\operatorname{erf}(\mu/\sqrt{2(\mathrm{var} + c)})`, :math:`c` the
+        ``erf_variance`` (the sign neuron: :math:`c = 0`, the literal S1 map of [SGL20]_).
+        """
+        c = self.erf_variance
+        if c is None:  # pragma: no cover - a noise of another form overrides this method
+            raise NotImplementedError
+        return torch.erf(mu / torch.sqrt(2.0 * (var + c)))
 
     @property
     def erf_variance(self) -> float | None:
-        r"""The :math:`c` with ``gaussian_mean(mu, v)`` :math:`= \operatorname{erf}(\mu/\sqrt{2(v + c)})`.
+        r"""The :math:`c` in ``gaussian_mean(mu, v)`` :math:`= \mathrm{erf}(\mu/\sqrt{2(v+c)})`.
 
         ``None`` when the mean under a Gaussian field has another form.  The deterministic
         surrogate uses it to run that map with a hand-written backward.
         """
-        return None
+        if self.name not in NOISE_NAMES:  # a user's noise model: no erf form known
+            return None
+        std = erf_noise_std(self.name, self.scale)
+        return None if std is None else std * std
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scale={self.scale!r})"
@@ -169,7 +182,7 @@ class SignNoise(NoiseModel):
     tensor([-1.,  1.,  1.])
     """
 
-    scale: float = 0.0
+    scale: float = DEFAULT_NOISE_SCALE["sign"]
     name = "sign"
 
     def cdf(self, a):
@@ -187,17 +200,11 @@ class SignNoise(NoiseModel):
     def draw(self, shape, generator=None, device=None, dtype=torch.float32):
         return torch.zeros(shape, device=device, dtype=dtype)
 
-    def gaussian_mean(self, mu, var):
-        return torch.erf(mu / torch.sqrt(2.0 * var))
-
-    @property
-    def erf_variance(self):
-        return 0.0
 
 
 @dataclass(frozen=True, repr=False)
 class GaussianNoise(NoiseModel):
-    r"""Gaussian neuron noise :math:`Z \sim N(0, s^2)`: :math:`\phi(a) = \operatorname{erf}(a / \sqrt2 s)`.
+    r"""Gaussian neuron noise :math:`Z \sim N(0, s^2)`, :math:`\phi(a) = \mathrm{erf}(a/\sqrt2 s)`.
 
     Backward factor :math:`2F'(a) = (2/s)\,\mathcal N(a/s)`; under a Gaussian field the mean
     is exact: :math:`\operatorname{erf}(\mu / \sqrt{2(v + s^2)})` [SGL20]_.
@@ -210,7 +217,7 @@ class GaussianNoise(NoiseModel):
     tensor([0.])
     """
 
-    scale: float = 1.0
+    scale: float = DEFAULT_NOISE_SCALE["gaussian"]
     name = "gaussian"
 
     def cdf(self, a):
@@ -225,17 +232,6 @@ class GaussianNoise(NoiseModel):
     def draw(self, shape, generator=None, device=None, dtype=torch.float32):
         return self.scale * torch.randn(shape, generator=generator, device=device, dtype=dtype)
 
-    def gaussian_mean(self, mu, var):
-        return torch.erf(mu / torch.sqrt(2.0 * (var + self.erf_variance)))
-
-    @property
-    def erf_variance(self):
-        return self.scale**2
-
-
-# sigmoid(x) ~= Phi(lambda x) with lambda^2 = pi/8 (the probit approximation): a logistic
-# variable of scale s behaves like a Gaussian of standard deviation s / lambda.
-_PROBIT_LAMBDA = math.sqrt(math.pi / 8.0)
 
 
 @dataclass(frozen=True, repr=False)
@@ -256,7 +252,7 @@ class LogisticNoise(NoiseModel):
     tensor([0.7616])
     """
 
-    scale: float = 1.0
+    scale: float = DEFAULT_NOISE_SCALE["logistic"]
     name = "logistic"
 
     def cdf(self, a):
@@ -274,13 +270,6 @@ class LogisticNoise(NoiseModel):
         u = u.clamp(torch.finfo(dtype).tiny, 1.0 - torch.finfo(dtype).eps)
         return self.scale * (torch.log(u) - torch.log1p(-u))
 
-    def gaussian_mean(self, mu, var):
-        return torch.erf(mu / torch.sqrt(2.0 * (var + self.erf_variance)))
-
-    @property
-    def erf_variance(self):
-        s = self.scale / _PROBIT_LAMBDA
-        return s * s
 
 
 @dataclass(frozen=True, repr=False)
@@ -304,7 +293,7 @@ class UniformNoise(NoiseModel):
     tensor([-1.0000,  0.5000])
     """
 
-    scale: float = 1.0
+    scale: float = DEFAULT_NOISE_SCALE["uniform"]
     name = "uniform"
 
     def cdf(self, a):

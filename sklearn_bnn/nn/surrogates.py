@@ -18,11 +18,17 @@ A forward pass maps the real input to the real features fed to the output head.
   :math:`-M^2\bar x^2` term of :math:`\Sigma`).  Plain autograd gives the gradient of the
   surrogate.  Sampling the neurons too needs a gradient estimator
   (:mod:`sklearn_bnn.nn.estimators`, ``"st"``).
-* ``"lrt_tanh"`` (S2 of [SGL20]_): local reparameterisation with *continuous* neurons
-  :math:`x = \tanh(h)`, the LR-net setting of binary weights only (Shayer et al. 2018).  The
-  next layer sees real inputs, so its variance is :math:`\tfrac1N\sum_j (1 - M_{ij}^2)x_j^2`.
-  The neuron noise is ignored.  A documented option of :class:`BinaryNetwork.forward`; it is
-  not one of the classifier's ``surrogate`` values.
+* ``"lrt_continuous"`` (S2 of [SGL20]_): local reparameterisation with *continuous*
+  neurons :math:`x = \phi(h)`, :math:`\phi = 2F - 1` the neuron noise's mean, real-valued
+  (the LR-net setting of binary weights only, Shayer et al. 2018).  The next layer sees
+  real inputs, so its variance is :math:`\tfrac1N\sum_j (1 - M_{ij}^2)x_j^2`.  It is the
+  forward pass of the estimator's ``surrogate="lrt_continuous"`` and the model of the same
+  name in :mod:`sklearn_bnn.meanfield` (the one surrogate with an exact critical point).
+  It needs a continuous :math:`\phi`: noise ``"sign"`` is rejected
+  (:mod:`sklearn_bnn.nn.spec`).
+* ``"lrt_tanh"``: S2 with :math:`x = \tanh(h)` whatever the noise, the LR-net neuron; the
+  same as ``"lrt_continuous"`` with logistic noise of scale 1/2.  A documented option of
+  :meth:`BinaryNetwork.forward`, not a ``surrogate`` value.
 
 References
 ----------
@@ -37,6 +43,7 @@ from collections.abc import Callable
 
 import torch
 
+from .._constants import UNIT_SLOPE, VARIANCE_EPS
 from .._registry import Registry
 from .noise import _sign
 
@@ -48,23 +55,13 @@ __all__ = [
     "binary",
     "deterministic",
     "lrt",
+    "lrt_continuous",
     "lrt_tanh",
     "neuron_mean",
     "sampled",
 ]
 
-#: Added to the field variance before the neuron mean is taken, so that
-#: ``erf(h / sqrt(2 var))`` stays finite when :math:`\Sigma \to 0` (first layer with
-#: :math:`M \to \pm 1` and noise ``"sign"``).  Fields are O(1) in the 1/sqrt(N) convention,
-#: so 1e-4 changes no mean by more than about 1e-4 where the variance is O(1).
-VARIANCE_EPS = 1e-4
-
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-
-
-#: The slope that gives the S1 sign neuron unit slope in the normalised field:
-#: :math:`\frac{d}{du}\operatorname{erf}(k u/\sqrt2)|_{u=0} = k\sqrt{2/\pi} = 1`.
-UNIT_SLOPE = math.sqrt(math.pi / 2.0)
 
 
 def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
@@ -86,7 +83,7 @@ def deterministic(net, x: torch.Tensor, generator=None) -> torch.Tensor:
             [-0.4873, -0.1727,  0.1727,  0.1727]], grad_fn=<ErfMeanBackward>)
     """
     mean, sq_mean = x, x * x
-    slope = getattr(net, "slope", 1.0)  # networks pickled before slope existed
+    slope = getattr(net, "slope", 1.0)  # the committed GPU fixture's network predates it
     for layer in net.layers:
         hbar, var = layer.moments(mean, sq_mean)
         mean, sq_mean = neuron_mean(net.noise, hbar, var, slope), None
@@ -101,8 +98,8 @@ def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0
     is an inverse temperature: for sign noise the neuron becomes
     :math:`\operatorname{erf}(k\bar h/\sqrt{2\Sigma})`, and :data:`UNIT_SLOPE` makes its
     slope in the normalised field :math:`u = \bar h/\sqrt\Sigma` equal to 1 (the
-    "slope-1 map" of the depth experiment; measured there, digits, width 128, depth 50:
-    sigma_m2 = 0.99, 20 epochs: training accuracy 0.57 with the exact mean, 0.99 with :data:`UNIT_SLOPE`).
+    "slope-1 map", which trains deep S1 networks that the exact mean does not: the depth
+    experiment, :doc:`/benchmarks` and the user guide's "Trainable depth" page).
 
     Noises whose mean is :math:`\operatorname{erf}(\bar h / \sqrt{2(\Sigma + c)})`
     (``noise.erf_variance`` is not ``None``) go through :class:`ErfMean`, which computes
@@ -128,7 +125,7 @@ def neuron_mean(noise, hbar: torch.Tensor, var: torch.Tensor, slope: float = 1.0
 
 
 class ErfMean(torch.autograd.Function):
-    r""":math:`z = \operatorname{erf}(u)`, :math:`u = \bar h / t`, :math:`t = \sqrt{2(\Sigma + \epsilon + c)}`.
+    r""":math:`z = \mathrm{erf}(u)`, :math:`u = \bar h/t`, :math:`t = \sqrt{2(\Sigma+\epsilon+c)}`.
 
     :math:`\epsilon` is :data:`VARIANCE_EPS`, :math:`c` the noise's ``erf_variance``.
     Backward, with :math:`G_u = G_z\,\tfrac{2}{\sqrt\pi} e^{-u^2}`,
@@ -211,8 +208,39 @@ def lrt(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     return mean
 
 
+def _lrt_field(layer, x, generator) -> torch.Tensor:
+    r"""A reparameterised field draw :math:`\bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`
+    for real inputs ``x``."""
+    hbar, var = layer.moments(x, x * x)
+    return hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator)
+
+
+def lrt_continuous(net, x: torch.Tensor, generator=None) -> torch.Tensor:
+    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \phi(h)` (real).
+
+    :math:`\phi` is the neuron noise's mean ``net.noise.phi`` (erf for Gaussian noise,
+    :math:`\tanh(h/2s)` for logistic, hardtanh for uniform); every layer passes real values.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bnn.init import initialize_network
+    >>> from sklearn_bnn.nn import BinaryNetwork
+    >>> from sklearn_bnn.nn.surrogates import lrt_continuous
+    >>> _ = torch.manual_seed(0)
+    >>> net = BinaryNetwork(3, (4,), 2, noise="uniform")
+    >>> _ = initialize_network(net, 0.25)
+    >>> x = lrt_continuous(net, torch.ones(2, 3), torch.Generator().manual_seed(0))
+    >>> x.shape, bool(x.abs().max() <= 1)
+    (torch.Size([2, 4]), True)
+    """
+    for layer in net.layers:
+        x = net.noise.phi(_lrt_field(layer, x, generator))
+    return x
+
+
 def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
-    r"""S2: :math:`h = \bar h + \sqrt{\Sigma + \epsilon}\,\varepsilon`, :math:`x = \tanh(h)` (real).
+    r"""S2 with the LR-net neuron :math:`x = \tanh(h)`, whatever ``net.noise``.
 
     Examples
     --------
@@ -227,8 +255,7 @@ def lrt_tanh(net, x: torch.Tensor, generator=None) -> torch.Tensor:
     torch.Size([2, 4])
     """
     for layer in net.layers:
-        hbar, var = layer.moments(x, x * x)
-        x = torch.tanh(hbar + torch.sqrt(var + VARIANCE_EPS) * _field_noise(hbar, generator))
+        x = torch.tanh(_lrt_field(layer, x, generator))
     return x
 
 
@@ -264,6 +291,7 @@ FORWARDS: Registry[ForwardFn] = Registry(
         "binary": binary,
         "sampled": sampled,
         "lrt": lrt,
+        "lrt_continuous": lrt_continuous,
         "lrt_tanh": lrt_tanh,
     },
 )
