@@ -55,7 +55,7 @@ print("best:", search.best_params_, f"test accuracy {search.score(X_test, y_test
 # noise of scale 1, one hidden layer) is the mean-field solver's answer, recorded in
 # ``critical_init_`` of a fitted model.
 critical = clone(pipe).set_params(binarynetclassifier__init="critical").fit(X_train, y_train)
-print(critical[-1].critical_init_)
+print(critical[-1].critical_init_["message"])
 
 # %%
 # The same comparison as a plot, with the spread over folds.
