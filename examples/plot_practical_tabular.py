@@ -146,7 +146,8 @@ print(f"early stopping: {clf.n_iter_} epochs, balanced accuracy "
 # (:ref:`deploy-c`) start from the same export.
 best = fitted["BinaryNetClassifier, class_weight='balanced'"]
 restored = pickle.loads(pickle.dumps(best))
-print("pickled pipeline predicts the same:", np.array_equal(restored.predict(X_test), best.predict(X_test)))
+same = np.array_equal(restored.predict(X_test), best.predict(X_test))
+print(f"pickled pipeline predicts the same: {same}")
 
 packed = best[-1].export_binary()
 with tempfile.TemporaryDirectory() as tmp:
@@ -160,13 +161,12 @@ print(f"exported network: {size} bytes; predictions equal the pipeline's: "
 
 # %%
 # The scores side by side.
-fig, ax = plt.subplots(figsize=(7, 3))
+fig, ax = plt.subplots(figsize=(8, 3.2))
 names = list(scores)
-ax.barh(names, [scores[n] for n in names])
-for i, n in enumerate(names):
-    ax.text(scores[n] - 0.01, i, f"{scores[n]:.3f}", ha="right", va="center", color="white")
-ax.set(xlim=(0.5, 1.0), xlabel="balanced accuracy, test split")
+bars = ax.barh(names, [scores[n] for n in names])
+ax.bar_label(bars, fmt="%.3f", label_type="center", color="white")
+ax.set(xlim=(0.5, 1.0), xlabel="balanced accuracy on the test split")
 ax.invert_yaxis()
-ax.set_title("credit_data: 1-bit network and MLPClassifier")
+ax.set_title("credit_data (modeldata)")
 fig.tight_layout()
 plt.show()
