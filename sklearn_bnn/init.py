@@ -278,7 +278,7 @@ def initialize_network(network, init, surrogate: str = "deterministic") -> dict:
         surrogate=surrogate,
         noise=network.noise,
         depth=len(network.layers),
-        slope=getattr(network, "slope", 1.0),
+        slope=network.slope,
     )
     draw = resolve_init(init, context)
     record = {"init": init, "sigma_m2": [], "sigma_b2": [], "critical": None}
