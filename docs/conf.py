@@ -15,12 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
 
-import sklearn_bnn  # noqa: E402
+import sklearn_bnn
 
 project = "sklearn-bnn"
 author = "sklearn-bnn developers"
-copyright = "sklearn-bnn developers"  # noqa: A001
+copyright = "sklearn-bnn developers"
 release = version = sklearn_bnn.__version__
 
 extensions = [
@@ -58,6 +59,13 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "within_subsection_order": "FileNameSortKey",
     "show_memory": False,
+    # Examples run with warnings as errors (docs/sphinxext/strict_warnings.py): a
+    # FitFailedWarning, a ConvergenceWarning or a nan's RuntimeWarning fails the example,
+    # and a failing example fails the build (only_warn_on_example_error=False).
+    "reset_modules": ("matplotlib", "strict_warnings.reset_warnings"),
+    "reset_modules_order": "both",
+    "only_warn_on_example_error": False,
+    "abort_on_example_error": False,
 }
 
 # ----------------------------------------------------------------------------- intersphinx

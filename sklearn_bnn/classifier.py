@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -198,6 +199,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         from ``random_state``, so repeated calls agree).
     n_mc_samples : int, default=32
         Number of Monte-Carlo draws for ``inference="mc"``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's linear models:
+        ``{label: weight}`` (classes not named weigh 1), ``"balanced"`` for
+        ``n_samples / (n_classes * np.bincount(y))`` computed on the ``y`` of each
+        ``fit``, or ``None`` for equal weights.  Multiplied with ``sample_weight``, so a
+        fit with ``class_weight`` is the fit with ``sample_weight`` set to
+        :func:`~sklearn.utils.class_weight.compute_sample_weight` of it.  With early
+        stopping the validation accuracy is weighted the same way.  ``partial_fit``
+        accepts a dict only (``"balanced"`` needs the whole ``y``).
     alpha : float, default=0.0
         L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
     batch_size : int or "auto", default="auto"
@@ -359,6 +369,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         ],
         "inference": [StrOptions(INFERENCE.names)],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -390,6 +401,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
+        class_weight=None,
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=3e-3,
@@ -417,6 +429,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
         self.init = init
         self.inference = inference
         self.n_mc_samples = n_mc_samples
+        self.class_weight = class_weight
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -621,6 +634,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 f"known classes: {self.classes_.tolist()!r}."
             )
         y_enc = np.searchsorted(self.classes_, y)
+        sample_weight = self._class_weighted(y, y_enc, sample_weight, incremental)
 
         if first:
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -741,6 +755,26 @@ class BinaryNetClassifier(ClassifierMixin, BaseEstimator):
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
+
+    def _class_weighted(self, y, y_enc, sample_weight, incremental):
+        """``sample_weight`` times the ``class_weight`` of each sample's class (float32).
+
+        Per class of ``classes_`` (not of this ``y``: a ``partial_fit`` batch may lack some),
+        so equal to :func:`~sklearn.utils.class_weight.compute_sample_weight` on a ``y``
+        that holds every class.
+        """
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of one batch are not those of the data. Pass a dict computed on "
+                "all of y, e.g. dict(zip(classes, compute_class_weight('balanced', "
+                "classes=classes, y=y))), or use fit."
+            )
+        per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        weight = per_class[y_enc].astype(np.float32)
+        return weight if sample_weight is None else weight * sample_weight
 
     def _encodes(self) -> bool:
         return ENCODINGS[self.encoding][1]

@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError
 
@@ -182,6 +183,48 @@ def test_sample_weight_zero_removes_samples():
     assert (clf.predict(X_IRIS[mask]) == 2).mean() < 0.05
     ref = fit_quiet(fast(), X_IRIS, Y_IRIS)
     assert (ref.predict(X_IRIS) == 2).mean() > 0.2
+
+
+def _same_model(a, b):
+    for p, q in zip(a.net_.module_.parameters(), b.net_.module_.parameters()):
+        assert torch.equal(p, q)
+    np.testing.assert_array_equal(a.predict_proba(X_IRIS), b.predict_proba(X_IRIS))
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 2: 0.5}])
+def test_class_weight_is_the_sample_weight_fit(class_weight):
+    # imbalanced: drop most of class 0, so "balanced" is not all ones
+    keep = (Y_IRIS != 0) | (np.arange(len(Y_IRIS)) % 5 == 0)
+    X, y = X_IRIS[keep], Y_IRIS[keep]
+    expected = compute_sample_weight(class_weight, y)
+    assert len(np.unique(expected)) > 1
+    weighted = fit_quiet(fast(class_weight=class_weight, max_iter=5), X, y)
+    explicit = fit_quiet(fast(max_iter=5), X, y, sample_weight=expected)
+    _same_model(weighted, explicit)
+    plain = fit_quiet(fast(max_iter=5), X, y)
+    assert not np.array_equal(plain.predict_proba(X), weighted.predict_proba(X))
+
+
+def test_class_weight_multiplies_sample_weight():
+    sw = (np.arange(len(Y_IRIS)) % 3 + 1).astype(float)  # integers: products are exact
+    cw = {0: 2.0, 1: 1.0, 2: 4.0}
+    both = fit_quiet(fast(class_weight=cw, max_iter=5), X_IRIS, Y_IRIS, sample_weight=sw)
+    product = sw * np.array([cw[c] for c in Y_IRIS])
+    explicit = fit_quiet(fast(max_iter=5), X_IRIS, Y_IRIS, sample_weight=product)
+    _same_model(both, explicit)
+
+
+def test_class_weight_validation():
+    with pytest.raises(ValueError, match="class_weight"):
+        fast(class_weight="uniform").fit(X_IRIS, Y_IRIS)
+    with pytest.raises(ValueError, match="not supported by partial_fit"):
+        fast(class_weight="balanced").partial_fit(X_IRIS, Y_IRIS, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not in class_weight"):
+        fast(class_weight={0: 2.0, 7: 1.0}).fit(X_IRIS, Y_IRIS)  # 7 is no class
+    clf = fast(class_weight={0: 2.0})
+    clf.partial_fit(X_IRIS, Y_IRIS, classes=[0, 1, 2])  # a dict is fine incrementally
+    clf.partial_fit(X_IRIS[Y_IRIS == 1], Y_IRIS[Y_IRIS == 1])  # a batch of one class
+    assert clf.n_iter_ == 2
 
 
 def test_partial_fit_needs_classes_then_resumes():

@@ -12,15 +12,20 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import os
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import sklearn_bnn
 
-API_RST = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
+ROOT = Path(__file__).resolve().parent.parent
+API_RST = ROOT / "docs" / "api.rst"
+README = ROOT / "README.md"
 _EXAMPLES = re.compile(r"^[ \t]*Examples[ \t]*\n[ \t]*-{8,}[ \t]*$", re.MULTILINE)
 _NEXT_SECTION = re.compile(r"^[ \t]*\S.*\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 
@@ -122,3 +127,31 @@ def test_api_reference_lists_every_export():
             if (name, id(getattr(module, name))) not in documented:
                 missing.append(f"{module_name}.{name}")
     assert not missing, f"exported but not in docs/api.rst: {missing}"
+
+
+def _readme_example() -> str:
+    """The code block under the README's "Ten lines" heading."""
+    match = re.search(r"^## Ten lines\n\n```python\n(.*?)^```", README.read_text("utf-8"), re.MULTILINE | re.DOTALL)
+    assert match, "README.md has no python block under '## Ten lines'"
+    return match.group(1)
+
+
+def test_readme_example_runs_without_warnings(tmp_path):
+    """The README's example, run as a user would with ``python -W error``.
+
+    A fresh ``PYTHONPYCACHEPREFIX`` makes Python compile the package again, so a warning at
+    compile time (an invalid escape in a docstring) counts as well as one at run time (a
+    ``ConvergenceWarning`` from a default fit).  One torch thread keeps it to seconds.
+    """
+    code = _readme_example()
+    assert code.count("\n") <= 12
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not result.stderr.strip(), result.stderr[-3000:]
+    accuracy = float(result.stdout.split()[-1])
+    assert 0.9 < accuracy <= 1.0
