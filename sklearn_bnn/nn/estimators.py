@@ -161,7 +161,7 @@ def _approxsign(a, s):
 #: ==============  ==========================================  ===================================
 #: ``hardtanh``    :math:`\mathrm{hardtanh}(a/s)` (uniform)    :math:`\tfrac1s 1[|a| \le s]`
 #: ``tanh``        :math:`\tanh(a/2s)` (logistic)              :math:`\tfrac2s\sigma(1-\sigma)(a/s)`
-#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (Gaussian) :math:`\tfrac{2}{s}\mathcal N(a/s)`
+#: ``erf``         :math:`\mathrm{erf}(a/\sqrt2 s)` (normal)   :math:`\tfrac{2}{s}\mathcal N(a/s)`
 #: ``approxsign``  :math:`2u - u|u|`, :math:`u = a/s` clipped  :math:`\tfrac1s(2-2|u|)1[|a|\le s]`
 #: ==============  ==========================================  ===================================
 PROXIES: Registry[Callable] = Registry(
