@@ -157,13 +157,28 @@ class ResidualBinaryNetwork(nn.Module):
         network multiplies the integer dot product by (the exporter stores these)."""
         return self.branch_scale[block] * self.layers[block + 1].scale
 
-    def _stream(self, x, unit, weights, first):
+    def _block(self, h, block, unit, weights):
+        """Block ``block`` (0-based): ``(h + dot * coef) + beta``, the deployed order
+        (:mod:`sklearn_bnn.nn.packed_residual`)."""
+        layer = self.layers[block + 1]
+        dot = F.linear(unit(h), weights(layer))
+        return h + dot * self.block_coef(block) + layer.bias
+
+    def _stream(self, x, unit, weights, first, record=None):
         h = first(x)
-        for block, layer in enumerate(self.layers[1:]):
-            dot = F.linear(unit(h), weights(layer))
-            # the deployed network's order: (h + dot * coef) + beta (packed_residual)
-            h = h + dot * self.block_coef(block) + layer.bias
+        for block in range(self.n_blocks):
+            if record is not None:
+                record.append(h)
+            h = self._block(h, block, unit, weights)
+        if record is not None:
+            record.append(h)
         return unit(h)
+
+    def streams(self, x: torch.Tensor) -> list[torch.Tensor]:
+        r"""The residual stream :math:`h^1, \dots, h^L` of the ``"binary"`` forward pass."""
+        record = []
+        self._stream(x, _sign, _signs, self.layers[0].binary_forward, record)
+        return record
 
     def features(self, x: torch.Tensor, mode: str = "binary", generator=None) -> torch.Tensor:
         r""":math:`\pm 1` units read by the head under forward pass ``mode``.
