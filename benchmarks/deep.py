@@ -38,6 +38,7 @@ import math
 import platform
 import time
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ class ResidualBinaryNetClassifier(BinaryNetClassifier):
     """
 
     #: Keyword arguments for :func:`sklearn_bnn.meanfield.residual.critical_init`.
-    critical_kwargs: dict = {}
+    critical_kwargs: ClassVar[dict] = {}
 
     def _fit_inner(self, X, y, sample_weight, incremental, first, train_mode, noise, device,
                    sizes):
@@ -228,7 +229,7 @@ def main(argv=None):
                     rows.append(r)
                     emit(f"{r['family']:9} {r['init']:9} {r['depth']:5d} {r['seed']:4d} "
                          f"{r['train_acc']:6.3f} {r['test_acc']:6.3f} "
-                         f"{str(r['export_exact']):>5} {r['dc_ratio']:9.2e} "
+                         f"{r['export_exact']!s:>5} {r['dc_ratio']:9.2e} "
                          f"{_fmt_depth(r['theory_depth']):>8} {r['seconds']:6.1f}")
     if args.out:
         with open(args.out, "w") as fh:

@@ -219,7 +219,7 @@ def test_straight_through_forward_is_the_deployed_network():
     with torch.no_grad():
         deployed = net.features(x, "binary")
     assert torch.equal(net.straight_through(x), deployed)
-    loss, logits = ResidualStraightThrough()(net, x, torch.zeros(50, dtype=torch.long),
+    loss, _ = ResidualStraightThrough()(net, x, torch.zeros(50, dtype=torch.long),
                                              cross_entropy_loss)
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
