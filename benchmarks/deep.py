@@ -145,46 +145,68 @@ def _data(seed=0):
             ytr, yte)
 
 
-def _theory(family, init, depth, q1):
-    """(dc_L/dc_0 at this depth, predicted trainable depth) of the family at init."""
-    if family == "plain":  # the 1-bit network: c' = (2/pi) arcsin c, first layer real
-        p = mf.propagate(depth, 1.0, skip=0.0, sigma_m2=min(q1, 1.0))
-        return p.sensitivity, mf.trainable_depth(1.0, skip=0.0, sigma_m2=min(q1, 1.0))
+def _theory(family, init, depth, q1, critical=None):
+    """(dc_L/dc_0 at this depth, predicted trainable depth) of the *deployed* network.
+
+    ``q1``: the first layer's field variance at init (realised weight second moment times
+    the encoded inputs' mean square).  Only the ratio of the branch scale to it matters.
+    """
+    q1 = min(q1, 1.0)
+    if family == "plain":  # the 1-bit network: c' = (2/pi) arcsin c
+        p = mf.propagate(depth, 1.0, skip=0.0, sigma_m2=q1)
+        return p.sensitivity, mf.trainable_depth(1.0, skip=0.0, sigma_m2=q1)
     if init == "critical":
-        ci = mf.critical_init(depth)
+        ci = mf.critical_init(depth, **(critical or {}))
         p = mf.propagate(depth, ci.alpha**2, sigma_m2=ci.sigma_m2)
         return p.sensitivity, ci.trainable_depth
-    # glorot / he: branch scale 1 (the module default), first layer of variance q1
-    p = mf.propagate(depth, 1.0, sigma_m2=min(q1, 1.0))
-    return p.sensitivity, mf.trainable_depth(1.0, sigma_m2=min(q1, 1.0))
+    # glorot / he: branch scale 1 (the module default)
+    p = mf.propagate(depth, 1.0, sigma_m2=q1)
+    return p.sensitivity, mf.trainable_depth(1.0, sigma_m2=q1)
 
 
-#: Second moment of the real first layer's weights under each named init, digits (64 inputs,
-#: width 128): glorot U(+-sqrt(6/192)) -> 1/32; he N(0, 2/64) clipped -> 2/64.
-_Q1 = {"glorot": 6.0 / 192.0 / 3.0, "he": 2.0 / 64.0}
+#: family -> (network, estimator keyword arguments, critical_init keyword arguments).
+#: The residual variants measure the two choices critical_init makes without the theory:
+#: the branch share kappa (default 1) and the means' second moment (default 0.05).
+FAMILIES = {
+    "residual": ("residual", {}, {}),
+    "res-k0.25": ("residual", {}, {"branch_share": 0.25}),
+    "res-k4": ("residual", {}, {"branch_share": 4.0}),
+    "res-m0.5": ("residual", {}, {"sigma_m2": 0.5}),
+    "plain": ("plain", {}, {}),
+    "s1-unit": ("plain", {"surrogate": "deterministic", "slope": "unit", "noise": "sign",
+                          "learning_rate_init": 1e-3}, {}),
+}
 
 
 def _fit_one(family, init, depth, width, epochs, seed, data):
     Xtr, Xte, ytr, yte = data
-    cls = ResidualBinaryNetClassifier if family == "residual" else BinaryNetClassifier
+    kind, kwargs, critical = FAMILIES[family]
+    cls = BinaryNetClassifier
+    if kind == "residual":
+        cls = type("Residual", (ResidualBinaryNetClassifier,), {"critical_kwargs": critical})
     clf = cls(hidden_layer_sizes=(width,) * depth, init=init, max_iter=epochs,
-              random_state=seed)
+              random_state=seed, **kwargs)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(Xtr, ytr)
     seconds = time.perf_counter() - t0
-    pred = clf.predict(Xte)
+    pred = clf.predict(Xte)  # inference="binary": the deployed network
     row = {
         "family": family, "init": init, "depth": depth, "seed": seed,
         "train_acc": float((clf.predict(Xtr) == ytr).mean()),
         "test_acc": float((pred == yte).mean()), "seconds": seconds, "export_exact": "",
+        "surrogate_acc": math.nan,
     }
-    if family == "residual":
-        packed = clf.export_binary()
-        row["export_exact"] = bool(np.array_equal(packed.predict(Xte), pred))
-    q1 = 0.5 if init == "critical" else _Q1[init]
-    row["dc_ratio"], row["theory_depth"] = _theory(family, init, depth, q1)
+    if family == "s1-unit":
+        clf.set_params(inference="surrogate")
+        row["surrogate_acc"] = float((clf.predict(Xte) == yte).mean())
+    packed = clf.export_binary()
+    row["export_exact"] = bool(np.array_equal(packed.predict(Xte), pred))
+    q0 = float(np.mean(np.square(clf._encode(Xtr))))
+    q1 = clf.init_["sigma_m2"][0] * q0
+    row["dc_ratio"], row["theory_depth"] = _theory(FAMILIES[family][0], init, depth, q1,
+                                                   critical)
     return row
 
 
@@ -192,49 +214,152 @@ def _fmt_depth(v):
     return "inf" if math.isinf(v) else f"{v:.0f}"
 
 
+_COLUMNS = ("family", "init", "depth", "seed", "train_acc", "test_acc", "surrogate_acc",
+            "export_exact", "dc_ratio", "theory_depth", "seconds")
+CHANCE = 0.1
+
+
+def _row_line(r):
+    return (f"{r['family']:9} {r['init']:9} {int(r['depth']):5d} {int(r['seed']):4d} "
+            f"{float(r['train_acc']):6.3f} {float(r['test_acc']):6.3f} "
+            f"{float(r['surrogate_acc']):6.3f} {r['export_exact']!s:>5} "
+            f"{float(r['dc_ratio']):9.2e} {_fmt_depth(float(r['theory_depth'])):>8} "
+            f"{float(r['seconds']):6.1f}")
+
+
+def summarise(rows) -> list[str]:
+    """Mean test accuracy per (family, init, depth) over seeds, the measured trainable depth
+    of each column and the fitted k in depth ~ k xi_c.
+
+    Trainable depth of a column: the largest grid depth up to which every depth reaches
+    half-way between chance (0.1) and the grid's best accuracy (``benchmarks/depth.py``'s
+    rule); ``>= D`` when it trains at the largest depth D.  k: measured trainable depth over
+    the theory's xi_c (the plain 1-bit network: xi_c = -1/ln(2/pi)); the residual family has
+    xi_c = inf, so no finite k.
+    """
+    best = max(float(r["test_acc"]) for r in rows)
+    bar = CHANCE + 0.5 * (best - CHANCE)
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["family"], r["init"]), {}).setdefault(int(r["depth"]), []).append(r)
+    depths = sorted({int(r["depth"]) for r in rows})
+    head = f"{'family':9} {'init':9} " + " ".join(f"{'L=' + str(d):>17}" for d in depths)
+    out = [f"mean test accuracy over seeds (min-max); half-way bar {bar:.3f}", head]
+    xi_plain = -1.0 / math.log(2.0 / math.pi)
+    fits = []
+    for (family, init), by_depth in groups.items():
+        cells, trainable, broken = [], None, False
+        for d in depths:
+            accs = [float(r["test_acc"]) for r in by_depth.get(d, [])]
+            if not accs:
+                cells.append(f"{'-':>17}")
+                continue
+            cells.append(f"{np.mean(accs):5.3f} ({min(accs):.2f}-{max(accs):.2f})".rjust(17))
+            if not broken and np.mean(accs) >= bar:
+                trainable = d
+            else:
+                broken = True
+        out.append(f"{family:9} {init:9} " + " ".join(cells))
+        theory = float(by_depth[max(by_depth)][0]["theory_depth"])
+        fits.append((family, init, trainable, broken, theory))
+    out.append("")
+    out.append(f"{'family':9} {'init':9} {'measured L':>10} {'theory L (k=6)':>14} {'k fitted':>8}")
+    for family, init, trainable, broken, theory in fits:
+        measured = "none" if trainable is None else (f"{trainable}" if broken else f">={trainable}")
+        if FAMILIES[family][0] == "plain" and trainable is not None and broken:
+            k = f"{trainable / xi_plain:8.1f}"
+        else:
+            k = f"{'-':>8}"
+        out.append(f"{family:9} {init:9} {measured:>10} {_fmt_depth(theory):>14} {k}")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--depths", type=int, nargs="+", default=[10, 20, 30, 50])
+    ap.add_argument("--plain-depths", type=int, nargs="*", default=[5, 15],
+                    help="extra depths for the plain families (where they stop)")
     ap.add_argument("--inits", nargs="+", default=["critical", "glorot", "he"])
-    ap.add_argument("--families", nargs="+", default=["residual", "plain"])
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--csv", default=None, help="write the rows (append-friendly)")
+    ap.add_argument("--from-csv", nargs="*", default=None, help="summarise these, no fits")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    if args.quick:
-        args.depths, args.inits, args.families = [30], ["critical"], ["residual"]
-    torch.set_num_threads(1)
-    data = _data()
-    rows = []
     lines = []
 
     def emit(text):
         print(text, flush=True)
         lines.append(text)
 
+    if args.from_csv:
+        import csv
+
+        rows = []
+        for path in args.from_csv:
+            with open(path, newline="") as fh:
+                rows.extend(csv.DictReader(fh))
+        emit(f"{'family':9} {'init':9} {'depth':>5} {'seed':>4} {'train':>6} {'test':>6} "
+             f"{'surr':>6} {'exact':>5} {'dcL/dc0':>9} {'theory L':>8} {'sec':>6}")
+        for r in sorted(rows, key=lambda r: (r["family"], r["init"], int(r["depth"]),
+                                             int(r["seed"]))):
+            emit(_row_line(r))
+        emit("")
+        for line in summarise(rows):
+            emit(line)
+        if args.out:
+            with open(args.out, "w") as fh:
+                fh.write("\n".join(lines) + "\n")
+        return rows
+    if args.quick:
+        args.depths, args.inits, args.families = [30], ["critical"], ["residual"]
+        args.plain_depths = []
+    torch.set_num_threads(1)
+    data = _data()
+    rows = []
     emit(f"# benchmarks/deep.py  torch {torch.__version__}, {platform.machine()}, 1 thread; "
          f"digits 75/25, width {args.width}, {args.epochs} epochs, estimator defaults "
          "(surrogate='binary', Adam lr 3e-3 cosine, encoding raw+thermometer)")
     emit(f"{'family':9} {'init':9} {'depth':>5} {'seed':>4} {'train':>6} {'test':>6} "
-         f"{'exact':>5} {'dcL/dc0':>9} {'theory L':>8} {'sec':>6}")
-    for depth in args.depths:
+         f"{'surr':>6} {'exact':>5} {'dcL/dc0':>9} {'theory L':>8} {'sec':>6}")
+    for depth in sorted(set(args.depths) | set(args.plain_depths)):
         for family in args.families:
+            plain = FAMILIES[family][0] == "plain"
+            if depth not in args.depths and not plain:
+                continue
             for init in args.inits:
-                if family == "plain" and init == "critical":
+                refused = family == "plain" and init == "critical"  # refused for "binary"
+                variant = family not in ("residual", "plain")  # critical only
+                if refused or (variant and init != "critical"):
                     continue
                 for seed in args.seeds:
                     r = _fit_one(family, init, depth, args.width, args.epochs, seed, data)
                     rows.append(r)
-                    emit(f"{r['family']:9} {r['init']:9} {r['depth']:5d} {r['seed']:4d} "
-                         f"{r['train_acc']:6.3f} {r['test_acc']:6.3f} "
-                         f"{r['export_exact']!s:>5} {r['dc_ratio']:9.2e} "
-                         f"{_fmt_depth(r['theory_depth']):>8} {r['seconds']:6.1f}")
+                    emit(_row_line(r))
+                    if args.csv:
+                        _append_csv(args.csv, r)
+    emit("")
+    for line in summarise(rows):
+        emit(line)
     if args.out:
         with open(args.out, "w") as fh:
             fh.write("\n".join(lines) + "\n")
     return rows
+
+
+def _append_csv(path, row):
+    import csv
+    import os
+
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in _COLUMNS})
 
 
 if __name__ == "__main__":

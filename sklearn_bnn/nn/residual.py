@@ -318,7 +318,8 @@ def initialize_residual(net: ResidualBinaryNetwork, init, **critical) -> dict:
     >>> from sklearn_bnn.nn.residual import ResidualBinaryNetwork, initialize_residual
     >>> net = ResidualBinaryNetwork(4, (8,) * 5, 2)
     >>> record = initialize_residual(net, "critical")
-    >>> round(record["alpha"] ** 2 * 4 / 0.5, 6), net.layers[1].bias.abs().max().item()
+    >>> sigma_m2 = record["critical"]["sigma_m2"]
+    >>> round(record["alpha"] ** 2 * 4 / sigma_m2, 6), net.layers[1].bias.abs().max().item()
     (1.0, 0.0)
     """
     from ..init import initialize_network, two_point
