@@ -13,22 +13,34 @@ its training accuracy, and the theory's numbers for the family at that init
 the predicted trainable depth (largest :math:`L` with
 :math:`\\ln \\partial c^L/\\partial c_0 \\ge -6`, the :math:`6\\,\\xi_c` rule).
 
-Families:
+Families (``--families``):
 
-* ``plain``: :class:`~sklearn_bnn.BinaryNetClassifier` as it is (``BinaryNetwork``);
-  ``init="critical"`` is refused for ``surrogate="binary"`` today, so the plain rows run
-  glorot and he only.
 * ``residual``: :class:`ResidualBinaryNetClassifier` below, a local subclass that swaps the
   module for :class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork` and its straight-through
-  objective (the wiring the estimator needs, without editing it), and checks that the
-  exported :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork` predicts exactly
-  what the estimator predicts.
+  objective (the wiring the estimator needs, without editing it); ``export_binary`` returns
+  the exact :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`, and the ``exact``
+  column says whether its ``predict`` equals the estimator's on the test rows.
+  ``res-k0.25``, ``res-k4``, ``res-m0.5``: ``init="critical"`` with another branch share
+  :math:`\\kappa` (default 1) or means' second moment (default 0.05), the two choices
+  ``critical_init`` makes without the theory.
+* ``plain``: :class:`~sklearn_bnn.BinaryNetClassifier` as it is (``BinaryNetwork``);
+  ``init="critical"`` is refused for ``surrogate="binary"`` today, so glorot and he only.
+* ``s1-unit``: the S1 surrogate with the unit slope from ``init="critical"`` (sign noise,
+  lr 1e-3: the setting of the issue's table), its deployed 1-bit network in ``test`` and the
+  surrogate itself in ``surr``.
+
+The summary gives the mean over seeds, the measured trainable depth of each column (the
+largest depth up to which every depth reaches half-way between chance and the grid's best,
+``benchmarks/depth.py``'s rule) and the fitted :math:`k` = measured depth / :math:`\\xi_c`
+where :math:`\\xi_c` is finite (the plain 1-bit network: :math:`-1/\\ln(2/\\pi)`).
 
 Usage::
 
-    python benchmarks/deep.py                        # the grid (about 15 min on 2 cores)
-    python benchmarks/deep.py --quick                # depth 30, residual critical only
-    python benchmarks/deep.py --out benchmarks/results/deep_cpu.txt
+    python benchmarks/deep.py --seeds 0 --csv s0.csv   # the grid, one seed (~15 min, 1 core)
+    python benchmarks/deep.py --from-csv s0.csv s1.csv --out benchmarks/results/deep_cpu.txt
+    python benchmarks/deep.py --quick                  # depth 30, residual critical only
+
+Run from the repository root with ``PYTHONPATH=.`` (the script imports the package).
 """
 
 from __future__ import annotations
@@ -260,6 +272,11 @@ def summarise(rows) -> list[str]:
             else:
                 broken = True
         out.append(f"{family:9} {init:9} " + " ".join(cells))
+        surr = {d: [float(r["surrogate_acc"]) for r in rs] for d, rs in by_depth.items()}
+        if any(not math.isnan(v) for vs in surr.values() for v in vs):
+            out.append(f"{'  surrogate':19} " + " ".join(
+                f"{np.mean(surr[d]):5.3f}".rjust(17) if d in surr else f"{'-':>17}"
+                for d in depths))
         theory = float(by_depth[max(by_depth)][0]["theory_depth"])
         fits.append((family, init, trainable, broken, theory))
     out.append("")
