@@ -389,6 +389,13 @@ class ResidualCriticalInit:
     trainable_depth : float
         :func:`trainable_depth` of this family (``inf``: no finite bound).
     message : str
+
+    Examples
+    --------
+    >>> from sklearn_bnn.meanfield.residual import critical_init
+    >>> ci = critical_init(10)
+    >>> ci.criterion, ci.depth, sorted(ci.as_dict())[:3]
+    ('depth-scaled branch', 10, ['alpha', 'branch_share', 'correlation_sensitivity'])
     """
 
     sigma_m2: float
