@@ -149,12 +149,29 @@ def fit_residual(X, y, depth, width=64, epochs=8, lr=3e-3, seed=0):
         return float((net(Xt, "binary").argmax(1) == yt).float().mean())
 
 
+residual = {depth: fit_residual(X, y, depth) for depth in depths}
 for depth in depths:
-    acc = fit_residual(X, y, depth)
     print(f"residual 1-bit network, depth {depth:>2}, init=critical: training accuracy "
-          f"{acc:.3f} (deployed); S1 unit-slope critical: surrogate "
+          f"{residual[depth]:.3f} (deployed); S1 unit-slope critical: surrogate "
           f"{results['unit', depth, 'critical']:.3f}, its 1-bit network "
           f"{onebit['unit', depth, 'critical']:.3f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 3.4))
+bars = {
+    "S1 unit-slope surrogate (not deployable)": [results["unit", d, "critical"] for d in depths],
+    "its 1-bit network (deployed)": [onebit["unit", d, "critical"] for d in depths],
+    "residual 1-bit network (deployed)": [residual[d] for d in depths],
+}
+for j, (label, acc) in enumerate(bars.items()):
+    drawn = ax.bar(np.arange(len(depths)) + (j - 1) * 0.27, acc, 0.27, label=label)
+    ax.bar_label(drawn, fmt="%.2f", fontsize=7)
+ax.set_xticks(range(len(depths)), [f"depth {d}" for d in depths])
+ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+ax.set_ylim(0, 1.25)
+ax.set_ylabel("training accuracy")
+ax.set_title('init="critical"')
+ax.legend(fontsize=7, loc="upper right")
+fig.tight_layout()
 
 # %%
 # The theory behind it: the depth-L correlation sensitivity of the deployed networks.  The
