@@ -167,10 +167,10 @@ for j, (label, acc) in enumerate(bars.items()):
     ax.bar_label(drawn, fmt="%.2f", fontsize=7)
 ax.set_xticks(range(len(depths)), [f"depth {d}" for d in depths])
 ax.axhline(0.1, color="grey", lw=0.8, ls=":")
-ax.set_ylim(0, 1.25)
+ax.set_ylim(0, 1.55)
 ax.set_ylabel("training accuracy")
 ax.set_title('init="critical"')
-ax.legend(fontsize=7, loc="upper right")
+ax.legend(fontsize=7, loc="upper left")
 fig.tight_layout()
 
 # %%
