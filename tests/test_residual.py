@@ -150,6 +150,14 @@ def test_critical_init_is_depth_independent_and_order_one():
     assert mf.propagate(30, 1.0, skip=0.0, sigma_m2=0.5).sensitivity < 1e-5
 
 
+def test_constant_branch_decays_as_a_power_law():
+    """With a constant branch the correlation approaches c* = 0 as l^-(1 - 2/pi): the plain
+    map's contraction 2/pi acting at rate 1/l (no exponential depth scale)."""
+    c = mf.propagate(20001, 1.0, c0=0.5).c
+    exponent = math.log(c[20000] / c[2000]) / math.log(10.0)
+    assert exponent == pytest.approx(-(1 - 2 / math.pi), abs=2e-3)
+
+
 def test_critical_init_maximises_sensitivity_at_its_branch_variance():
     """Brute force over the split of the blocks' variance between scale and offsets: the
     returned init (offsets 0) has the largest d c^L / d c_0; and the sensitivity decreases
