@@ -99,6 +99,8 @@ DEFAULT_BRANCH_SHARE = 1.0
 #: Second moment of the weight means that ``critical_init`` draws.  It does not enter the
 #: forward maps of the binary blocks (sign(M) only); it sets the real first layer's
 #: :math:`q^1` (and so :math:`\alpha` in absolute units) and how easily training flips signs.
+#: Chosen by measurement against 0.5 (``benchmarks/results/deep_cpu.txt``, ``res-m0.5``), as
+#: the package's :data:`sklearn_bnn.init.DEFAULT_SIGMA_M2` for the plain 1-bit network.
 DEFAULT_SIGMA_M2 = 0.05
 #: Schoenholz et al.: trainable to about this many correlation depth scales.
 TRAINABLE_DEPTH_FACTOR = 6.0
