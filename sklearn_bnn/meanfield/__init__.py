@@ -13,6 +13,7 @@ References
    arXiv:1902.00177.
 """
 
+from . import residual  # noqa: F401  (the residual 1-bit family: sklearn_bnn.meanfield.residual)
 from .critical import CriticalInit, FixedPoint, critical_init, fixed_point, phase_diagram
 from .maps import NOISE_NAMES, SURROGATES, Propagation, propagate
 
