@@ -51,6 +51,9 @@ ALLOWED = {
     (_DEPTH, "20.8"): "rounded from k = 20.82 in benchmarks/results_depth_cpu.txt",
     (_DEPTH, "36.1"): "rounded from k = 36.12 in benchmarks/results_depth_cpu.txt",
     (_DEPTH, "3.4"): "meanfield.propagate's squared-gradient gain at depth 30 (computed)",
+    (_DEPTH, "0.82"): "meanfield.residual's dc_L/dc_0 at the critical init (computed, theory)",
+    (_DEPTH, "0.16"): "meanfield.residual's dc_L/dc_0 at depth 100 over Glorot (computed)",
+    (_DEPTH, "0.01"): "a difference of two rows of benchmarks/results/deep_cpu.txt",
 }
 
 _FIGURE = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w.]*\d)")
