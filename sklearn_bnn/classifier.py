@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 
-from ._base import BaseBinaryNetwork, ModelSummary
+from ._base import _COMPILED_SURROGATES, BaseBinaryNetwork, ModelSummary  # noqa: F401
 from ._training import softmax
 from .init import DEFAULT_SIGMA_M2
 from .nn.packed import PackedBinaryNetwork
