@@ -366,16 +366,16 @@ class BaseBinaryNetwork(BaseEstimator):
             del self.net_.history[n_epochs:]
 
     # ----------------------------------------------------------------- the data
-    def _validate_X(self, X, y=None, reset=False):
-        """``validate_data`` as every method needs it; returns dense X (and y)."""
-        kwargs = dict(dtype=(np.float32, np.float64), accept_sparse=_SPARSE_FORMATS)
-        if y is None:
-            X = validate_data(self, X, reset=reset, **kwargs)
+    def _validate_X(self, X, *y, reset=False):
+        """``validate_data`` as every method needs it; dense X, or ``(X, y)`` given ``y``."""
+        kwargs = {"dtype": (np.float32, np.float64), "accept_sparse": _SPARSE_FORMATS}
+        if y:
+            X, y = validate_data(self, X, *y, reset=reset, **kwargs, **self._target_checks())
         else:
-            X, y = validate_data(self, X, y, reset=reset, **kwargs, **self._target_checks())
+            X = validate_data(self, X, reset=reset, **kwargs)
         X = _dense(X)
         _check_float32_range(X)
-        return X if y is None else (X, y)
+        return (X, y) if isinstance(y, np.ndarray) else X
 
     def _target_checks(self) -> dict:
         """Keyword arguments of ``validate_data`` for ``y``."""
@@ -691,9 +691,10 @@ class BaseBinaryNetwork(BaseEstimator):
     def summary(self) -> ModelSummary:
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
 
-        ``packed_bytes`` are the arrays of :meth:`export_binary` (the input code's
+        ``packed_bytes`` are the arrays of ``export_binary()`` (the input code's
         thresholds and feature indices, packed signs or a real first layer's float32
-        matrix, folded thresholds, float32 head).
+        matrix, folded thresholds, the head: float32, or float64 with a regressor's
+        target scaling folded in).
 
         Returns
         -------
@@ -704,7 +705,7 @@ class BaseBinaryNetwork(BaseEstimator):
         """
         check_is_fitted(self)
         module = self.net_.module_
-        packed = self._packed()
+        packed = self.export_binary()
         packed_bytes = packed.layer_nbytes()
         rows = [] if packed.code is None else [_code_row(packed)]
         for i, layer in enumerate(module.layers):

@@ -334,12 +334,6 @@ def test_slope_reaches_the_network_and_the_critical_init():
     steep = clf.predict_proba(X_IRIS[:5])
     clf.net_.module_.slope = 1.0
     assert not np.allclose(clf.predict_proba(X_IRIS[:5]), steep)
-    # a model pickled before the parameter existed unpickles with slope 1
-    state = clf.__getstate__()
-    del state["slope"]
-    old = BinaryNetClassifier.__new__(BinaryNetClassifier)
-    old.__setstate__(state)
-    assert old.get_params()["slope"] == 1.0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
