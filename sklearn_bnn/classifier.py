@@ -79,8 +79,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
         :math:`(\sigma_m^2, \sigma_b^2)`. See :mod:`sklearn_bnn.init`. ``"critical"``
         asks the mean-field solver (:func:`sklearn_bnn.meanfield.critical_init`) for the
-        surrogate, noise and depth at hand; it is not the default yet (see the note on
-        ``noise``: with Gaussian noise S1 has no critical point).
+        surrogate, noise and depth at hand (with the default Gaussian noise S1 has no
+        critical point; see :ref:`meanfield`).
     inference : {"binary", "surrogate", "mc"}, default="binary"
         Network used by ``predict``: the 1-bit network, the surrogate's deterministic
         output, or the stochastic network averaged over ``n_mc_samples`` draws (seeded

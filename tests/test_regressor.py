@@ -65,11 +65,16 @@ _MC = (
 
 _POOR_R2 = (
     "R^2 below the check's 0.5 on its toy data (1 informative feature of 10, noise 20, "
-    "200 rows), measured from -9 to 0.5 on the training data: the 1-bit network of a "
-    "surrogate trained on means (deterministic, lrt) is not the network it fitted, sampled "
-    "training is noisy at this size, and the other inference modes of the 1-bit training "
-    "are not what it optimised; surrogate='binary' with inference='binary' passes"
+    "200 rows) at hidden (16,) and 20 epochs, measured -5 to 0.5 on the training data: the "
+    "1-bit network of a surrogate trained on means (deterministic, lrt) is not the network "
+    "it fitted, sampled training (every estimator) is noisy at this size, and the "
+    "surrogate/MC networks of the 1-bit training are not what it optimised"
 )
+#: (surrogate, inference) pairs that predict with the network they trained, and pass
+_FITS_THE_CHECK = {
+    ("binary", "binary"),
+    *((s, i) for s in ("deterministic", "lrt") for i in ("surrogate", "mc")),
+}
 
 
 def expected_failed_checks(estimator):
@@ -80,8 +85,7 @@ def expected_failed_checks(estimator):
     if estimator.inference == "mc":
         failures["check_methods_subset_invariance"] = _MC
         failures["check_methods_sample_order_invariance"] = _MC
-    default_network = estimator.surrogate == "binary" and estimator.inference == "binary"
-    if isinstance(estimator, BinaryNetRegressor) and not default_network:
+    if (estimator.surrogate, estimator.inference) not in _FITS_THE_CHECK:
         failures["check_regressors_train"] = _POOR_R2
     return failures
 
