@@ -58,7 +58,7 @@ from ._training import (
     set_rng_state,
 )
 from .encoding import ENCODINGS, ThermometerEncoder
-from .init import INITS, initialize_network, resolve_init
+from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
 from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
 from .nn import FIRST_LAYERS, get_noise, resolve_first_layer, training_forward
 from .nn.packed import PackedBinaryNetwork
@@ -189,7 +189,10 @@ class BaseBinaryNetwork(BaseEstimator):
 
     Subclasses set ``_loss`` (a key of :data:`sklearn_bnn._training.LOSSES`) and
     ``_valid_key`` (the history key of the validation score), and implement
-    ``_targets``, ``_n_outputs``, ``_link``, ``_valid_score`` and ``_stratify``.
+    ``_targets``, ``_n_outputs``, ``_link``, ``_valid_score``, ``_stratify`` and
+    ``export_binary``.  The defaults of the shared parameters are stated once, in
+    ``__init__`` here (a subclass with parameters of its own restates the signature, as
+    scikit-learn's estimators must).
     """
 
     _loss = "cross_entropy"
@@ -227,12 +230,35 @@ class BaseBinaryNetwork(BaseEstimator):
     }
 
     def __init__(
-        self, hidden_layer_sizes, *, surrogate, gradient_estimator, noise, slope, init,
-        inference, n_mc_samples, alpha, batch_size, learning_rate_init, learning_rate,
-        encoding, n_bins, first_layer, max_iter, shuffle, tol, early_stopping,
-        validation_fraction, n_iter_no_change, warm_start, device, compile, random_state,
-        verbose,
-    ):  # fmt: skip
+        self,
+        hidden_layer_sizes=(128, 128),
+        *,
+        surrogate="binary",
+        gradient_estimator="auto",
+        noise="gaussian",
+        slope=1.0,
+        init=DEFAULT_SIGMA_M2,
+        inference="binary",
+        n_mc_samples=32,
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=3e-3,
+        learning_rate="cosine",
+        encoding="raw+thermometer",
+        n_bins=8,
+        first_layer="auto",
+        max_iter="auto",
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=50,
+        warm_start=False,
+        device="auto",
+        compile=False,
+        random_state=None,
+        verbose=0,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.surrogate = surrogate
         self.gradient_estimator = gradient_estimator

@@ -13,7 +13,6 @@ from sklearn.metrics import r2_score
 
 from ._base import BaseBinaryNetwork
 from ._training import head_parameters
-from .init import DEFAULT_SIGMA_M2
 from .nn.packed import PackedBinaryNetwork
 
 __all__ = ["BinaryNetRegressor"]
@@ -158,48 +157,6 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     _loss = "squared"
     _valid_key = "valid_r2"
     _link = None
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(128, 128),
-        *,
-        surrogate="binary",
-        gradient_estimator="auto",
-        noise="gaussian",
-        slope=1.0,
-        init=DEFAULT_SIGMA_M2,
-        inference="binary",
-        n_mc_samples=32,
-        alpha=0.0,
-        batch_size="auto",
-        learning_rate_init=3e-3,
-        learning_rate="cosine",
-        encoding="raw+thermometer",
-        n_bins=8,
-        first_layer="auto",
-        max_iter="auto",
-        shuffle=True,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=50,
-        warm_start=False,
-        device="auto",
-        compile=False,
-        random_state=None,
-        verbose=0,
-    ):
-        super().__init__(
-            hidden_layer_sizes, surrogate=surrogate, gradient_estimator=gradient_estimator,
-            noise=noise, slope=slope, init=init, inference=inference,
-            n_mc_samples=n_mc_samples, alpha=alpha, batch_size=batch_size,
-            learning_rate_init=learning_rate_init, learning_rate=learning_rate,
-            encoding=encoding, n_bins=n_bins, first_layer=first_layer, max_iter=max_iter,
-            shuffle=shuffle, tol=tol, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, device=device, compile=compile,
-            random_state=random_state, verbose=verbose,
-        )  # fmt: skip
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)

@@ -63,11 +63,33 @@ _MC = (
 
 _POOR_R2 = (
     "R^2 below the check's 0.5 on its toy data (1 informative feature of 10, noise 20, "
-    "200 rows), measured from -9 to 0.5 on the training data: the 1-bit network of a "
-    "surrogate trained on means (deterministic, lrt) is not the network it fitted, sampled "
-    "training is noisy at this size, and the other inference modes of the 1-bit training "
-    "are not what it optimised; surrogate='binary' with inference='binary' passes"
+    "200 rows), measured -9 to 0.1 on the training data at the default size: the 1-bit "
+    "network of a surrogate trained on means (deterministic, lrt) is not the network it "
+    "fitted, sampled training (every estimator) is noisy in the 'auto' 20 epochs, and the "
+    "surrogate/MC networks of the 1-bit training are not what it optimised"
 )
+#: (surrogate, inference) pairs whose regressor passes check_regressors_train here
+_REGRESSOR_FITS = {("binary", "binary"), ("deterministic", "surrogate")}
+
+_SAMPLED = (
+    "sampled training (one draw of weights and neurons per step) has not fitted the "
+    "check's blobs in the 'auto' 20 epochs at the default size: training accuracy "
+    "{} (3 classes, 2 classes; the check asks > 0.83), measured on 2 threads"
+)
+#: check_classifiers_train's blobs are below 0.83 for these (surrogate, inference) pairs
+#: (every estimator of the sampled surrogate counted under ("sampled", inference))
+_CLASSIFIER_POOR = {
+    ("sampled", "binary"): _SAMPLED.format(
+        "st 0.87/0.81, psa 0.58/0.77, reinforce 0.72/0.77, arm 0.73/0.81"
+    ),
+    ("sampled", "mc"): _SAMPLED.format("st 0.79/0.79"),
+    ("binary", "mc"): (
+        "surrogate='binary' trains the deterministic 1-bit network, not the stochastic "
+        "one: its Monte-Carlo network is not what was optimised (training accuracy "
+        "0.73/0.76 on the check's blobs, 3 and 2 classes; the 1-bit network of the same fit "
+        "passes with inference='binary')"
+    ),
+}
 
 
 def expected_failed_checks(estimator):
@@ -78,9 +100,13 @@ def expected_failed_checks(estimator):
     if estimator.inference == "mc":
         failures["check_methods_subset_invariance"] = _MC
         failures["check_methods_sample_order_invariance"] = _MC
-    default_network = estimator.surrogate == "binary" and estimator.inference == "binary"
-    if isinstance(estimator, BinaryNetRegressor) and not default_network:
+    pair = (estimator.surrogate, estimator.inference)
+    if isinstance(estimator, BinaryNetRegressor) and pair not in _REGRESSOR_FITS:
         failures["check_regressors_train"] = _POOR_R2
+    if isinstance(estimator, BinaryNetClassifier) and pair in _CLASSIFIER_POOR:
+        failures["check_classifiers_train"] = _CLASSIFIER_POOR[pair]
+    if estimator.surrogate == "sampled" and estimator.gradient_estimator == "reinforce":
+        failures["check_class_weight_classifiers"] = _CLASSIFIER_POOR[pair]
     return failures
 
 
