@@ -71,9 +71,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         stochastic network; ``"unit"`` is :math:`\sqrt{\pi/2}`, which gives the sign
         neuron unit slope in the normalised field.  Only ``surrogate="deterministic"``
         uses it (any other value raises a ``ValueError`` with other surrogates).  It
-        decides how deep S1 trains: digits, width 128, ``noise="sign"``, 20 epochs, depth
-        50, ``init="critical"``: training accuracy 0.42 at slope 1, 0.99 at ``"unit"``
-        (``benchmarks/depth.py``).  ``init="critical"`` takes it into account.
+        decides how deep S1 trains (measured in :ref:`depth`); ``init="critical"`` takes
+        it into account.
     init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
         Initialisation of the weight means: a named scheme, the second moment
         :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
@@ -154,15 +153,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         Run each training step's forward pass and loss through :func:`torch.compile`
         (prediction stays eager; with ``sample_weight``, ``"binary"`` trains eagerly, since
         its compiled step covers the unweighted loss only).  Only for ``surrogate``
-        ``"deterministic"`` and ``"binary"``, where it measured faster (2-core CPU, 100k
-        rows, hidden (1024,)*3, batch 1024: 0.94x and 0.77x the eager epoch); the others
-        measured slower compiled
-        (one step, same sizes: sampled+st 1.29x, lrt 1.14x the eager time) and are
-        refused with a ``ValueError``.  Compilation costs seconds on the first fit of an
-        architecture (3-8 s on 2 cores), so it pays on large data sets only; the speed-ups
-        measured are in :ref:`speed-benchmark`.  Needs a working torch.compile backend (a
-        C++ compiler on CPU); a failure raises a ``RuntimeError`` that says so, and
-        leaves the estimator as it was.
+        ``"deterministic"`` and ``"binary"``, where it measured faster; the others measured
+        slower compiled and are refused with a ``ValueError`` (:ref:`speed-benchmark`).
+        Compilation costs seconds on the first fit of an architecture, so it pays on large
+        data sets only.  Needs a working torch.compile backend (a C++ compiler on CPU); a
+        failure raises a ``RuntimeError`` that says so, and leaves the estimator as it was.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and Monte-Carlo prediction.
         Torch's global RNG state is left as it was.
