@@ -10,6 +10,8 @@ tests/test_regressor.py runs the regressor's checks again on a small network.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from conftest import common_expected_failures
+
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
 from sklearn_bnn.nn import COMBINATIONS, INFERENCE
 
@@ -49,16 +51,6 @@ CONFIGS = [
     ),
 ]
 
-_SGD = (
-    "minibatch training: repeating a row puts it into more batches, so fitting with "
-    "integer weights is not the same optimisation path as fitting on repeated rows "
-    "(the MLP estimators' own check passes only with solver='lbfgs')"
-)
-_MC = (
-    "inference='mc' draws one set of sampled weights per prediction call and neuron "
-    "noise per row position, seeded: a row's prediction can depend on which other rows "
-    "are predicted with it"
-)
 
 
 _POOR_R2 = (
@@ -93,13 +85,7 @@ _CLASSIFIER_POOR = {
 
 
 def expected_failed_checks(estimator):
-    failures = {
-        "check_sample_weight_equivalence_on_dense_data": _SGD,
-        "check_sample_weight_equivalence_on_sparse_data": _SGD,
-    }
-    if estimator.inference == "mc":
-        failures["check_methods_subset_invariance"] = _MC
-        failures["check_methods_sample_order_invariance"] = _MC
+    failures = common_expected_failures(estimator)
     pair = (estimator.surrogate, estimator.inference)
     if isinstance(estimator, BinaryNetRegressor) and pair not in _REGRESSOR_FITS:
         failures["check_regressors_train"] = _POOR_R2

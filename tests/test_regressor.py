@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import fit_quiet
+from conftest import common_expected_failures, fit_quiet
 from sklearn_bnn import BinaryNetRegressor, PackedBinaryNetwork
 from sklearn_bnn.nn import COMBINATIONS, INFERENCE
 
@@ -51,16 +51,6 @@ CONFIGS = [
     _config("lrt", "binary", "st"),
 ]
 
-_SGD = (
-    "minibatch training: repeating a row puts it into more batches, so fitting with "
-    "integer weights is not the same optimisation path as fitting on repeated rows "
-    "(MLPRegressor's own check passes only with solver='lbfgs')"
-)
-_MC = (
-    "inference='mc' draws one set of sampled weights per prediction call and neuron noise "
-    "per row position, seeded: a row's prediction can depend on which other rows are "
-    "predicted with it"
-)
 
 
 _POOR_R2 = (
@@ -78,13 +68,7 @@ _FITS_THE_CHECK = {
 
 
 def expected_failed_checks(estimator):
-    failures = {
-        "check_sample_weight_equivalence_on_dense_data": _SGD,
-        "check_sample_weight_equivalence_on_sparse_data": _SGD,
-    }
-    if estimator.inference == "mc":
-        failures["check_methods_subset_invariance"] = _MC
-        failures["check_methods_sample_order_invariance"] = _MC
+    failures = common_expected_failures(estimator)
     if (estimator.surrogate, estimator.inference) not in _FITS_THE_CHECK:
         failures["check_regressors_train"] = _POOR_R2
     return failures
