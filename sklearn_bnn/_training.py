@@ -1,19 +1,19 @@
 """The training loop: skorch inside, in small overridable steps and callbacks.
 
-Users never see skorch: :class:`~sklearn_bnn.BinaryNetClassifier` builds a
+Users never see skorch: the estimators (:mod:`sklearn_bnn._base`) build a
 :class:`SBNNet` (a :class:`skorch.NeuralNet`) and drives it.  What this module adds:
 
 * data that already lives on the device as tensors, served in slices
   (:class:`TensorData`, :class:`TensorBatches`): no per-row Python, no per-batch host to
   device copy;
-* the loss (cross-entropy, optionally sample-weighted, plus the ``alpha`` L2 term scaled
-  as in :class:`~sklearn.neural_network.MLPClassifier`);
+* the loss (cross-entropy or squared error, :data:`LOSSES`, optionally sample-weighted,
+  plus the ``alpha`` L2 term scaled as in :class:`~sklearn.neural_network.MLPClassifier`);
 * projection of the weight means (and a real first layer's weights) onto [-1, 1] after
   each optimiser step;
 * the learning-rate schedule of each fit (:class:`LearningRateSchedule`) and the ``"auto"``
   epochs and batch size (:func:`auto_epochs`, :func:`auto_batch_size`);
 * callbacks: divergence guard, fraction of flipped weight signs per epoch, validation
-  accuracy of the prediction network, and an end-of-epoch checkpoint so that an
+  score of the prediction network, and an end-of-epoch checkpoint so that an
   interrupted fit (``KeyboardInterrupt``) ends on the last completed epoch.
 """
 
@@ -49,12 +49,13 @@ class TrainingDivergedError(FloatingPointError):
     ...     clf.fit(X * 1e30, y)                 # far from standardised
     ... except TrainingDivergedError as exc:
     ...     print(exc)
-    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003) or standardise the features. The largest |feature| in X is 3.09e+30.
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003)
+    or standardise the features. The largest |feature| in X is 3.09e+30.
     """
 
 
 class TensorData(torch.utils.data.Dataset):
-    """Features, encoded labels and optional sample weights as tensors on one device."""
+    """Features, encoded targets and optional sample weights as tensors on one device."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, sample_weight=None) -> None:
         self.X, self.y, self.sample_weight = X, y, sample_weight
@@ -108,6 +109,9 @@ class SBNNet(NeuralNet):
         validation loss is that of the objective's forward pass.
     alpha : float
         L2 penalty, ``0.5 * alpha * ||W||^2 / n_batch`` as in MLPClassifier.
+    loss : {"cross_entropy", "squared"}
+        A key of :data:`LOSSES`: softmax cross-entropy on class codes, or half the mean
+        squared error over the outputs (as :class:`~sklearn.neural_network.MLPRegressor`).
     jit_step : bool
         Run the training step's forward pass and loss (the objective, for sampled modes)
         through :func:`torch.compile`; the optimiser step, projection and prediction stay
@@ -122,9 +126,11 @@ class SBNNet(NeuralNet):
         train_mode: str = "deterministic",
         alpha: float = 0.0,
         jit_step: bool = False,
+        loss: str = "cross_entropy",
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.loss = loss
         self.train_mode = train_mode
         self.alpha = alpha
         self.jit_step = jit_step
@@ -152,7 +158,8 @@ class SBNNet(NeuralNet):
         if isinstance(x, Mapping):
             x = x["X"]
         if self.jit_step and self.module_.training:
-            return self._compiled("forward", lambda: torch.compile(self.module_))(x, mode=self._forward_mode())
+            forward = self._compiled("forward", lambda: torch.compile(self.module_))
+            return forward(x, mode=self._forward_mode())
         return self.module_(x, mode=self._forward_mode())
 
     def _compiled(self, key, build):
@@ -172,11 +179,16 @@ class SBNNet(NeuralNet):
 
     def _penalty(self, total):
         """``0.5 * alpha * ||W||^2 / total`` over weight means and head weights."""
-        penalty = sum(p.pow(2).sum() for n, p in self.module_.named_parameters() if n.endswith("weight"))
+        params = self.module_.named_parameters()
+        penalty = sum(p.pow(2).sum() for n, p in params if n.endswith("weight"))
         return 0.5 * self.alpha * penalty / total
 
+    def _losses(self):
+        """(per-sample loss of the autograd modes, per-sample loss of the estimators)."""
+        return LOSSES[self.loss]
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        losses = F.cross_entropy(y_pred, y_true, reduction="none")
+        losses = self._losses()[0](y_pred, y_true)
         if isinstance(X, Mapping) and X.get("sample_weight") is not None:
             w = X["sample_weight"]
             total = w.sum()
@@ -200,23 +212,14 @@ class SBNNet(NeuralNet):
         objective = TRAINING.lookup(self.train_mode)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        if isinstance(Xi, Mapping):
-            x, w = Xi["X"], Xi.get("sample_weight")
-        else:
-            x, w = Xi, None
-        if w is None:
-            sample_loss, total = cross_entropy_loss, x.shape[0]
-        else:
-            scale, total = w / w.mean(), w.sum()
-
-            def sample_loss(logits, y):
-                losses = cross_entropy_loss(logits, y)
-                return losses * scale.reshape(-1, *([1] * (losses.dim() - 1)))
-
+        x, w = (Xi["X"], Xi.get("sample_weight")) if isinstance(Xi, Mapping) else (Xi, None)
+        per_sample = self._losses()[1]
+        sample_loss, total = _weighted(per_sample, w, x.shape[0])
         if self.jit_step and w is None:
             module = self.module_
             step = self._compiled(
-                self.train_mode, lambda: torch.compile(lambda x, y: objective(module, x, y, cross_entropy_loss))
+                self.train_mode,
+                lambda: torch.compile(lambda x, y: objective(module, x, y, per_sample)),
             )
             loss, y_pred = step(x, yi)
         else:
@@ -267,9 +270,46 @@ class SBNNet(NeuralNet):
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
-        state.setdefault("jit_step", False)  # pickled before the parameter existed
+        # the committed CUDA fixture (tests/data) was pickled before these parameters
+        state = {"jit_step": False, "loss": "cross_entropy", **state}
         super().__setstate__(state)
+
+
+def squared_loss(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample half mean squared error over the outputs, :math:`\tfrac{1}{2K}\|z - y\|^2`.
+
+    ``outputs`` of shape ``(n_samples, ..., n_outputs)`` (PSA's flipped outputs carry an
+    extra axis), ``y`` of shape ``(n_samples, n_outputs)``.  Its batch mean is
+    :class:`~sklearn.neural_network.MLPRegressor`'s ``squared_error`` loss.
+    """
+    target = y.reshape(y.shape[0], *([1] * (outputs.dim() - 2)), y.shape[-1])
+    return 0.5 * (outputs - target).pow(2).mean(-1)
+
+
+def _softmax_cross_entropy(logits, y):
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+#: Losses by name (``SBNNet``'s ``loss``): the per-sample loss of the exact-autograd modes
+#: and the one handed to the gradient estimators' objectives (PSA has a fast path for
+#: :func:`~sklearn_bnn.nn.exact.cross_entropy_loss` itself).
+LOSSES = {
+    "cross_entropy": (_softmax_cross_entropy, cross_entropy_loss),
+    "squared": (squared_loss, squared_loss),
+}
+
+
+def _weighted(per_sample, w, n):
+    """``(sample_loss, total)``: the loss scaled by ``w / mean(w)``, and the penalty's divisor."""
+    if w is None:
+        return per_sample, n
+    scale = w / w.mean()
+
+    def sample_loss(outputs, y):
+        losses = per_sample(outputs, y)
+        return losses * scale.reshape(-1, *([1] * (losses.dim() - 1)))
+
+    return sample_loss, w.sum()
 
 
 def _named_failures(fn):
@@ -290,7 +330,7 @@ def _named_failures(fn):
 
 
 class FiniteLoss(Callback):
-    """Stop with :class:`TrainingDivergedError` after an epoch in which a training batch loss was not finite.
+    """Raise :class:`TrainingDivergedError` after an epoch with a non-finite batch loss.
 
     Checked once per epoch, when :meth:`SBNNet.run_single_epoch` has copied the epoch's
     losses from the device (a check per batch would wait for every batch on a GPU).
@@ -478,40 +518,99 @@ class LearningRateSchedule(Callback):
         self.epoch_ += 1
 
 
-class ValidAccuracy(Callback):
-    """Record, under each of ``keys``, the validation accuracy of the network ``predict_proba`` runs.
+class ValidScore(Callback):
+    """Record, under each of ``keys``, a validation score of the network ``outputs`` runs.
 
+    ``outputs(module, X)`` gives the network's float64 outputs (numpy) and
+    ``score(outputs, y, sample_weight)`` the score (numpy arrays; weights may be ``None``).
     Several keys when two recorded scores are the same network's (computed once).
     """
 
-    def __init__(self, predict_proba, keys: tuple[str, ...] = ("valid_acc",)) -> None:
-        self.predict_proba = predict_proba
-        self.keys = tuple(keys)
+    def __init__(self, outputs, score, keys: tuple[str, ...]) -> None:
+        self.outputs, self.score, self.keys = outputs, score, tuple(keys)
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
             return
-        proba = self.predict_proba(net.module_, dataset_valid.X)
-        hit = (proba.argmax(1) == dataset_valid.y).to(proba.dtype)
         w = dataset_valid.sample_weight
-        acc = float((hit * w).sum() / w.sum()) if w is not None else float(hit.mean())
+        value = self.score(
+            self.outputs(net.module_, dataset_valid.X),
+            to_numpy(dataset_valid.y),
+            None if w is None else to_numpy(w),
+        )
         for key in self.keys:
-            net.history.record(key, acc)
+            net.history.record(key, float(value))
+
+
+#: The name of :class:`ValidScore` in the committed CUDA fixture (tests/data/cuda_model.pkl).
+ValidAccuracy = ValidScore
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of float64 ``z``, in place (numpy: each row's result is the same
+    whatever rows are computed with it)."""
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def head_parameters(head: torch.nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+    """The real head's weight ``(n_outputs, n_units)`` and bias as float64 numpy arrays."""
+    return to_numpy(head.weight).astype(np.float64), to_numpy(head.bias).astype(np.float64)
+
+
+def float64_head(features: torch.Tensor, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    r"""A real head on ``features`` in float64, summed in a fixed order: row by row exact.
+
+    ``weight`` of shape ``(n_outputs, n_units)`` and ``bias`` (float64; by default
+    :func:`head_parameters`).  Float32 features times float32 weights multiply exactly in
+    float64, and the sum over units is accumulated unit by unit with elementwise
+    operations, so each row's output is the same whatever other rows, batch split or
+    thread count (a matrix product picks its kernel and summation order by shape).  For
+    :math:`\pm 1` features (the 1-bit network) the sum is exact, so it equals the head of
+    the packed export (:meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.logits`).
+    """
+    f = np.asfortranarray(to_numpy(features), dtype=np.float64)
+    out = np.zeros((len(f), weight.shape[0]))
+    for j in range(weight.shape[1]):
+        out += f[:, j, None] * weight[:, j]
+    out += bias
+    return out
+
+
+#: Fewest rows a prediction runs through the hidden layers at once: CPU float32 matrix
+#: products take other kernels, with other rounding, for a few rows (1-11 rows measured at
+#: hidden (128, 128) on two threads), so smaller chunks are padded to this many.
+MIN_PREDICT_ROWS = 16
+
+
+def _features(module, chunk, mode, generator):
+    n = len(chunk)
+    if 0 < n < MIN_PREDICT_ROWS:
+        chunk = torch.cat([chunk, chunk[-1:].expand(MIN_PREDICT_ROWS - n, -1)])
+    return module.features(chunk, mode, generator)[:n]
 
 
 @torch.no_grad()
-def forward_proba(
+def network_outputs(
     module,
     X: torch.Tensor,
     mode: str,
     n_samples: int = 1,
     seed: int | None = None,
+    link=None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
     batch_size: int = 8192,
-) -> torch.Tensor:
-    """Class probabilities of ``module`` on ``X`` under forward pass ``mode``.
+) -> np.ndarray:
+    """Float64 outputs of ``module`` on ``X`` under forward pass ``mode``, as numpy.
 
-    With ``n_samples > 1`` the softmax outputs of that many forward passes are averaged,
-    each drawn from a generator seeded with ``seed`` (so the result is reproducible).
+    The hidden layers run in torch (at least :data:`MIN_PREDICT_ROWS` rows at a time),
+    the head in float64 (:func:`float64_head`, with ``head``'s weight and bias, by default
+    the module's own), then ``link`` (e.g. :func:`softmax`; ``None``: the real outputs):
+    each row's output is the same whatever rows it is predicted with.  With ``n_samples > 1``
+    the outputs of that many forward passes are averaged, each drawn from a generator seeded
+    with ``seed`` (so the result is reproducible).
     """
     was_training = module.training
     module.eval()
@@ -519,15 +618,16 @@ def forward_proba(
     if n_samples > 1 or seed is not None:
         generator = torch.Generator(device=X.device)
         generator.manual_seed(int(seed or 0))
+    weight, bias = head_parameters(module.head) if head is None else head
     out = []
     for chunk in X.split(batch_size):
-        p = sum(
-            torch.softmax(module(chunk, mode=mode, generator=generator), dim=1)
-            for _ in range(n_samples)
-        )
-        out.append(p / n_samples)
+        total = 0.0
+        for _ in range(n_samples):
+            z = float64_head(_features(module, chunk, mode, generator), weight, bias)
+            total = total + (z if link is None else link(z))
+        out.append(total / n_samples)
     module.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, module.head.out_features, device=X.device)
+    return np.concatenate(out) if out else np.empty((0, module.head.out_features))
 
 
 def history_without_batches(history) -> list[dict]:

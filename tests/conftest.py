@@ -49,3 +49,28 @@ def fit_quiet(clf, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(*args, **kw)
+
+
+#: Reasons shared by the scikit-learn check xfails (tests/test_common.py, test_regressor.py)
+SGD_REASON = (
+    "minibatch training: repeating a row puts it into more batches, so fitting with "
+    "integer weights is not the same optimisation path as fitting on repeated rows "
+    "(the MLP estimators' own check passes only with solver='lbfgs')"
+)
+MC_REASON = (
+    "inference='mc' draws one set of sampled weights per prediction call and neuron "
+    "noise per row position, seeded: a row's prediction can depend on which other rows "
+    "are predicted with it"
+)
+
+
+def common_expected_failures(estimator) -> dict:
+    """The check xfails every configuration of both estimators shares."""
+    failures = {
+        "check_sample_weight_equivalence_on_dense_data": SGD_REASON,
+        "check_sample_weight_equivalence_on_sparse_data": SGD_REASON,
+    }
+    if estimator.inference == "mc":
+        failures["check_methods_subset_invariance"] = MC_REASON
+        failures["check_methods_sample_order_invariance"] = MC_REASON
+    return failures

@@ -3,17 +3,16 @@
 import ctypes
 import shutil
 import subprocess
-import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
 from sklearn_bnn.nn.c_export import generate
+from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,12 +22,6 @@ CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
 X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS).astype(np.float32)
-
-
-def fit_quiet(clf, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(X, y)
 
 
 @pytest.fixture(scope="module")

@@ -1,74 +1,98 @@
-"""scikit-learn's own estimator checks, over every implemented surrogate x inference mode."""
+"""scikit-learn's own estimator checks for both estimators, over every surrogate x inference
+mode, at the default hidden size and on two torch threads.
+
+Every estimator runs with its defaults (hidden (128, 128), the ``"auto"`` epochs and batch
+size, the cosine schedule) except ``surrogate``, ``gradient_estimator`` (and the logistic
+noise PSA needs), ``inference``, ``n_mc_samples`` (8, for time) and ``random_state``.
+tests/test_regressor.py runs the regressor's checks again on a small network.
+"""
 
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn.nn import INFERENCE, SURROGATES
+from conftest import common_expected_failures
+
+from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
+from sklearn_bnn.nn import COMBINATIONS, INFERENCE
+
+ESTIMATORS = (BinaryNetClassifier, BinaryNetRegressor)
 
 
-def _implemented_surrogates():
-    return list(SURROGATES)
+@pytest.fixture(scope="module", autouse=True)
+def two_threads():
+    """Two torch threads: batch-dependent kernels and summation orders show there."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
 
 
-def _config(surrogate, inference, estimator="auto"):
-    sampled = surrogate in ("lrt", "sampled")
-    return BinaryNetClassifier(
-        (16,),
+def _config(cls, surrogate, inference, estimator="auto"):
+    return cls(
         surrogate=surrogate,
         gradient_estimator=estimator,
         noise="logistic" if estimator == "psa" else "gaussian",
         inference=inference,
         n_mc_samples=8,
-        max_iter=50,
-        # a one-sample training loss is noisy: stopping on it after 10 epochs without
-        # improvement ends sampled training before it has fitted the checks' toy data
-        n_iter_no_change=50 if sampled else 10,
-        learning_rate_init=1e-2,
         random_state=0,
     )
 
 
-# Small and fast, but able to fit the checks' toy problems (accuracy > 0.83 on blobs).
-# The surrogate decides how fit trains, the inference mode how predict runs: the two
-# deterministic-forward surrogates ("binary", the default, and "deterministic") are
-# checked with every inference mode; the sampled ones with the default inference, with
-# each of their estimators that issue 5 requires (st, psa) and LRT's exact autograd.
+# every surrogate with every inference mode, and each sampled estimator with the default
+# inference, for both estimators
 CONFIGS = [
-    *(_config(s, i) for s in ("binary", "deterministic") for i in INFERENCE),
-    _config("lrt", "binary"),
-    _config("lrt", "binary", "st"),
-    _config("sampled", "binary", "st"),
-    _config("sampled", "binary", "psa"),
+    *(_config(c, s, i) for c in ESTIMATORS for s in COMBINATIONS for i in INFERENCE),
+    *(
+        _config(c, "sampled", "binary", e)
+        for c in ESTIMATORS
+        for e in ("psa", "reinforce", "arm")
+    ),
 ]
 
-_SGD = (
-    "minibatch training: repeating a row puts it into more batches, so fitting with "
-    "integer weights is not the same optimisation path as fitting on repeated rows "
-    "(MLPClassifier's own check passes only with solver='lbfgs')"
+
+
+_POOR_R2 = (
+    "R^2 below the check's 0.5 on its toy data (1 informative feature of 10, noise 20, "
+    "200 rows), measured -9 to 0.1 on the training data at the default size: the 1-bit "
+    "network of a surrogate trained on means (deterministic, lrt) is not the network it "
+    "fitted, sampled training (every estimator) is noisy in the 'auto' 20 epochs, and the "
+    "surrogate/MC networks of the 1-bit training are not what it optimised"
 )
+#: (surrogate, inference) pairs whose regressor passes check_regressors_train here
+_REGRESSOR_FITS = {("binary", "binary"), ("deterministic", "surrogate")}
+
+_SAMPLED = (
+    "sampled training (one draw of weights and neurons per step) has not fitted the "
+    "check's blobs in the 'auto' 20 epochs at the default size: training accuracy "
+    "{} (3 classes, 2 classes; the check asks > 0.83), measured on 2 threads"
+)
+#: check_classifiers_train's blobs are below 0.83 for these (surrogate, inference) pairs
+#: (every estimator of the sampled surrogate counted under ("sampled", inference))
+_CLASSIFIER_POOR = {
+    ("sampled", "binary"): _SAMPLED.format(
+        "st 0.87/0.81, psa 0.58/0.77, reinforce 0.72/0.77, arm 0.73/0.81"
+    ),
+    ("sampled", "mc"): _SAMPLED.format("st 0.79/0.79"),
+    ("binary", "mc"): (
+        "surrogate='binary' trains the deterministic 1-bit network, not the stochastic "
+        "one: its Monte-Carlo network is not what was optimised (training accuracy "
+        "0.73/0.76 on the check's blobs, 3 and 2 classes; the 1-bit network of the same fit "
+        "passes with inference='binary')"
+    ),
+}
 
 
 def expected_failed_checks(estimator):
-    failures = {
-        "check_sample_weight_equivalence_on_dense_data": _SGD,
-        "check_sample_weight_equivalence_on_sparse_data": _SGD,
-    }
-    if estimator.inference == "mc":
-        reason = (
-            "inference='mc' draws one set of sampled weights per prediction call and "
-            "neuron noise per row position, seeded: a row's prediction can depend on "
-            "which other rows are predicted with it"
-        )
-        failures["check_methods_subset_invariance"] = reason
-        failures["check_methods_sample_order_invariance"] = reason
-    if estimator.inference == "mc" and estimator.surrogate == "binary":
-        failures["check_classifiers_train"] = (
-            "surrogate='binary' trains the deterministic 1-bit network, not the stochastic "
-            "one: its Monte-Carlo network is not what was optimised and scores below the "
-            "check's 0.83 on its blobs (measured 0.60-0.84 here; the 1-bit network of the "
-            "same fit passes with inference='binary')"
-        )
+    failures = common_expected_failures(estimator)
+    pair = (estimator.surrogate, estimator.inference)
+    if isinstance(estimator, BinaryNetRegressor) and pair not in _REGRESSOR_FITS:
+        failures["check_regressors_train"] = _POOR_R2
+    if isinstance(estimator, BinaryNetClassifier) and pair in _CLASSIFIER_POOR:
+        failures["check_classifiers_train"] = _CLASSIFIER_POOR[pair]
+    if estimator.surrogate == "sampled" and estimator.gradient_estimator == "reinforce":
+        failures["check_class_weight_classifiers"] = _CLASSIFIER_POOR[pair]
     return failures
 
 
@@ -78,5 +102,9 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 
 def test_configs_cover_every_surrogate_and_inference_mode():
-    assert {c.surrogate for c in CONFIGS} == set(_implemented_surrogates())
-    assert {c.inference for c in CONFIGS} == set(INFERENCE)
+    for cls in ESTIMATORS:
+        configs = [c for c in CONFIGS if type(c) is cls]
+        assert {(c.surrogate, c.inference) for c in configs} == {
+            (s, i) for s in COMBINATIONS for i in INFERENCE
+        }
+        assert all(c.hidden_layer_sizes == (128, 128) for c in configs)

@@ -6,26 +6,19 @@ float32 arithmetic, so weights agree to round-off (measured on digits, hidden (2
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_iris
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier
+from conftest import fit_quiet
 
 X, Y = load_iris(return_X_y=True)
 X = StandardScaler().fit_transform(X)
-
-
-def fit_quiet(clf, X=X, y=Y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(X, y)
 
 
 def make(**kw):
@@ -36,8 +29,8 @@ def make(**kw):
 
 @pytest.mark.parametrize("surrogate", ["deterministic", "binary"])
 def test_compiled_fit_matches_eager_fit(surrogate):
-    eager = fit_quiet(make(surrogate=surrogate))
-    compiled = fit_quiet(make(surrogate=surrogate, compile=True))
+    eager = fit_quiet(make(surrogate=surrogate), X, Y)
+    compiled = fit_quiet(make(surrogate=surrogate, compile=True), X, Y)
     for a, b in zip(eager.coefs_ + eager.intercepts_, compiled.coefs_ + compiled.intercepts_):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-4)
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
@@ -48,7 +41,7 @@ def test_compiled_fit_matches_eager_fit(surrogate):
 
 
 def test_compiled_model_pickles_and_keeps_training():
-    clf = fit_quiet(make(surrogate="binary", compile=True))
+    clf = fit_quiet(make(surrogate="binary", compile=True), X, Y)
     assert clf.net_.__dict__.get("_compiled_cache")  # the compiled step was used
     blob = pickle.dumps(clf)
     loaded = pickle.loads(blob)
@@ -57,8 +50,8 @@ def test_compiled_model_pickles_and_keeps_training():
     # warm start continues exactly as the eager estimator does from the same pickle
     eager = pickle.loads(blob).set_params(compile=False, warm_start=True, max_iter=2)
     again = loaded.set_params(warm_start=True, max_iter=2)
-    fit_quiet(eager)
-    fit_quiet(again)
+    fit_quiet(eager, X, Y)
+    fit_quiet(again, X, Y)
     assert again.n_iter_ == eager.n_iter_ == 6
     for a, b in zip(eager.coefs_, again.coefs_):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-4)
@@ -67,7 +60,8 @@ def test_compiled_model_pickles_and_keeps_training():
 @pytest.mark.parametrize("surrogate", ["sampled", "lrt"])
 def test_compile_refused_where_it_does_not_help(surrogate):
     clf = make(surrogate=surrogate, compile=True)
-    with pytest.raises(ValueError, match=r"compile=True applies to surrogate in \['binary', 'deterministic'\]"):
+    match = r"compile=True applies to surrogate in \['binary', 'deterministic'\]"
+    with pytest.raises(ValueError, match=match):
         clf.fit(X, Y)
     assert not hasattr(clf, "net_") and not hasattr(clf, "classes_")
 
@@ -83,8 +77,9 @@ def test_compiler_failure_is_named_and_leaves_nothing_fitted(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     clf = make(surrogate="deterministic", compile=True)
-    with pytest.raises(RuntimeError, match=r"compile=True: torch.compile failed \(InvalidCxxCompiler.*compile=False"):
+    match = r"compile=True: torch.compile failed \(InvalidCxxCompiler.*compile=False"
+    with pytest.raises(RuntimeError, match=match):
         clf.fit(X, Y)
     assert not hasattr(clf, "net_") and not hasattr(clf, "classes_")
     # the same estimator, without compile, fits
-    fit_quiet(clone(clf).set_params(compile=False))
+    fit_quiet(clone(clf).set_params(compile=False), X, Y)

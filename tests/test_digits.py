@@ -26,7 +26,8 @@ def _scores(digits, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = BinaryNetClassifier((256, 256), random_state=0, **params).fit(X_train, y_train)
-    return {m: clf.set_params(inference=m).score(X_test, y_test) for m in ("surrogate", "binary", "mc")}
+    modes = ("surrogate", "binary", "mc")
+    return {m: clf.set_params(inference=m).score(X_test, y_test) for m in modes}
 
 
 def test_digits_defaults_one_bit_network(digits):

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, TrainingDivergedError, __version__
 from sklearn_bnn._training import SBNNet
+from conftest import fit_quiet
 
 
 X, Y = load_iris(return_X_y=True)
@@ -32,12 +33,6 @@ SMALL = dict(
 
 def small(**kw):
     return BinaryNetClassifier(**{**SMALL, **kw})
-
-
-def fit_quiet(clf, *args, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(*args, **kw)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -348,24 +343,3 @@ def test_pickle_from_another_version_loads_with_a_warning(fitted):
     with pytest.warns(UserWarning, match="saved by sklearn-bnn 0.0.1 with sklearn-bnn"):
         clf = _load(state)
     np.testing.assert_array_equal(clf.predict(X), fitted.predict(X))
-
-
-def test_pickle_from_before_versions_were_recorded_loads_and_warm_starts(fitted):
-    # format 0: no version keys and no torch RNG state
-    state = fitted.__getstate__()
-    for key in ("_sklearn_bnn_version", "_sklearn_bnn_pickle_format", "_rng_state"):
-        del state[key]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        clf = _load(state)
-    np.testing.assert_array_equal(clf.predict(X), fitted.predict(X))
-    fit_quiet(clf.set_params(warm_start=True, max_iter=1), X, Y)
-    assert clf.n_iter_ == fitted.n_iter_ + 1
-
-
-def test_pickle_from_a_newer_format_fails_clearly(fitted):
-    state = fitted.__getstate__()
-    state.update(_sklearn_bnn_version="9.0.0", _sklearn_bnn_pickle_format=99)
-    match = "saved by sklearn-bnn 9.0.0.*Upgrade sklearn-bnn"
-    with pytest.raises(pickle.UnpicklingError, match=match):
-        _load(state)

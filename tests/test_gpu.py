@@ -21,12 +21,14 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_iris
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier
+from conftest import fit_quiet
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (torch.cuda.is_available() is False)")
+cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA (torch.cuda.is_available() is False)"
+)
 
 X, Y = load_iris(return_X_y=True)
 X = StandardScaler().fit_transform(X)
@@ -40,12 +42,6 @@ FIXTURE_MODES = ("binary", "surrogate")  # the rows of cuda_model_expected.npy
 def fast(**kw):
     params = dict(hidden_layer_sizes=(32,), max_iter=40, learning_rate_init=1e-2, random_state=0)
     return BinaryNetClassifier(**{**params, **kw})
-
-
-def fit_quiet(clf, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(X, y)
 
 
 def load_quiet(payload: bytes):
@@ -84,7 +80,8 @@ def test_cuda_pickle_loads_on_cpu_simulated(monkeypatch):
     # The CPU-only side of loading a CUDA-trained model: the pickle says 'cuda', CUDA is
     # absent, skorch maps the net to the CPU and device_ follows it.
     clf = fit_quiet(fast(early_stopping=True, max_iter=8, device="cpu"), X, Y)
-    expected = {m: clf.set_params(inference=m).predict_proba(X) for m in ("binary", "surrogate", "mc")}
+    modes = ("binary", "surrogate", "mc")
+    expected = {m: clf.set_params(inference=m).predict_proba(X) for m in modes}
     clf.net_.device = torch.device("cuda")
     clf.device_ = torch.device("cuda")
     payload = pickle.dumps(clf)
@@ -96,7 +93,10 @@ def test_cuda_pickle_loads_on_cpu_simulated(monkeypatch):
         np.testing.assert_array_equal(loaded.set_params(inference=mode).predict_proba(X), proba)
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="tests/data/cuda_model.pkl absent (benchmarks/make_cuda_fixture.py)")
+@pytest.mark.skipif(
+    not FIXTURE.exists(),
+    reason="tests/data/cuda_model.pkl absent (benchmarks/make_cuda_fixture.py)",
+)
 def test_committed_cuda_model_loads_and_predicts():
     loaded = load_quiet(FIXTURE.read_bytes())
     x = np.load(FIXTURE_INPUT)
@@ -143,7 +143,8 @@ def test_cuda_model_on_cpu_predicts_as_on_gpu():
     clf.net_.module_.to("cpu")
     clf.net_.device = "cpu"
     for mode, proba in on_gpu.items():
-        np.testing.assert_allclose(clf.set_params(inference=mode).predict_proba(X), proba, rtol=0, atol=1e-5)
+        on_cpu = clf.set_params(inference=mode).predict_proba(X)
+        np.testing.assert_allclose(on_cpu, proba, rtol=0, atol=1e-5)
 
 
 @cuda
@@ -168,7 +169,11 @@ for mode in ("binary", "surrogate"):
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     for mode, proba in expected.items():

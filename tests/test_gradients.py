@@ -243,8 +243,13 @@ def _gaussian_mean(noise, mu, var):
     """E[2F(h) - 1], h ~ N(mu, var), written out per noise (probit for the logistic)."""
     if isinstance(noise, UniformNoise):
         s, sd = noise.scale, torch.sqrt(var)
-        cdf = lambda t: 0.5 * (1.0 + torch.erf(t / math.sqrt(2.0)))
-        pdf = lambda t: torch.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi)
+
+        def cdf(t):
+            return 0.5 * (1.0 + torch.erf(t / math.sqrt(2.0)))
+
+        def pdf(t):
+            return torch.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi)
+
         hi, lo = (s - mu) / sd, (-s - mu) / sd
         return 1.0 - cdf(hi) - cdf(lo) + (mu * (cdf(hi) - cdf(lo)) + sd * (pdf(lo) - pdf(hi))) / s
     s_eff = {

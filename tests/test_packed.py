@@ -5,31 +5,24 @@ import json
 import pickle
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork, PackedFormatError
 from sklearn_bnn.nn import BinaryNetwork
 from sklearn_bnn.nn import packed as packed_module
+from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
 X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS)
-
-
-def fit_quiet(clf, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(X, y)
 
 
 def torch_units(module, X, dtype=torch.float32):

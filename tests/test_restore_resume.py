@@ -20,7 +20,7 @@ from sklearn.datasets import load_iris, make_circles
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn import classifier as classifier_module
+from sklearn_bnn import _base as classifier_module
 from sklearn_bnn._training import EpochCheckpoint, SBNNet
 from sklearn_bnn.nn.noise import GaussianNoise, LogisticNoise
 

@@ -26,6 +26,7 @@ def test_history_keeps_every_batch_loss_and_size():
         assert len(train) == epoch["train_batch_count"] == math.ceil((len(X) - n_valid) / 32)
         assert sum(b["train_batch_size"] for b in train) == len(X) - n_valid
         assert sum(b["valid_batch_size"] for b in valid) == n_valid
-        assert all(isinstance(b["train_loss"], float) and math.isfinite(b["train_loss"]) for b in train)
-        mean = np.average([b["train_loss"] for b in train], weights=[b["train_batch_size"] for b in train])
+        losses = [b["train_loss"] for b in train]
+        assert all(isinstance(loss, float) and math.isfinite(loss) for loss in losses)
+        mean = np.average(losses, weights=[b["train_batch_size"] for b in train])
         assert epoch["train_loss"] == mean

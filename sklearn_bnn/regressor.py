@@ -1,0 +1,286 @@
+"""BinaryNetRegressor: a stochastic binary neural network as a scikit-learn regressor.
+
+A thin subclass of :class:`~sklearn_bnn._base.BaseBinaryNetwork`: the squared loss, real
+(one or several) targets standardised for training, ``predict`` and the regressor's tags;
+``score`` is :math:`R^2` (:class:`~sklearn.base.RegressorMixin`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+
+from ._base import BaseBinaryNetwork
+from ._training import head_parameters
+from .nn.packed import PackedBinaryNetwork
+
+__all__ = ["BinaryNetRegressor"]
+
+
+class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
+    r"""Stochastic binary neural network regressor (+-1 weights, +-1 activations).
+
+    The network of :class:`~sklearn_bnn.BinaryNetClassifier` (binary hidden layers with
+    learned weight means, sign units with neuron noise, a real output layer), trained on
+    the expected squared error :math:`\tfrac{1}{2}\|f(x) - y\|^2`, as
+    :class:`~sklearn.neural_network.MLPRegressor`.  By default ``predict`` runs the
+    deterministic 1-bit network, so the fitted model is deployable as bit-packed weights
+    (:meth:`export_binary`).  Every surrogate, gradient estimator, noise, init and inference
+    mode of the classifier applies: they act on the hidden layers, and the loss enters
+    only through the head's outputs (PSA's analytic last layer sums the loss over one unit
+    flip at a time, whatever the loss).
+
+    **Targets are standardised for training**, as a user would with a
+    :class:`~sklearn.compose.TransformedTargetRegressor`: each target column minus its
+    mean, divided by the power of two nearest its standard deviation (1 for a constant
+    column; both weighted by ``sample_weight``), and the predictions mapped back.  A power
+    of two so that the scaling folds exactly into the real head: the estimator predicts
+    with the folded head, and the packed export carries the same head, so the two agree
+    bit for bit.  The mean and scale
+    of the first ``fit`` (or ``partial_fit`` call) are kept by warm starts.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(128, 128)
+        Width of each hidden layer of sign units (at least one).
+    surrogate : {"binary", "deterministic", "lrt", "sampled"}, default="binary"
+        How the training forward pass treats randomness; see
+        :class:`~sklearn_bnn.BinaryNetClassifier`.
+    gradient_estimator : {"auto", "st", "psa", "reinforce", "arm"}, default="auto"
+        Gradient rule for sampled binary units; the valid pairs are the classifier's.
+    noise : {"sign", "gaussian", "logistic", "uniform"} or NoiseModel, default="gaussian"
+        Neuron noise :math:`Z`.
+    slope : float > 0 or "unit", default=1.0
+        Slope of the deterministic surrogate's neuron (``surrogate="deterministic"`` only).
+    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
+        Initialisation of the weight means (:mod:`sklearn_bnn.init`).
+    inference : {"binary", "surrogate", "mc"}, default="binary"
+        Network used by ``predict``: the 1-bit network, the surrogate's deterministic
+        output, or the mean output of the stochastic network over ``n_mc_samples`` draws.
+    n_mc_samples : int, default=32
+        Number of Monte-Carlo draws for ``inference="mc"``.
+    alpha : float, default=0.0
+        L2 penalty on weights (means and head), scaled as in ``MLPRegressor``.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` as in the classifier.
+    learning_rate_init : float, default=3e-3
+        Adam's (initial) learning rate.
+    learning_rate : {"cosine", "constant"}, default="cosine"
+        Schedule of the learning rate over the epochs of each ``fit``.
+    encoding : {"raw+thermometer", "thermometer", "raw"}, default="raw+thermometer"
+        Input of the first layer: the features, a quantile thermometer code, or both.
+    n_bins : int >= 2, default=8
+        Quantile bins of the thermometer code.
+    first_layer : {"auto", "real", "binary"}, default="auto"
+        Weights of the layer that reads the input.
+    max_iter : int or "auto", default="auto"
+        Number of epochs; ``"auto"`` is ``40_000 / n_samples`` clipped to [10, 20].
+    shuffle : bool, default=True
+        Shuffle the samples in each epoch.
+    tol : float, default=1e-4
+        Improvement of the monitored score (training loss, or validation :math:`R^2`
+        with ``early_stopping``) below which an epoch counts as no improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its :math:`R^2` (of the
+        ``inference`` network) stops improving, and restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=50
+        Epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Reuse the previous fit's weights, optimiser state, random stream and target
+        scaling.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available, else CPU.
+    compile : bool, default=False
+        Compile each training step (``surrogate`` ``"deterministic"`` and ``"binary"``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and Monte-Carlo prediction.
+    verbose : int, default=0
+        ``1`` prints one table row per epoch.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names, when ``X`` had string column names.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+        The target standardisation: the network is trained on
+        ``(y - target_mean_) / target_scale_``.
+    encoder_ : ThermometerEncoder or None
+        The fitted input code (``None`` with ``encoding="raw"``).
+    n_iter_ : int
+        Number of epochs run (over all fits when warm-starting).
+    loss_curve_ : list of float
+        Training loss per epoch (on the standardised targets).
+    best_loss_ : float or None
+        Lowest training loss (``None`` with early stopping).
+    validation_scores_ : list of float or None
+        Validation :math:`R^2` per epoch with early stopping, else ``None``.
+    best_validation_score_ : float or None
+        Best validation :math:`R^2` with early stopping, else ``None``.
+    coefs_, intercepts_ : list of ndarray
+        Weights and biases of each layer, the head (on standardised targets) last.
+    n_layers_ : int
+        Number of layers including input and output.
+    n_outputs_ : int
+        Number of targets.
+    history_ : list of dict
+        Per epoch: ``train_loss``, ``flip_ratio``, ``lr``, ``dur``; with early stopping
+        also ``valid_loss``, ``valid_r2`` and ``valid_r2_binary``.
+    flip_ratio_ : ndarray of shape (`n_iter_`,)
+        Fraction of 1-bit weights that changed per epoch.
+    init_, critical_init_ : dict, dict or None
+        The init drawn, and the mean-field solver's choice with ``init="critical"``.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    BinaryNetClassifier : The same network for classification.
+    sklearn.neural_network.MLPRegressor : Float multi-layer perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_bnn import BinaryNetRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = make_pipeline(StandardScaler(), BinaryNetRegressor(random_state=0)).fit(X, y)
+    >>> reg.score(X, y) > 0.5
+    True
+    """
+
+    _loss = "squared"
+    _valid_key = "valid_r2"
+    _link = None
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (dense, or sparse CSR/CSC); standardise it.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : BinaryNetRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on ``X``, ``y`` (continuing from the current state).
+
+        The first call fixes the target standardisation from its ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : BinaryNetRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _target_checks(self) -> dict:
+        return {"multi_output": True, "y_numeric": True}
+
+    def _targets(self, y, sample_weight, first, incremental):
+        """Standardised float32 targets of shape (n_samples, n_outputs)."""
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if first:
+            self._y_ndim = np.ndim(y)
+            self.target_mean_ = np.average(Y, axis=0, weights=sample_weight)
+            std = np.sqrt(np.average((Y - self.target_mean_) ** 2, axis=0, weights=sample_weight))
+            safe = np.where(std > 0, std, 1.0)
+            self.target_scale_ = np.where(std > 0, 2.0 ** np.round(np.log2(safe)), 1.0)
+        elif Y.shape[1] != len(self.target_mean_):
+            raise ValueError(
+                f"y has {Y.shape[1]} target(s), but the fitted network predicts "
+                f"{len(self.target_mean_)}; warm_start and partial_fit continue it."
+            )
+        return ((Y - self.target_mean_) / self.target_scale_).astype(np.float32), sample_weight
+
+    def _stratify(self, y):
+        return None
+
+    def _n_outputs(self) -> int:
+        return len(self.target_mean_)
+
+    def _head(self, module) -> tuple[np.ndarray, np.ndarray]:
+        """The head with the target scaling folded in (exact: the scale is a power of 2)."""
+        weight, bias = head_parameters(module.head)
+        return weight * self.target_scale_[:, None], bias * self.target_scale_ + self.target_mean_
+
+    def _valid_score(self, outputs, y, sample_weight) -> float:
+        targets = y * self.target_scale_ + self.target_mean_
+        return r2_score(targets, outputs, sample_weight=sample_weight)
+
+    # --------------------------------------------------------------- prediction
+    def predict(self, X):
+        """Predicted targets of the ``inference`` network.
+
+        The real head runs in float64 at predict time, so a row's prediction does not
+        depend on the other rows predicted with it, nor on the number of torch threads
+        (except with ``inference="mc"``, whose draws do).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        out = self._outputs(X)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def export_binary(self) -> PackedBinaryNetwork:
+        r"""The deployable 1-bit network as a numpy-only artefact (no torch, no pickle).
+
+        Its head is this estimator's head with the target scaling folded in (float64), so
+        its :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.logits` are the predictions:
+        ``logits(X)`` equals ``predict(X)`` with ``inference="binary"`` (a column per
+        target; ``logits(X)[:, 0]`` for a 1-D ``y``).  Its ``predict`` and
+        ``predict_proba`` are the classifier's and mean nothing here.
+
+        Returns
+        -------
+        PackedBinaryNetwork
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn_bnn import BinaryNetRegressor
+        >>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
+        >>> reg = BinaryNetRegressor((32,), random_state=0).fit(X, y)
+        >>> packed = reg.export_binary()
+        >>> bool(np.array_equal(packed.logits(X)[:, 0], reg.predict(X)))
+        True
+        """
+        packed = self._packed()
+        weight, bias = self._head(self.net_.module_)
+        packed.head_weight, packed.head_bias = weight, bias
+        return packed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

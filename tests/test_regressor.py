@@ -1,0 +1,194 @@
+"""BinaryNetRegressor: scikit-learn's checks, targets, partial_fit, persistence, export, R^2."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, make_regression
+from sklearn.dummy import DummyRegressor
+from sklearn.metrics import r2_score
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from conftest import common_expected_failures, fit_quiet
+from sklearn_bnn import BinaryNetRegressor, PackedBinaryNetwork
+from sklearn_bnn.nn import COMBINATIONS, INFERENCE
+
+X_REG, Y_REG = make_regression(300, 6, n_informative=4, noise=5.0, random_state=0)
+X_REG = StandardScaler().fit_transform(X_REG)
+Y_REG = Y_REG * 3.0 + 100.0  # far from standardised: the estimator standardises it
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")
+
+
+def small(**kw):
+    params = dict(hidden_layer_sizes=(32,), max_iter=20, random_state=0)
+    return BinaryNetRegressor(**{**params, **kw})
+
+
+def _config(surrogate, inference, estimator="auto"):
+    return BinaryNetRegressor(
+        (16,),
+        surrogate=surrogate,
+        gradient_estimator=estimator,
+        noise="logistic" if estimator == "psa" else "gaussian",
+        inference=inference,
+        n_mc_samples=8,
+        max_iter=20,
+        learning_rate_init=1e-2,
+        random_state=0,
+    )
+
+
+# every surrogate with every inference mode, and each estimator of the sampled surrogate
+CONFIGS = [
+    *(_config(s, i) for s in COMBINATIONS for i in INFERENCE),
+    *(_config("sampled", "binary", e) for e in ("psa", "reinforce", "arm")),
+    _config("lrt", "binary", "st"),
+]
+
+
+
+_POOR_R2 = (
+    "R^2 below the check's 0.5 on its toy data (1 informative feature of 10, noise 20, "
+    "200 rows) at hidden (16,) and 20 epochs, measured -5 to 0.5 on the training data: the "
+    "1-bit network of a surrogate trained on means (deterministic, lrt) is not the network "
+    "it fitted, sampled training (every estimator) is noisy at this size, and the "
+    "surrogate/MC networks of the 1-bit training are not what it optimised"
+)
+#: (surrogate, inference) pairs that predict with the network they trained, and pass
+_FITS_THE_CHECK = {
+    ("binary", "binary"),
+    *((s, i) for s in ("deterministic", "lrt") for i in ("surrogate", "mc")),
+}
+
+
+def expected_failed_checks(estimator):
+    failures = common_expected_failures(estimator)
+    if (estimator.surrogate, estimator.inference) not in _FITS_THE_CHECK:
+        failures["check_regressors_train"] = _POOR_R2
+    return failures
+
+
+@parametrize_with_checks(CONFIGS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_regressor(estimator, check):
+    check(estimator)
+
+
+def test_configs_cover_every_surrogate_estimator_and_inference_mode():
+    assert {(c.surrogate, c.inference) for c in CONFIGS} == {
+        (s, i) for s in COMBINATIONS for i in INFERENCE
+    }
+    pairs = {(c.surrogate, c.gradient_estimator) for c in CONFIGS}
+    assert pairs >= {(s, e) for s, es in COMBINATIONS.items() for e in es if e != "st"}
+
+
+def test_targets_are_standardised_and_mapped_back():
+    reg = fit_quiet(small(), X_REG, Y_REG)
+    np.testing.assert_allclose(reg.target_mean_, [Y_REG.mean()])
+    scale = reg.target_scale_[0]
+    assert scale == 2.0 ** np.round(np.log2(Y_REG.std()))  # a power of two
+    pred = reg.predict(X_REG)
+    assert pred.shape == Y_REG.shape and abs(pred.mean() - Y_REG.mean()) < 0.1 * Y_REG.std()
+    assert reg.score(X_REG, Y_REG) == r2_score(Y_REG, pred)
+    # the same fit on the user-standardised target is the same model, mapped back
+    same = fit_quiet(small(), X_REG, (Y_REG - Y_REG.mean()) / scale)
+    # (to float32 rounding of the targets, which differ in the last bit)
+    np.testing.assert_allclose(same.predict(X_REG) * scale + Y_REG.mean(), pred, rtol=1e-5)
+
+
+def test_constant_target_is_predicted():
+    reg = fit_quiet(small(), X_REG, np.full(len(X_REG), 7.0))
+    assert reg.target_scale_[0] == 1.0 and reg.target_mean_[0] == 7.0
+    assert np.abs(reg.predict(X_REG) - 7.0).mean() < 0.2
+
+
+def test_multi_output_shapes_and_fit():
+    Y = np.c_[Y_REG, -2.0 * Y_REG + 1.0, X_REG[:, 0] ** 2]
+    reg = fit_quiet(small(max_iter=40), X_REG, Y)
+    assert reg.n_outputs_ == 3 and reg.predict(X_REG).shape == (len(X_REG), 3)
+    scores = r2_score(Y, reg.predict(X_REG), multioutput="raw_values")
+    assert (scores > 0.5).all(), scores
+    one = fit_quiet(small(max_iter=3), X_REG, Y_REG[:, None])  # a 2-D y of one column
+    assert one.predict(X_REG).shape == (len(X_REG), 1)
+    with pytest.raises(ValueError, match="y has 1 target"):
+        reg.partial_fit(X_REG, Y_REG)
+
+
+def test_partial_fit_equals_a_constant_rate_fit():
+    full = fit_quiet(small(max_iter=4, learning_rate="constant"), X_REG, Y_REG)
+    part = small()
+    for _ in range(4):
+        part.partial_fit(X_REG, Y_REG)
+    assert part.n_iter_ == 4 and part.loss_curve_ == full.loss_curve_
+    np.testing.assert_array_equal(part.predict(X_REG), full.predict(X_REG))
+
+
+def test_early_stopping_monitors_validation_r2():
+    reg = fit_quiet(small(early_stopping=True, max_iter=15), X_REG, Y_REG)
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_) > 0.5
+    assert all("valid_r2" in row and "valid_r2_binary" in row for row in reg.history_)
+    assert reg.best_loss_ is None
+
+
+@pytest.mark.parametrize("inference", list(INFERENCE))
+def test_pickle_round_trip(inference):
+    reg = fit_quiet(small(inference=inference, max_iter=3), X_REG, Y_REG)
+    loaded = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(loaded.predict(X_REG), reg.predict(X_REG))
+
+
+@pytest.mark.parametrize("params", [{}, {"first_layer": "binary", "encoding": "raw"}])
+def test_export_predicts_exactly_what_the_estimator_predicts(params):
+    Y = np.c_[Y_REG, X_REG[:, 1] * 1e4]
+    for y in (Y_REG, Y):
+        reg = fit_quiet(small(inference="surrogate", **params), X_REG, y)
+        packed = reg.export_binary()
+        f = io.BytesIO()
+        packed.save(f)
+        loaded = PackedBinaryNetwork.load(io.BytesIO(f.getvalue()))
+        expected = reg.set_params(inference="binary").predict(X_REG).reshape(len(X_REG), -1)
+        np.testing.assert_array_equal(packed.logits(X_REG), expected)
+        np.testing.assert_array_equal(loaded.logits(X_REG), expected)
+
+
+def test_predictions_do_not_depend_on_the_batch():
+    reg = fit_quiet(BinaryNetRegressor(random_state=0, max_iter=3), X_REG, Y_REG)
+    for inference in ("binary", "surrogate"):
+        reg.set_params(inference=inference)
+        full = reg.predict(X_REG)
+        parts = np.concatenate([reg.predict(X_REG[i : i + 7]) for i in range(0, len(X_REG), 7)])
+        np.testing.assert_array_equal(parts, full)
+        np.testing.assert_array_equal(reg.predict(X_REG[5:6]), full[5:6])
+
+
+def test_sample_weight_zero_removes_samples():
+    w = np.ones(len(Y_REG))
+    w[:100] = 0.0
+    Y = Y_REG.copy()
+    Y[:100] = 1e4  # outliers, weighted out
+    weighted = fit_quiet(small(), X_REG, Y, sample_weight=w)
+    assert r2_score(Y_REG[100:], weighted.predict(X_REG[100:])) > 0.5
+
+
+def test_diabetes_r2_clearly_beats_the_mean():
+    X, y = load_diabetes(return_X_y=True)
+    torch.manual_seed(0)
+    reg = make_pipeline(StandardScaler(), BinaryNetRegressor(random_state=0))
+    dummy = cross_val_score(DummyRegressor(), X, y, cv=3, scoring="r2").mean()
+    score = cross_val_score(reg, X, y, cv=3, scoring="r2").mean()
+    assert dummy < 0.0 and score > 0.3, (dummy, score)
+
+
+def test_invalid_options_raise_clear_errors():
+    with pytest.raises(ValueError, match="Valid combinations"):
+        small(surrogate="deterministic", gradient_estimator="psa").fit(X_REG, Y_REG)
+    with pytest.raises(ValueError, match="needs noise='logistic'"):
+        small(surrogate="sampled", gradient_estimator="psa").fit(X_REG, Y_REG)
+    with pytest.raises(ValueError, match="could not convert|numeric"):
+        small().fit(X_REG, np.array(["a"] * len(X_REG)))
