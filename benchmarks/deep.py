@@ -15,16 +15,16 @@ the predicted trainable depth (largest :math:`L` with
 
 Families (``--families``):
 
-* ``residual``: :class:`ResidualBinaryNetClassifier` below, a local subclass that swaps the
-  module for :class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork` and its straight-through
-  objective (the wiring the estimator needs, without editing it); ``export_binary`` returns
-  the exact :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`, and the ``exact``
-  column says whether its ``predict`` equals the estimator's on the test rows.
+* ``residual``: ``BinaryNetClassifier(architecture="residual")``
+  (:class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork`, trained by its straight-through
+  objective); ``export_binary`` returns the exact
+  :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`, and the ``exact`` column
+  says whether its ``predict`` equals the estimator's on the test rows.
   ``res-k0.25``, ``res-k4``, ``res-m0.5``: ``init="critical"`` with another branch share
   :math:`\\kappa` (default 1) or means' second moment (default 0.05), the two choices
   ``critical_init`` makes without the theory.
-* ``plain``: :class:`~sklearn_bnn.BinaryNetClassifier` as it is (``BinaryNetwork``);
-  ``init="critical"`` is refused for ``surrogate="binary"`` today, so glorot and he only.
+* ``plain``: ``BinaryNetClassifier(architecture="plain")`` (``BinaryNetwork``), glorot and
+  he (``init="critical"`` is the depth-aware maximum of the 1-bit map, the top of its range).
 * ``s1-unit``: the S1 surrogate with the unit slope from ``init="critical"`` (sign noise,
   lr 1e-3: the setting of the issue's table), its deployed 1-bit network in ``test`` and the
   surrogate itself in ``surr``.
@@ -46,103 +46,31 @@ Run from the repository root with ``PYTHONPATH=.`` (the script imports the packa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import math
 import platform
 import time
 import warnings
-from typing import ClassVar
+from unittest import mock
 
 import numpy as np
 import torch
 
 from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn._training import SBNNet, TensorBatches, fused_adam
 from sklearn_bnn.meanfield import residual as mf
-from sklearn_bnn.nn.residual import (
-    TRAIN_MODE,
-    ResidualBinaryNetwork,
-    register_training,
-)
 
 
-class _ResidualSBNNet(SBNNet):
-    """SBNNet that always trains with the residual network's straight-through objective."""
-
-    def set_params(self, **kwargs):
-        if kwargs.get("train_mode") is not None:
-            kwargs["train_mode"] = TRAIN_MODE
-        return super().set_params(**kwargs)
-
-
-class ResidualBinaryNetClassifier(BinaryNetClassifier):
-    """``BinaryNetClassifier`` whose network is a :class:`ResidualBinaryNetwork`.
-
-    Wiring only (no new parameters): ``_build_net`` builds the residual module with the
-    initial branch scale of ``init`` and trains it with ``"residual+st"``;
-    ``init="critical"`` is resolved by :func:`sklearn_bnn.meanfield.residual.critical_init`
-    for this depth (its means and zero biases are drawn as the pair
-    ``(sigma_m2, 0.0)``, its branch scale given to the module); ``export_binary`` returns
-    the exact :class:`PackedResidualNetwork`.
-    """
-
-    #: Keyword arguments for :func:`sklearn_bnn.meanfield.residual.critical_init`.
-    critical_kwargs: ClassVar[dict] = {}
-
-    def _fit_inner(self, X, y, sample_weight, incremental, first, train_mode, noise, device,
-                   sizes):
-        init = self.init
-        self._branch_scale = 1.0
-        self._residual_critical = None
-        if first and isinstance(init, str) and init == "critical":
-            answer = mf.critical_init(len(sizes), **self.critical_kwargs)
-            self._residual_critical = answer
-            self._branch_scale = answer.alpha
-            self.init = (answer.sigma_m2, answer.sigma_b2)
-        try:
-            super()._fit_inner(X, y, sample_weight, incremental, first, TRAIN_MODE, noise,
-                               device, sizes)
-        finally:
-            self.init = init
-        if self._residual_critical is not None:
-            self.critical_init_ = self._residual_critical.as_dict()
-
-    def _build_net(self, sizes, noise, device, train_mode):
-        register_training()
-        encoder = self.encoder_
-        n_inputs = self.n_features_in_ if encoder is None else encoder.n_features_out_
-        net = _ResidualSBNNet(
-            ResidualBinaryNetwork,
-            module__n_features=n_inputs,
-            module__hidden_layer_sizes=sizes,
-            module__n_outputs=len(self.classes_),
-            module__noise=noise,
-            module__first_layer="real",
-            module__branch_scale=self._branch_scale,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            optimizer__fused=fused_adam(device.type),
-            lr=self.learning_rate_init,
-            max_epochs=1,
-            iterator_train=TensorBatches,
-            iterator_valid=TensorBatches,
-            train_split=None,
-            device=device,
-            callbacks=self._callbacks(False, True, 1),
-            train_mode=TRAIN_MODE,
-            alpha=self.alpha,
-            jit_step=False,
-            verbose=self.verbose,
-        )
-        net.initialize()
-        return net
-
-    def export_binary(self):
-        from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
-
-        encoder = getattr(self, "encoder_", None)
-        code = None if encoder is None else encoder.input_code()
-        return PackedResidualNetwork.from_module(self.net_.module_, classes=self.classes_,
-                                                 code=code)
+@contextlib.contextmanager
+def _critical_choices(**choices):
+    """``init="critical"`` of the residual network with other free choices (the branch share
+    kappa, the means' second moment): the estimator asks
+    :func:`sklearn_bnn.meanfield.residual.critical_init` with its defaults."""
+    if not choices:
+        yield
+        return
+    with mock.patch.object(mf, "critical_init", functools.partial(mf.critical_init, **choices)):
+        yield
 
 
 def _data(seed=0):
@@ -193,13 +121,10 @@ FAMILIES = {
 def _fit_one(family, init, depth, width, epochs, seed, data):
     Xtr, Xte, ytr, yte = data
     kind, kwargs, critical = FAMILIES[family]
-    cls = BinaryNetClassifier
-    if kind == "residual":
-        cls = type("Residual", (ResidualBinaryNetClassifier,), {"critical_kwargs": critical})
-    clf = cls(hidden_layer_sizes=(width,) * depth, init=init, max_iter=epochs,
-              random_state=seed, **kwargs)
+    clf = BinaryNetClassifier(hidden_layer_sizes=(width,) * depth, architecture=kind, init=init,
+                              max_iter=epochs, random_state=seed, **kwargs)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _critical_choices(**critical):
         warnings.simplefilter("ignore")
         clf.fit(Xtr, ytr)
     seconds = time.perf_counter() - t0

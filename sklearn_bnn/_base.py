@@ -56,21 +56,25 @@ from ._training import (
     history_without_batches,
     network_outputs,
     set_rng_state,
+    to_numpy,
 )
 from .encoding import ENCODINGS, ThermometerEncoder
-from .init import DEFAULT_SIGMA_M2, INITS, initialize_network, resolve_init
-from .nn import COMBINATIONS, ESTIMATORS, INFERENCE, NOISES, SURROGATES, BinaryNetwork, NoiseModel
-from .nn import FIRST_LAYERS, get_noise, resolve_first_layer, training_forward
+from .init import DEFAULT_SIGMA_M2, INITS, resolve_init
+from .nn import ESTIMATORS, INFERENCE, NOISES, FIRST_LAYERS, NoiseModel, get_noise
+from .nn.architecture import ARCHITECTURES
 from .nn.packed import PackedBinaryNetwork
-from .nn.surrogates import UNIT_SLOPE
+from .nn.spec import SURROGATE_SPECS, check_compile, resolve_slope
 
 __all__ = ["BaseBinaryNetwork", "ModelSummary"]
 
 #: Largest magnitude the network can take in: it computes in float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-#: Surrogates whose training step ``compile=True`` compiles (``benchmarks/speed.py``).
-_COMPILED_SURROGATES = frozenset({"deterministic", "binary"})
+#: ``fit`` warns when the network ``predict`` uses scores this much below the surrogate it
+#: was trained through (accuracy, or R^2, on training rows); see ``_check_deployable``.
+_DEPLOY_GAP = 0.1
+#: Training rows (at most) that check is computed on.
+_DEPLOY_ROWS = 2048
 
 #: Sparse inputs accepted (densified: the network's first layer is a dense product).
 _SPARSE_FORMATS = ("csr", "csc")
@@ -121,27 +125,6 @@ def _place(net, device) -> None:
     net.optimizer_.load_state_dict(net.optimizer_.state_dict())
 
 
-def _resolve_slope(slope, surrogate) -> float:
-    """The S1 neuron slope as a float; a slope other than 1 needs the deterministic surrogate."""
-    value = UNIT_SLOPE if isinstance(slope, str) and slope == "unit" else float(slope)
-    if value != 1.0 and surrogate != "deterministic":
-        raise ValueError(
-            f"slope={slope!r} applies to surrogate='deterministic' only (the slope of its "
-            f"mean-field neuron); with surrogate={surrogate!r} use slope=1.0, and set the "
-            "neuron's temperature through the noise scale, e.g. noise=GaussianNoise(0.5)."
-        )
-    return value
-
-
-def _check_compile(compile: bool, surrogate: str) -> None:
-    if compile and surrogate not in _COMPILED_SURROGATES:
-        raise ValueError(
-            f"compile=True applies to surrogate in {sorted(_COMPILED_SURROGATES)!r}, where "
-            f"torch.compile measurably speeds up training; got surrogate={surrogate!r} "
-            "(measured slower or failing to compile there). Use compile=False."
-        )
-
-
 def _check_sizes(hidden_layer_sizes) -> tuple[int, ...]:
     sizes = np.atleast_1d(np.asarray(hidden_layer_sizes))
     integer = np.issubdtype(sizes.dtype, np.integer)
@@ -157,6 +140,7 @@ def _check_sizes(hidden_layer_sizes) -> tuple[int, ...]:
 class _Network:
     """What the options resolve to; checked in full before a fit touches any state."""
 
+    architecture: str
     sizes: tuple[int, ...]
     noise: NoiseModel
     train_mode: str
@@ -202,7 +186,8 @@ class BaseBinaryNetwork(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "surrogate": [StrOptions(set(COMBINATIONS))],
+        "architecture": [StrOptions(ARCHITECTURES.names)],
+        "surrogate": [StrOptions(set(SURROGATE_SPECS))],
         "gradient_estimator": [StrOptions(ESTIMATORS.names)],
         "noise": [StrOptions(NOISES.names), NoiseModel],
         "slope": [StrOptions({"unit"}), Interval(Real, 0, None, closed="neither")],
@@ -233,6 +218,7 @@ class BaseBinaryNetwork(BaseEstimator):
         self,
         hidden_layer_sizes=(128, 128),
         *,
+        architecture="plain",
         surrogate="binary",
         gradient_estimator="auto",
         noise="gaussian",
@@ -260,6 +246,7 @@ class BaseBinaryNetwork(BaseEstimator):
         verbose=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.architecture = architecture
         self.surrogate = surrogate
         self.gradient_estimator = gradient_estimator
         self.noise = noise
@@ -304,18 +291,21 @@ class BaseBinaryNetwork(BaseEstimator):
 
     def _resolve_network(self) -> _Network:
         """Every option checked, and resolved, before a fit touches any state."""
+        architecture = ARCHITECTURES.lookup(self.architecture)
         noise = get_noise(self.noise)
-        train_mode = training_forward(self.surrogate, self.gradient_estimator, noise=noise)
-        SURROGATES.lookup(self.surrogate)
+        train_mode = architecture.train_mode(self.surrogate, self.gradient_estimator, noise)
+        sizes = _check_sizes(self.hidden_layer_sizes)
         resolve_init(self.init)
         INFERENCE.lookup(self.inference)
-        _check_compile(self.compile, self.surrogate)
+        architecture.check(sizes, self.inference, self.compile)
+        check_compile(self.compile, self.surrogate)
         return _Network(
-            sizes=_check_sizes(self.hidden_layer_sizes),
+            architecture=architecture.name,
+            sizes=sizes,
             noise=noise,
             train_mode=train_mode,
-            first_layer=resolve_first_layer(self.first_layer, train_mode),
-            slope=_resolve_slope(self.slope, self.surrogate),
+            first_layer=architecture.first_layer(self.first_layer, train_mode),
+            slope=resolve_slope(self.slope, self.surrogate),
             device=_resolve_device(self.device),
         )
 
@@ -328,7 +318,8 @@ class BaseBinaryNetwork(BaseEstimator):
     def _check_same_network(self, network: _Network) -> None:
         """A warm start or ``partial_fit`` continues the fitted network: refuse to redefine it.
 
-        ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer`` and the input code
+        ``architecture``, ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer`` and
+        the input code
         (``encoding``, ``n_bins``) define the network; changing them with ``set_params``
         and fitting again would otherwise silently keep the old one.
         """
@@ -347,7 +338,9 @@ class BaseBinaryNetwork(BaseEstimator):
         encoding = None
         if encoder is not None:
             encoding = next(k for k, v in ENCODINGS.items() if v == (encoder.keep_raw, True))
+        architecture = next(a.name for a in ARCHITECTURES.values() if type(module) is a.module)
         return {
+            "architecture": architecture,
             "hidden_layer_sizes": tuple(layer.out_features for layer in module.layers),
             "noise": module.noise,
             "slope": module.slope,
@@ -358,6 +351,7 @@ class BaseBinaryNetwork(BaseEstimator):
 
     def _asked_network(self, network: _Network) -> dict:
         return {
+            "architecture": network.architecture,
             "hidden_layer_sizes": network.sizes,
             "noise": network.noise,
             "slope": network.slope,
@@ -508,8 +502,9 @@ class BaseBinaryNetwork(BaseEstimator):
 
     def _build_net(self, network: _Network) -> SBNNet:
         module_kwargs = {f"module__{k}": v for k, v in self._module_kwargs(network).items()}
+        architecture = ARCHITECTURES[network.architecture]
         net = SBNNet(
-            BinaryNetwork,
+            architecture.module,
             **module_kwargs,
             criterion=torch.nn.MSELoss,  # unused: SBNNet.get_loss computes the loss
             optimizer=torch.optim.Adam,
@@ -525,7 +520,7 @@ class BaseBinaryNetwork(BaseEstimator):
             train_mode=network.train_mode,
         )
         net.initialize()
-        self.init_ = initialize_network(net.module_, self.init, self.surrogate)
+        self.init_ = architecture.initialize(net.module_, self.init, self.surrogate)
         self.critical_init_ = self.init_.get("critical")
         net.module_.to(network.device)
         self.net_, self.device_ = net, network.device
@@ -631,12 +626,43 @@ class BaseBinaryNetwork(BaseEstimator):
                 UserWarning,
             )
         self._collect(net, fit.early_stopping)
+        if not fit.incremental:
+            self._check_deployable(net.module_, fit.train)
         ran_out = n_done == fit.n_epochs and not stopped_early
         if not fit.incremental and ran_out and self.learning_rate not in ANNEALED:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({fit.n_epochs}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
+            )
+
+    def _check_deployable(self, module, data: TensorData) -> None:
+        """Warn when ``predict``'s 1-bit network is far below the surrogate it was trained
+        through (the S1 read-out, ``inference="surrogate"``), on training rows."""
+        trained_as = SURROGATE_SPECS[self.surrogate].forward
+        if INFERENCE[self.inference] != INFERENCE["binary"] or trained_as == "binary":
+            return
+        n = len(data)
+        rows = np.sort(np.random.default_rng(self._seed).permutation(n)[:_DEPLOY_ROWS])
+        X, y = data.X[rows], to_numpy(data.y[rows])
+        w = None if data.sample_weight is None else to_numpy(data.sample_weight[rows])
+        mode, _ = INFERENCE["surrogate"]
+        head = self._head(module)
+        outputs = (
+            network_outputs(module, X, mode, 1, seed=self._seed, link=self._link, head=head),
+            self._binary_outputs(module, X),
+        )
+        scores = [self._valid_score(out, y, w) for out in outputs]
+        if scores[1] < scores[0] - _DEPLOY_GAP:
+            warnings.warn(
+                f"The 1-bit network that predict uses (inference='binary') scores "
+                f"{scores[1]:.3f} on the training data, far below the surrogate it was trained "
+                f"through (surrogate={self.surrogate!r}: {scores[0]:.3f} with "
+                "inference='surrogate'). Predict with inference='surrogate' or 'mc' "
+                "(set_params, no refit), or train the 1-bit network itself: "
+                "surrogate='binary' (the default), with architecture='residual' for deep "
+                "networks.",
+                UserWarning,
             )
 
     def _collect(self, net: SBNNet, early_stopping: bool) -> None:
@@ -712,7 +738,8 @@ class BaseBinaryNetwork(BaseEstimator):
     def _packed(self, **kwargs) -> PackedBinaryNetwork:
         check_is_fitted(self)
         code = None if self.encoder_ is None else self.encoder_.input_code()
-        return PackedBinaryNetwork.from_module(self.net_.module_, code=code, **kwargs)
+        packed = ARCHITECTURES[self.architecture].packed
+        return packed.from_module(self.net_.module_, code=code, **kwargs)
 
     def summary(self) -> ModelSummary:
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
@@ -737,6 +764,7 @@ class BaseBinaryNetwork(BaseEstimator):
         for i, layer in enumerate(module.layers):
             kind = "real" if layer.real else "binary"
             rows.append(_layer_row(f"{kind} {i + 1}", layer, packed_bytes[i], not layer.real))
+        rows.extend(_other_rows(module))
         rows.append(_layer_row("head (real)", module.head, packed_bytes[-1], False))
         packed_file, state_dict = io.BytesIO(), io.BytesIO()
         packed.save(packed_file)
@@ -799,6 +827,26 @@ def _code_row(packed) -> dict:
         "float32_bytes": 4 * n_code,
         "packed_bytes": packed.code.nbytes,
     }
+
+
+def _other_rows(module) -> list[dict]:
+    """Parameters outside the layers and the head (a residual network's branch scales);
+    their packed bytes are counted with the blocks that use them."""
+    other = [
+        (name, p) for name, p in module.named_parameters()
+        if not name.startswith(("layers.", "head."))
+    ]  # fmt: skip
+    return [
+        {
+            "layer": f"{name} (real)",
+            "shape": tuple(p.shape),
+            "params": p.numel(),
+            "binary_weights": 0,
+            "float32_bytes": 4 * p.numel(),
+            "packed_bytes": 0,
+        }
+        for name, p in other
+    ]
 
 
 def _layer_row(name, layer, packed_bytes, binary) -> dict:

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 
-from ._base import _COMPILED_SURROGATES, BaseBinaryNetwork, ModelSummary  # noqa: F401
+from ._base import BaseBinaryNetwork, ModelSummary  # noqa: F401
 from ._training import softmax
 from .init import DEFAULT_SIGMA_M2
 from .nn.packed import PackedBinaryNetwork
@@ -37,7 +37,17 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     ----------
     hidden_layer_sizes : array-like of int, default=(128, 128)
         Width of each hidden layer of sign units (at least one).
-    surrogate : {"binary", "deterministic", "lrt", "sampled"}, default="binary"
+    architecture : {"plain", "residual"}, default="plain"
+        The deployed network's shape (:mod:`sklearn_bnn.nn.architecture`).  ``"plain"``:
+        stacked sign layers.  ``"residual"``: a real first layer opens a real stream, and
+        every later hidden layer is a block of :math:`\pm 1` weights on the stream's signs
+        whose integer dot product, scaled and offset per unit, is added to the stream
+        (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
+        network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
+        training at depths where the plain network stops (:ref:`depth`); its export is
+        exact (:class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`), ONNX and
+        C export are for ``"plain"`` only.
+    surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness.
 
         - ``"binary"``: the deterministic 1-bit network itself (the SBN's mode,
@@ -52,6 +62,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
           accuracy, badly at depth.
         - ``"lrt"``: Gaussian fields by local reparameterisation, neuron means passed up
           (S3); with ``gradient_estimator="st"`` the neurons are sampled too.
+        - ``"lrt_continuous"``: Gaussian fields by local reparameterisation with continuous
+          neurons (S2 of [SGL20]_); exact autograd; not with ``noise="sign"``.
         - ``"sampled"``: Bernoulli weights and noisy sign neurons drawn from the SBN, with a
           gradient estimator for the sampled units.
     gradient_estimator : {"auto", "st", "psa", "reinforce", "arm"}, default="auto"
@@ -78,8 +90,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         :math:`\sigma_m^2 \in [0, 1]` of means drawn as :math:`\pm\sigma_m`, or a pair
         :math:`(\sigma_m^2, \sigma_b^2)`. See :mod:`sklearn_bnn.init`. ``"critical"``
         asks the mean-field solver (:func:`sklearn_bnn.meanfield.critical_init`) for the
-        surrogate, noise and depth at hand (with the default Gaussian noise S1 has no
-        critical point; see :ref:`meanfield`).
+        surrogate, noise and depth at hand: the critical point where the surrogate's map
+        has one, else the depth-aware maximum of :math:`\partial c^L/\partial c^0` (every
+        surrogate, the default ``"binary"`` included; what each does is its spec's
+        ``critical``, :mod:`sklearn_bnn.nn.spec`).  With ``architecture="residual"`` it
+        asks :func:`sklearn_bnn.meanfield.residual.critical_init` (a depth-scaled branch).
     inference : {"binary", "surrogate", "mc"}, default="binary"
         Network used by ``predict``: the 1-bit network, the surrogate's deterministic
         output, or the stochastic network averaged over ``n_mc_samples`` draws (seeded
@@ -249,6 +264,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         self,
         hidden_layer_sizes=(128, 128),
         *,
+        architecture="plain",
         surrogate="binary",
         gradient_estimator="auto",
         noise="gaussian",
@@ -277,7 +293,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         verbose=0,
     ):
         super().__init__(
-            hidden_layer_sizes, surrogate=surrogate, gradient_estimator=gradient_estimator,
+            hidden_layer_sizes, architecture=architecture, surrogate=surrogate,
+            gradient_estimator=gradient_estimator,
             noise=noise, slope=slope, init=init, inference=inference,
             n_mc_samples=n_mc_samples, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, learning_rate=learning_rate,

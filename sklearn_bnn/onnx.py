@@ -90,6 +90,7 @@ from functools import partial
 import numpy as np
 
 from .nn.packed import PackedBinaryNetwork
+from .nn.packed_residual import PackedResidualNetwork
 
 __all__ = [
     "ALIAS",
@@ -159,7 +160,15 @@ def _label_array(classes: np.ndarray) -> np.ndarray:
     )
 
 
+_NOT_PLAIN = (
+    "ONNX export is implemented for architecture='plain' only; the residual network exports "
+    "exactly to numpy (export_binary(), sklearn_bnn.nn.packed_residual), not yet to ONNX."
+)
+
+
 def _check_inference(model) -> None:
+    if getattr(model, "architecture", "plain") != "plain":
+        raise NotImplementedError(_NOT_PLAIN)
     inference = getattr(model, "inference", "binary")
     if inference in NOT_CONVERTIBLE:
         raise ValueError(
@@ -582,6 +591,8 @@ def to_onnx(model, X=None, **kwargs):
     """
     if isinstance(model, PackedBinaryNetwork):
         return _packed_to_onnx(model, X, **kwargs)
+    if isinstance(model, PackedResidualNetwork):
+        raise NotImplementedError(_NOT_PLAIN)
     skl2onnx = _require("skl2onnx")
     register()
     return skl2onnx.to_onnx(model, X, **kwargs)

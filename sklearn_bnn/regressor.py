@@ -44,7 +44,17 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     ----------
     hidden_layer_sizes : array-like of int, default=(128, 128)
         Width of each hidden layer of sign units (at least one).
-    surrogate : {"binary", "deterministic", "lrt", "sampled"}, default="binary"
+    architecture : {"plain", "residual"}, default="plain"
+        The deployed network's shape (:mod:`sklearn_bnn.nn.architecture`).  ``"plain"``:
+        stacked sign layers.  ``"residual"``: a real first layer opens a real stream, and
+        every later hidden layer is a block of :math:`\pm 1` weights on the stream's signs
+        whose integer dot product, scaled and offset per unit, is added to the stream
+        (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
+        network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
+        training at depths where the plain network stops (:ref:`depth`); its export is
+        exact (:class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`), ONNX and
+        C export are for ``"plain"`` only.
+    surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness; see
         :class:`~sklearn_bnn.BinaryNetClassifier`.
     gradient_estimator : {"auto", "st", "psa", "reinforce", "arm"}, default="auto"

@@ -21,7 +21,6 @@ from sklearn_bnn.nn.residual import (
     ResidualBinaryNetwork,
     ResidualStraightThrough,
     initialize_residual,
-    register_training,
 )
 
 WIDTH, N_PAIRS = 1000, 8
@@ -257,7 +256,7 @@ def test_trains_through_the_package_loop():
         module__n_outputs=10, criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam, lr=3e-3, max_epochs=25, batch_size=64,
         iterator_train=TensorBatches, iterator_valid=TensorBatches, train_split=None,
-        train_mode=register_training(), verbose=0,
+        train_mode=TRAIN_MODE, verbose=0,
     )
     net.initialize()
     initialize_residual(net.module_, "critical")

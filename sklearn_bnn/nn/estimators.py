@@ -55,6 +55,8 @@ from .._constants import VARIANCE_EPS
 from .._registry import Registry
 from .exact import cross_entropy_loss
 from .noise import NOISES, LogisticNoise, NoiseModel, _pm1, _sign
+from .residual import TRAIN_MODE as RESIDUAL_TRAIN_MODE
+from .residual import ResidualStraightThrough
 from .spec import (
     AUTO,  # noqa: F401 - importable here as before; derived from the specs
     COMBINATIONS,
@@ -880,7 +882,8 @@ TRAINING: Registry[Callable] = Registry(
         spec.train_mode(estimator): _objective(spec, estimator)
         for spec in SURROGATE_SPECS.values()
         for estimator in spec.estimators
-    },
+    }
+    | {RESIDUAL_TRAIN_MODE: ResidualStraightThrough()},
 )
 
 #: Estimators that require a particular noise model: name -> (noise class, its name).

@@ -241,6 +241,19 @@ class PackedResidualNetwork:
         head = self.head_weight.nbytes + self.head_bias.nbytes
         return [first] + [block] * len(self.signs) + [head]
 
+    def to_c(self, *args, **kwargs):
+        """Not implemented: C99 export covers :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork`.
+
+        Raises
+        ------
+        NotImplementedError
+            Always; :meth:`save` writes the exact numpy artefact.
+        """
+        raise NotImplementedError(
+            "C export is implemented for architecture='plain' only; save() writes this "
+            "residual network's exact numpy artefact."
+        )
+
     # ------------------------------------------------------------------ files
     def save(self, file) -> None:
         """Write one ``.npz`` file (no pickle)."""

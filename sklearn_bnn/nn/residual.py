@@ -52,12 +52,12 @@ __all__ = [
     "ResidualBinaryNetwork",
     "ResidualStraightThrough",
     "initialize_residual",
-    "register_training",
 ]
 
 #: Forward passes of :meth:`ResidualBinaryNetwork.forward`.
 MODES = ("binary", "sampled")
-#: Name of the straight-through training mode (see :func:`register_training`).
+#: Name of the straight-through training mode (a key of
+#: :data:`sklearn_bnn.nn.estimators.TRAINING`).
 TRAIN_MODE = "residual+st"
 
 
@@ -280,25 +280,6 @@ class ResidualStraightThrough:
     def __call__(self, net, x, y, sample_loss, generator=None):
         logits = net.head(net.straight_through(x, self.proxy, generator))
         return sample_loss(logits, y).mean(), logits
-
-
-def register_training() -> str:
-    """Add :data:`TRAIN_MODE` to :data:`sklearn_bnn.nn.estimators.TRAINING` (idempotent).
-
-    Returns the mode's name, for ``SBNNet(train_mode=...)``.
-
-    Examples
-    --------
-    >>> from sklearn_bnn.nn.estimators import TRAINING
-    >>> from sklearn_bnn.nn.residual import register_training
-    >>> register_training() in TRAINING
-    True
-    """
-    from .estimators import TRAINING
-
-    if TRAIN_MODE not in TRAINING:
-        TRAINING.register(TRAIN_MODE, ResidualStraightThrough())
-    return TRAIN_MODE
 
 
 @torch.no_grad()
