@@ -307,7 +307,7 @@ def test_failed_warm_start_restores_previous_model():
         (dict(device="tpu"), "device='tpu' is not a valid device"),
         (dict(noise="gausian"), "'noise' parameter"),
         (dict(batch_size=0), "'batch_size' parameter"),
-        (dict(slope=2.0), "slope=2.0 applies to surrogate='deterministic' only"),
+        (dict(slope=2.0), r"slope=2.0 applies to surrogate in \('deterministic',\) only"),
         (dict(slope=0.0, surrogate="deterministic"), "'slope' parameter"),
         (dict(slope="steep", surrogate="deterministic"), "'slope' parameter"),
     ],
@@ -412,6 +412,7 @@ def test_critical_init_records_the_solvers_choice():
     assert info is not None and 0.0 < info["sigma_m2"] <= 1.0
     assert clf.init_["sigma_m2"] == [info["sigma_m2"]] * 2
     assert fit_quiet(fast(), X_IRIS, Y_IRIS).critical_init_ is None
-    # the default trains sign(M) directly: no critical point, a clear error
-    with pytest.raises(ValueError, match="init='critical' does not apply: surrogate='binary'"):
-        fast(init="critical").fit(X_IRIS, Y_IRIS)
+    # the default trains sign(M) directly: its map has no critical point, and "critical"
+    # is the depth-aware maximum of dc_L/dc_0 (the top of the solver's range)
+    info = fit_quiet(fast(init="critical"), X_IRIS, Y_IRIS).critical_init_
+    assert info["criterion"] == "depth-aware max dc_L/dc_0" and info["sigma_m2"] > 0

@@ -110,6 +110,17 @@ class ArchitectureSpec:
         Whether every hidden layer must have the same width.
     compilable : bool
         Whether ``compile=True`` may apply (then the surrogate's spec decides).
+
+    Examples
+    --------
+    >>> from sklearn_bnn.nn.architecture import ARCHITECTURES
+    >>> spec = ARCHITECTURES["residual"]
+    >>> spec.module.__name__, spec.packed.__name__, spec.inference
+    ('ResidualBinaryNetwork', 'PackedResidualNetwork', ('binary', 'mc'))
+    >>> spec.check((32, 16), "binary", False)
+    Traceback (most recent call last):
+    ...
+    ValueError: architecture='residual' adds every block to one stream: all ...
     """
 
     name: str
