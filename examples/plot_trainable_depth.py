@@ -36,7 +36,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -44,12 +43,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn_bnn import BinaryNetClassifier  # noqa: E402
 from sklearn_bnn.meanfield import critical_init, propagate  # noqa: E402
 from sklearn_bnn.meanfield import residual as residual_theory  # noqa: E402
-from sklearn_bnn.nn.exact import cross_entropy_loss  # noqa: E402
-from sklearn_bnn.nn.residual import (  # noqa: E402
-    ResidualBinaryNetwork,
-    ResidualStraightThrough,
-    initialize_residual,
-)
 from sklearn_bnn.nn.surrogates import UNIT_SLOPE  # noqa: E402
 
 X, y = load_digits(return_X_y=True)
@@ -128,25 +121,15 @@ fig.tight_layout()
 # %%
 # The deployable deep network: the residual 1-bit network from ``init="critical"`` (the
 # depth-scaled branch of :func:`sklearn_bnn.meanfield.residual.critical_init`), trained as
-# it is deployed (sign forward, straight-through backward), same width, epochs and
-# learning rate as above.  Not yet an estimator option, so a short torch loop.
+# it is deployed (sign forward, straight-through backward), same width and epochs
+# as above, with the estimator's defaults otherwise: ``architecture="residual"``.
 
-def fit_residual(X, y, depth, width=64, epochs=8, lr=3e-3, seed=0):
-    torch.manual_seed(seed)
-    net = ResidualBinaryNetwork(X.shape[1], (width,) * depth, int(y.max()) + 1)
-    initialize_residual(net, "critical")
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    objective = ResidualStraightThrough()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(Xt)).split(64):
-            opt.zero_grad()
-            loss, _ = objective(net, Xt[idx], yt[idx], cross_entropy_loss)
-            loss.backward()
-            opt.step()
-            net.project_()
-    with torch.no_grad():
-        return float((net(Xt, "binary").argmax(1) == yt).float().mean())
+def fit_residual(X, y, depth, width=64, epochs=8, seed=0):
+    clf = BinaryNetClassifier(
+        (width,) * depth, architecture="residual", init="critical", max_iter=epochs,
+        random_state=seed,
+    )
+    return clf.fit(X, y).score(X, y)  # predict: the deployed 1-bit network
 
 
 residual = {depth: fit_residual(X, y, depth) for depth in depths}
