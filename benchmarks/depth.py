@@ -179,7 +179,12 @@ def theory(variant, noise):
 
     surrogate, slope, vnoise = VARIANTS[variant]
     name, _, scale = (vnoise or noise).partition(":")
-    return surrogate, name, float(scale) if scale else None, UNIT_SLOPE if slope == "unit" else slope
+    return (
+        surrogate,
+        name,
+        float(scale) if scale else None,
+        UNIT_SLOPE if slope == "unit" else slope,
+    )
 
 
 def xi_c(variant, noise, sigma_m2):
@@ -250,7 +255,13 @@ def plot(rows, path, datasets, variants, noise, depths, inits, ks):
             if crit:
                 ds = sorted(crit)
                 cx = [np.interp(crit[d], vals, [inits.index(i) for i in numeric]) for d in ds]
-                ax.plot(cx, [depths.index(d) for d in ds], "r^", ms=5, label="critical_init's $\\sigma_m^2$")
+                ax.plot(
+                    cx,
+                    [depths.index(d) for d in ds],
+                    "r^",
+                    ms=5,
+                    label="critical_init's $\\sigma_m^2$",
+                )
             surrogate, name, scale, slope = theory(variant, noise)
             ax.set_ylim(-0.5, len(depths) - 0.5)
             ax.set_title(f"{dataset}: {variant} ({surrogate}, noise {name}"
@@ -292,13 +303,17 @@ def _table(rows, datasets, variants, depths, inits):
                 for i in inits:
                     r = [r for r in rows if (r["dataset"], r["variant"], r["depth"], r["init"])
                          == (dataset, variant, d, i)]
-                    cells.append(f"{np.mean([x['train_acc'] for x in r]):>{w}.3f}" if r else " " * w)
+                    cells.append(
+                        f"{np.mean([x['train_acc'] for x in r]):>{w}.3f}" if r else " " * w
+                    )
                 print(f"{d:>5} " + " ".join(cells))
             crit = sorted({(r["depth"], r["critical_sigma_m2"]) for r in rows
                            if r["dataset"] == dataset and r["variant"] == variant
                            and r["critical_sigma_m2"]})
             if crit:
-                print("critical_init's sigma_m2 by depth: " + ", ".join(f"{d}: {s}" for d, s in crit))
+                print(
+                    "critical_init's sigma_m2 by depth: " + ", ".join(f"{d}: {s}" for d, s in crit)
+                )
 
 
 def main(argv=None) -> int:
@@ -320,8 +335,11 @@ def main(argv=None) -> int:
                         help="no fits: read rows written by --csv (several files are joined; "
                              "later files win) and print the table, k and the plot")
     parser.add_argument("--plot", default=None)
-    parser.add_argument("--quick", action="store_true",
-                        help="digits, S1 and S1-unit, depths 10 and 30, 5 inits, lr 1e-3, 10 epochs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="digits, S1 and S1-unit, depths 10 and 30, 5 inits, lr 1e-3, 10 epochs",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.variants = ["digits"], ["S1", "S1-unit"]
@@ -353,9 +371,15 @@ def main(argv=None) -> int:
         )
         by_lr = {v: np.mean([r["train_acc"] for r in search if r["lr"] == v]) for v in args.lrs}
         lr = max(by_lr, key=lambda v: (np.nan_to_num(by_lr[v], nan=-1), -v))
-        print("learning-rate search (init='critical', depth %d, %s, mean over variants): %s -> lr=%g"
-              % (args.lr_depth, args.datasets[0],
-                 ", ".join(f"{v:g}: {a:.3f}" for v, a in by_lr.items()), lr))
+        print(
+            "learning-rate search (init='critical', depth %d, %s, mean over variants): %s -> lr=%g"
+            % (
+                args.lr_depth,
+                args.datasets[0],
+                ", ".join(f"{v:g}: {a:.3f}" for v, a in by_lr.items()),
+                lr,
+            )
+        )
     jobs = [(d, s, args.noise, depth, args.width, i, lr, args.epochs, args.seed)
             for d in args.datasets for s in args.variants
             for depth in sorted(args.depths, reverse=True) for i in args.inits]

@@ -78,14 +78,19 @@ def accuracy_table(max_samples: int, train_steps: int, label: str) -> None:
     loss = expected_loss(net, x, y, logistic_loss).item()
     sizes = [n for n in (1, 10, 100, 1000, 10000) if n <= max_samples]
     print(f"\n== toy 5-5-5, {label} (exact expected loss {loss:.4f}) ==")
-    print(f"{'estimator':>10} {'layer':>5} " + " ".join(f"{'cos@' + str(n):>9} {'rrmse@' + str(n):>10}" for n in sizes))
+    print(
+        f"{'estimator':>10} {'layer':>5} "
+        + " ".join(f"{'cos@' + str(n):>9} {'rrmse@' + str(n):>10}" for n in sizes)
+    )
     for name in NAMES:
         t = time.perf_counter()
         per_layer = estimates(net, name, x, y, max_samples)
         for k, (samples, truth) in enumerate(zip(per_layer, exact)):
             cells = []
             for n in sizes:
-                blocks = samples[: (max_samples // n) * n].reshape(-1, n, samples.shape[1])[:100].mean(1)
+                blocks = (
+                    samples[: (max_samples // n) * n].reshape(-1, n, samples.shape[1])[:100].mean(1)
+                )
                 cos = F.cosine_similarity(blocks, truth[None]).mean().item()
                 rrmse = ((blocks - truth).pow(2).sum(1).mean().sqrt() / truth.norm()).item()
                 cells.append(f"{cos:9.3f} {rrmse:10.3f}")

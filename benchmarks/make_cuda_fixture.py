@@ -37,7 +37,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = BinaryNetClassifier((16,), max_iter=30, learning_rate_init=1e-2, device="cuda", random_state=0)
+    clf = BinaryNetClassifier(
+        (16,), max_iter=30, learning_rate_init=1e-2, device="cuda", random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)

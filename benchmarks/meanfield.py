@@ -50,7 +50,9 @@ def main(argv=None):
     repeats = args.repeats or (5 if args.quick else 7)
 
     print(f"critical_init(surrogate, noise, depth=L): ms, median of {repeats} (cold = first call)")
-    head = f"{'surrogate':<15} {'noise':<9}" + "".join(f" {'L=' + str(d):>8} {'cold':>7}" for d in depths)
+    head = f"{'surrogate':<15} {'noise':<9}" + "".join(
+        f" {'L=' + str(d):>8} {'cold':>7}" for d in depths
+    )
     print(head)
     print("-" * len(head))
     worst = 0.0
@@ -64,7 +66,10 @@ def main(argv=None):
     print(f"slowest (median): {worst:.1f} ms")
 
     print()
-    print(f"fixed_point(sigma_m2=0.9, sigma_b2=1e-3) and propagate(sigma_m2=0.9, depth=L): ms, median of {repeats}")
+    print(
+        "fixed_point(sigma_m2=0.9, sigma_b2=1e-3) and propagate(sigma_m2=0.9, depth=L): "
+        f"ms, median of {repeats}"
+    )
     head = f"{'surrogate':<15} {'noise':<9} {'fixed_pt':>9} {'prop L=10':>10} {'prop L=100':>11}"
     print(head)
     print("-" * len(head))

@@ -63,7 +63,9 @@ def _init_for(init, surrogate, depth):
     return 0.05
 
 
-def one_fit(dataset, surrogate, estimator, depth, width, fold, n_folds, seed, max_iter, init, device):
+def one_fit(
+    dataset, surrogate, estimator, depth, width, fold, n_folds, seed, max_iter, init, device
+):
     import torch
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
@@ -139,7 +141,9 @@ def main(argv=None) -> int:
     )
     start = time.perf_counter()
     rows = Parallel(n_jobs=args.n_jobs, verbose=0)(
-        delayed(one_fit)(ds, s, e, d, args.width, f, args.folds, args.seed, args.max_iter, args.init, args.device)
+        delayed(one_fit)(
+            ds, s, e, d, args.width, f, args.folds, args.seed, args.max_iter, args.init, args.device
+        )
         for ds, s, e, d, f in tasks
     )
     wall = time.perf_counter() - start
@@ -153,21 +157,36 @@ def main(argv=None) -> int:
             writer.writerows(rows)
 
     print()
-    print("| data | surrogate | estimator | depth | surrogate acc | 1-bit acc | MC acc | 1-bit - surrogate | epochs | fit s |")
+    print(
+        "| data | surrogate | estimator | depth | surrogate acc | 1-bit acc | MC acc "
+        "| 1-bit - surrogate | epochs | fit s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for ds in args.datasets:
         for s, e, d in combos:
-            sel = [r for r in rows if (r["dataset"], r["surrogate"], r["estimator"], r["depth"]) == (ds, s, e, d)]
+            sel = [
+                r
+                for r in rows
+                if (r["dataset"], r["surrogate"], r["estimator"], r["depth"]) == (ds, s, e, d)
+            ]
             if not sel:
                 continue
-            keys = {"surrogate": "acc_surrogate", "binary": "acc_binary", "mc": "acc_mc", "seconds": "seconds", "epochs": "epochs"}
+            keys = {
+                "surrogate": "acc_surrogate",
+                "binary": "acc_binary",
+                "mc": "acc_mc",
+                "seconds": "seconds",
+                "epochs": "epochs",
+            }
             mean = {k: np.mean([r[v] for r in sel]) for k, v in keys.items()}
             sd = {k: np.std([r[keys[k]] for r in sel]) for k in ("surrogate", "binary", "mc")}
             label_d = "(256, 256)" if s == "defaults" else f"{d} x {args.width}"
             print(
-                f"| {ds} | {s} | {e} | {label_d} | {mean['surrogate']:.3f} ± {sd['surrogate']:.3f} | "
+                f"| {ds} | {s} | {e} | {label_d} | "
+                f"{mean['surrogate']:.3f} ± {sd['surrogate']:.3f} | "
                 f"{mean['binary']:.3f} ± {sd['binary']:.3f} | {mean['mc']:.3f} ± {sd['mc']:.3f} | "
-                f"{mean['binary'] - mean['surrogate']:+.3f} | {mean['epochs']:.0f} | {mean['seconds']:.1f} |"
+                f"{mean['binary'] - mean['surrogate']:+.3f} | {mean['epochs']:.0f} | "
+                f"{mean['seconds']:.1f} |"
             )
     print(f"\nwall time {wall:.0f} s")
     return 0

@@ -295,7 +295,11 @@ class RssPeak:
             self.base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
     def stop(self) -> float:
-        peak = _status_kb("VmHWM") if self.exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = (
+            _status_kb("VmHWM")
+            if self.exact
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        )
         return max(peak - self.base, 0) / 1024.0
 
 
@@ -376,7 +380,8 @@ def print_table(results, args, device, lifted, clock_name):
             mem = statistics.median(r.mems)
             mem_s = f"{mem:.0f}" + ("" if r.mem_method == "cuda" or device.type == "cpu" else "r")
             print(
-                f"{dataset + f' {shape[0]}x{shape[1]}':<20} {'x'.join(map(str, hidden)):<16} {batch:>5} "
+                f"{dataset + f' {shape[0]}x{shape[1]}':<20} "
+                f"{'x'.join(map(str, hidden)):<16} {batch:>5} "
                 f"{r.name:<22} {r.how:<7} {epochs:>2} {t:>9.4f} {spread:>13} {shape[0] / t:>10.0f} "
                 f"{mem_s:>9} {fmt_ratio(t, ref_torch):>11} {fmt_ratio(t, ref_sk64):>10} "
                 f"{fmt_ratio(t, ref_sk32):>10} {over:>6}"
@@ -384,23 +389,39 @@ def print_table(results, args, device, lifted, clock_name):
         print()
     threads = torch.get_num_threads()
     print(
-        f"device={device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else os.cpu_count()} "
-        f"{'' if device.type == 'cuda' else 'CPUs'}), torch {torch.__version__}, threads={threads}, "
+        f"device={device} ("
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else os.cpu_count()} "
+        f"{'' if device.type == 'cuda' else 'CPUs'}), "
+        f"torch {torch.__version__}, threads={threads}, "
         f"clock={clock_name}, "
-        + (f"float32 matmul precision {torch.get_float32_matmul_precision()!r}, " if device.type == "cuda" else "")
+        + (
+            f"float32 matmul precision {torch.get_float32_matmul_precision()!r}, "
+            if device.type == "cuda"
+            else ""
+        )
         + f"medians of {args.repeats} repeats after a warm-up; "
         f"spread = min-max of s/epoch over the repeats."
     )
     print(
         "peak MiB: "
-        + ("torch.cuda.max_memory_allocated above the start (torch rows); 'r' = host RSS (sklearn rows). "
-           if device.type == "cuda" else "")
-        + ("peak RSS above the start (VmHWM reset via /proc/self/clear_refs, after malloc_trim; "
-           "includes allocator slack, see the module docstring)."
-           if RssPeak().exact else "ru_maxrss growth (a lower bound).")
+        + (
+            "torch.cuda.max_memory_allocated above the start (torch rows); "
+            "'r' = host RSS (sklearn rows). "
+            if device.type == "cuda"
+            else ""
+        )
+        + (
+            "peak RSS above the start (VmHWM reset via /proc/self/clear_refs, after malloc_trim; "
+            "includes allocator slack, see the module docstring)."
+            if RssPeak().exact
+            else "ru_maxrss growth (a lower bound)."
+        )
     )
     if lifted:
-        print(f"clf* = classifier with the pending surrogate(s) {sorted(lifted)} registered by the benchmark.")
+        print(
+            f"clf* = classifier with the pending surrogate(s) {sorted(lifted)} "
+            "registered by the benchmark."
+        )
 
 
 # ------------------------------------------------------------------------------- main
@@ -408,7 +429,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<i> (default: cpu)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per row (default 5)")
-    p.add_argument("--quick", action="store_true", help="smoke run: hidden (256, 256), 10k synthetic rows")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: hidden (256, 256), 10k synthetic rows"
+    )
     p.add_argument("--datasets", default="digits,synthetic", help="comma list: digits, synthetic")
     p.add_argument(
         "--hidden",
@@ -418,12 +441,28 @@ def parse_args(argv=None):
     )
     p.add_argument("--digits-batch", default="256", help="batch size(s) on digits, comma list")
     p.add_argument(
-        "--synthetic-batch", default=None, help="batch size(s) on the 100k set (default 1024; 1024,4096 on cuda)"
+        "--synthetic-batch",
+        default=None,
+        help="batch size(s) on the 100k set (default 1024; 1024,4096 on cuda)",
     )
-    p.add_argument("--n-synthetic", type=int, default=None, help="subsample the 100k set to this many rows")
-    p.add_argument("--epochs-digits", type=int, default=None, help="epochs per timed run on digits (default 10)")
-    p.add_argument("--epochs-synthetic", type=int, default=1, help="epochs per timed run on the 100k set (default 1)")
-    p.add_argument("--modes", default=None, help="comma list of training modes (keys of TRAINING; default all)")
+    p.add_argument(
+        "--n-synthetic", type=int, default=None, help="subsample the 100k set to this many rows"
+    )
+    p.add_argument(
+        "--epochs-digits",
+        type=int,
+        default=None,
+        help="epochs per timed run on digits (default 10)",
+    )
+    p.add_argument(
+        "--epochs-synthetic",
+        type=int,
+        default=1,
+        help="epochs per timed run on the 100k set (default 1)",
+    )
+    p.add_argument(
+        "--modes", default=None, help="comma list of training modes (keys of TRAINING; default all)"
+    )
     p.add_argument(
         "--sklearn",
         choices=("both", "float32", "none"),
@@ -435,15 +474,21 @@ def parse_args(argv=None):
         action="store_true",
         help="add rows with compile=True (classifier) and a torch.compile'd float MLP",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch (and BLAS) threads; default: torch's")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch (and BLAS) threads; default: torch's"
+    )
+    p.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time"
+    )
     p.add_argument("--verbose", action="store_true", help="progress on stderr")
     args = p.parse_args(argv)
     if args.quick:
         args.hidden = args.hidden or ["256,256"]
         args.n_synthetic = args.n_synthetic or 10_000
         args.epochs_digits = args.epochs_digits or 3
-    args.hidden = [tuple(int(h) for h in s.split(",")) for s in (args.hidden or ["256,256", "1024,1024,1024"])]
+    args.hidden = [
+        tuple(int(h) for h in s.split(",")) for s in (args.hidden or ["256,256", "1024,1024,1024"])
+    ]
     args.epochs_digits = args.epochs_digits or 10
     return args
 
@@ -481,8 +526,14 @@ def main(argv=None):
         for hidden in args.hidden:
             for batch in (int(b) for b in batches.split(",")):
                 if args.verbose:
-                    print(f"{dataset} {X.shape} hidden={hidden} batch={batch}", file=sys.stderr, flush=True)
-                rows = run_config(dataset, X, y, hidden, batch, epochs, args, device, modes, lifted, clock, rss)
+                    print(
+                        f"{dataset} {X.shape} hidden={hidden} batch={batch}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                rows = run_config(
+                    dataset, X, y, hidden, batch, epochs, args, device, modes, lifted, clock, rss
+                )
                 results.append(((dataset, X.shape, hidden, batch, epochs), rows))
     print_table(results, args, device, lifted, args.clock)
 

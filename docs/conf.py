@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
 
-import sklearn_bnn
+# must follow the sys.path insertion above so that this checkout's package is documented
+import sklearn_bnn  # noqa: E402
 
 project = "sklearn-bnn"
 author = "sklearn-bnn developers"

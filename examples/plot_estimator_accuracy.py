@@ -89,7 +89,10 @@ for name in ("psa", "st", "arm", "reinforce"):
         ]
     )
     for k, values in enumerate(cosine[name]):
-        print(f"{name:>9} layer {k + 1}: " + "  ".join(f"n={n}: {c:5.2f}" for n, c in zip(sizes, values)))
+        print(
+            f"{name:>9} layer {k + 1}: "
+            + "  ".join(f"n={n}: {c:5.2f}" for n, c in zip(sizes, values))
+        )
 
 # %%
 # Cosine similarity to the exact gradient against the number of averaged samples, per

@@ -53,7 +53,9 @@ with tempfile.TemporaryDirectory() as tmp:
     packed.save(path)
     loaded = PackedBinaryNetwork.load(path)
     size = path.stat().st_size
-print(f"reloaded predictions equal: {np.array_equal(loaded.predict(X_test), packed.predict(X_test))}")
+print(
+    f"reloaded predictions equal: {np.array_equal(loaded.predict(X_test), packed.predict(X_test))}"
+)
 print(clf.summary())
 print(f"packed file: {size} bytes")
 

@@ -500,7 +500,8 @@ def _converter(scope, operator, container) -> None:
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(
             f"target_opset={opset} is too low for a BinaryNetClassifier: the converter "
-            f"needs opset {MIN_OPSET} or higher (GreaterOrEqual; Softmax, ReduceSum as defined there)."
+            f"needs opset {MIN_OPSET} or higher "
+            "(GreaterOrEqual; Softmax, ReduceSum as defined there)."
         )
     model = operator.raw_operator
     g = _Skl2OnnxGraph(scope, container)

@@ -26,7 +26,9 @@ X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS).astype(np.float32)
 
 @pytest.fixture(scope="module")
 def digits_net():
-    clf = BinaryNetClassifier((64, 64), max_iter=3, first_layer="binary", encoding="raw", random_state=0)
+    clf = BinaryNetClassifier(
+        (64, 64), max_iter=3, first_layer="binary", encoding="raw", random_state=0
+    )
     return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
 
 
@@ -102,7 +104,9 @@ def scaled_random_network(seed, classes):
     X = rng.normal(size=(600, 13)) * rng.uniform(0.1, 100.0, size=13) + rng.normal(size=13)
     y = classes[np.arange(600) % len(classes)]
     scaler = StandardScaler().fit(X)
-    clf = BinaryNetClassifier((37, 70, 9), max_iter=3, first_layer="binary", encoding="raw", random_state=seed)
+    clf = BinaryNetClassifier(
+        (37, 70, 9), max_iter=3, first_layer="binary", encoding="raw", random_state=seed
+    )
     clf = fit_quiet(clf, scaler.transform(X).astype(np.float32), y)
     plain = clf.export_binary()
     net = PackedBinaryNetwork(

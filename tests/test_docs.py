@@ -131,7 +131,11 @@ def test_api_reference_lists_every_export():
 
 def _readme_example() -> str:
     """The code block under the README's "Ten lines" heading."""
-    match = re.search(r"^## Ten lines\n\n```python\n(.*?)^```", README.read_text("utf-8"), re.MULTILINE | re.DOTALL)
+    match = re.search(
+        r"^## Ten lines\n\n```python\n(.*?)^```",
+        README.read_text("utf-8"),
+        re.MULTILINE | re.DOTALL,
+    )
     assert match, "README.md has no python block under '## Ten lines'"
     return match.group(1)
 

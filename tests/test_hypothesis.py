@@ -14,14 +14,15 @@ import warnings
 
 import numpy as np
 import pytest
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bnn import BinaryNetClassifier
+
+# importorskip must run first so that the module is skipped, not an error, without hypothesis
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
 
 # label sets: the classifier must hand back exactly these values (and types)
 LABELS = {

@@ -186,9 +186,15 @@ def test_binary_and_sampled_networks_match_simulation(simulated, mode, noise):
 
 @pytest.mark.parametrize("q,c", [(0.3, 0.0), (1.7, 0.6), (0.8, 0.95)])
 def test_quadrature_matches_scipy_integration(q, c):
-    f = lambda u: np.tanh(1.3 * u) + 0.2 * u**2
-    g = lambda u: erf(0.7 * u)
-    dens = lambda u: np.exp(-u * u / (2 * q)) / math.sqrt(2 * math.pi * q)
+    def f(u):
+        return np.tanh(1.3 * u) + 0.2 * u**2
+
+    def g(u):
+        return erf(0.7 * u)
+
+    def dens(u):
+        return np.exp(-u * u / (2 * q)) / math.sqrt(2 * math.pi * q)
+
     ref1 = integrate.quad(lambda u: f(u) * dens(u), -np.inf, np.inf)[0]
     assert expect_1d(f, q) == pytest.approx(ref1, abs=1e-9)
     cov = np.array([[q, c * q], [c * q, q]])
@@ -213,8 +219,13 @@ def test_closed_forms_agree_with_quadrature(surrogate, noise):
     nrn = layer_neuron(surrogate, noise, 0.8, sigma=0.3)
     v = nrn.erf_var
     assert v is not None and v > 0
-    phi = lambda h: erf(h / math.sqrt(2 * v))
-    dphi = lambda h: math.sqrt(2 / (math.pi * v)) * np.exp(-h * h / (2 * v))
+
+    def phi(h):
+        return erf(h / math.sqrt(2 * v))
+
+    def dphi(h):
+        return math.sqrt(2 / (math.pi * v)) * np.exp(-h * h / (2 * v))
+
     q, c = 0.9, 0.4
     Qa, _, C, D = nrn.second_moments(q, q, c * q)
     assert Qa == pytest.approx(expect_1d(lambda h: phi(h) ** 2, q), abs=1e-10)

@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,7 +26,13 @@ def test_moments_match_monte_carlo_for_real_and_binary_inputs():
     xbar = torch.empty(1, 50, dtype=torch.float64).uniform_(-0.8, 0.8)
     for mean, sq_mean, draw in [
         (x_real, x_real**2, lambda n: x_real.expand(n, 50)),
-        (xbar, None, lambda n: torch.where(torch.rand(n, 50, generator=g, dtype=torch.float64) < (1 + xbar) / 2, 1.0, -1.0).double()),
+        (
+            xbar,
+            None,
+            lambda n: torch.where(
+                torch.rand(n, 50, generator=g, dtype=torch.float64) < (1 + xbar) / 2, 1.0, -1.0
+            ).double(),
+        ),
     ]:
         hbar, var = layer.moments(mean, sq_mean)
         # one weight draw per call: 20000 independent (weights, input) draws
@@ -41,7 +46,9 @@ def test_binary_forward_is_sign_network_with_folded_thresholds():
     x = torch.randn(8, 6, dtype=torch.float64)
     m = layer.weight.detach()
     alpha = m.abs().mean(1)
-    ref = (x @ torch.where(m >= 0, 1.0, -1.0).double().T / math.sqrt(6) + layer.bias / alpha).detach()
+    ref = (
+        x @ torch.where(m >= 0, 1.0, -1.0).double().T / math.sqrt(6) + layer.bias / alpha
+    ).detach()
     torch.testing.assert_close(layer.binary_forward(x), ref)
     # the same sign as the surrogate's mean field with M replaced by alpha * sign(M)
     mean_field = x @ (alpha[:, None] * torch.sign(m)).T / math.sqrt(6) + layer.bias
@@ -57,7 +64,9 @@ def test_deterministic_surrogate_gradient_matches_finite_differences():
     x = torch.randn(7, 3, dtype=torch.float64)
     params = [p for p in net.parameters()]
     torch.autograd.gradcheck(
-        lambda *ps: torch.func.functional_call(net, dict(zip([n for n, _ in net.named_parameters()], ps)), (x,)),
+        lambda *ps: torch.func.functional_call(
+            net, dict(zip([n for n, _ in net.named_parameters()], ps)), (x,)
+        ),
         tuple(p.detach().requires_grad_(True) for p in params),
     )
 
@@ -71,7 +80,9 @@ def test_deterministic_surrogate_backpropagates_through_the_variance():
     x = torch.randn(3, 4, dtype=torch.float64)
     full = torch.autograd.grad(deterministic(net, x).sum(), layer.weight)[0]
     hbar, var = layer.moments(x, x * x)
-    no_var = torch.autograd.grad(net.noise.gaussian_mean(hbar, var.detach() + 1e-4).sum(), layer.weight)[0]
+    no_var = torch.autograd.grad(
+        net.noise.gaussian_mean(hbar, var.detach() + 1e-4).sum(), layer.weight
+    )[0]
     assert (full - no_var).abs().max() > 1e-3
 
 

@@ -61,7 +61,10 @@ def test_sample_mean_is_phi(noise):
 
 def _quad_gaussian_mean(phi, mu, var):
     sd = math.sqrt(var)
-    f = lambda z: phi(mu + sd * z) * stats.norm.pdf(z)
+
+    def f(z):
+        return phi(mu + sd * z) * stats.norm.pdf(z)
+
     kinks = [(-1 - mu) / sd, -mu / sd, (1 - mu) / sd]
     return integrate.quad(f, -12, 12, points=kinks, limit=200)[0]
 

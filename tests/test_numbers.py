@@ -94,9 +94,9 @@ def _prose_lines(path: Path) -> list[tuple[int, str]]:
             if not stripped or indent > block_indent:
                 continue
             block_indent = None
-        if re.match(r"\.\. (code-block|code|math|sourcecode|literalinclude|highlight)::", stripped) or (
-            stripped.endswith("::") and not stripped.startswith("..")
-        ):
+        if re.match(
+            r"\.\. (code-block|code|math|sourcecode|literalinclude|highlight)::", stripped
+        ) or (stripped.endswith("::") and not stripped.startswith("..")):
             block_indent = indent
             if stripped.startswith(".."):
                 continue

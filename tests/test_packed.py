@@ -56,7 +56,11 @@ def random_network(n_features, sizes, n_outputs, seed, dtype=torch.float32):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_digits_predictions_equal_torch_binary_inference(seed):
     clf = fit_quiet(
-        BinaryNetClassifier((256, 256), max_iter=3, first_layer="binary", encoding="raw", random_state=seed), X_DIGITS_STD, Y_DIGITS
+        BinaryNetClassifier(
+            (256, 256), max_iter=3, first_layer="binary", encoding="raw", random_state=seed
+        ),
+        X_DIGITS_STD,
+        Y_DIGITS,
     )
     packed = clf.export_binary()
     np.testing.assert_array_equal(packed.predict(X_DIGITS_STD), clf.predict(X_DIGITS_STD))
@@ -79,7 +83,14 @@ def test_random_data_predictions_equal_torch_and_brute_force(seed, n_classes):
     X = rng.normal(size=(400, 13)) * rng.uniform(0.1, 10.0, size=13)
     y = np.arange(400) % n_classes
     clf = fit_quiet(
-        BinaryNetClassifier((37, 70, 9), max_iter=5, learning_rate_init=3e-2, first_layer="binary", encoding="raw", random_state=seed),
+        BinaryNetClassifier(
+            (37, 70, 9),
+            max_iter=5,
+            learning_rate_init=3e-2,
+            first_layer="binary",
+            encoding="raw",
+            random_state=seed,
+        ),
         X,
         y,
     )
@@ -193,7 +204,13 @@ def test_two_classes_decision_function_and_string_labels():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5))
     y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no").astype(object)
-    clf = fit_quiet(BinaryNetClassifier((16,), max_iter=10, first_layer="binary", encoding="raw", random_state=0), X, y)
+    clf = fit_quiet(
+        BinaryNetClassifier(
+            (16,), max_iter=10, first_layer="binary", encoding="raw", random_state=0
+        ),
+        X,
+        y,
+    )
     packed = clf.export_binary()
     scores = packed.decision_function(X)
     assert scores.shape == (300,)
@@ -203,7 +220,12 @@ def test_two_classes_decision_function_and_string_labels():
 
 def test_input_scaling_reproduces_a_standard_scaler_pipeline():
     X = X_DIGITS[:600]
-    pipe = make_pipeline(StandardScaler(), BinaryNetClassifier((64,), max_iter=3, first_layer="binary", encoding="raw", random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        BinaryNetClassifier(
+            (64,), max_iter=3, first_layer="binary", encoding="raw", random_state=0
+        ),
+    )
     fit_quiet(pipe, X, Y_DIGITS[:600])
     scaler, clf = pipe[0], pipe[-1]
     net = clf.net_.module_
@@ -336,7 +358,9 @@ assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
 
 # ------------------------------------------------------------------ sizes
 def test_file_size_against_float32_state_dict_digits(tmp_path):
-    clf = BinaryNetClassifier((256, 256), max_iter=1, first_layer="binary", encoding="raw", random_state=0)
+    clf = BinaryNetClassifier(
+        (256, 256), max_iter=1, first_layer="binary", encoding="raw", random_state=0
+    )
     fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
     packed = clf.export_binary()
     packed.save(tmp_path / "net.bnn")

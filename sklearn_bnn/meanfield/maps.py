@@ -221,7 +221,10 @@ class Neuron:
         c = k / (sa * sb) if sa * sb > 0 else 0.0
         c = float(np.clip(c, -1.0, 1.0))
         n = self.n_points
-        sq = lambda u: self.phi(u) ** 2
+
+        def sq(u):
+            return self.phi(u) ** 2
+
         e_a = expect_1d(sq, q_a, n)
         if self.hardtanh_scale is not None:
             C2, D = hardtanh_expect_2d(q_a, q_b, c, self.hardtanh_scale, n)

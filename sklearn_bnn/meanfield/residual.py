@@ -278,17 +278,17 @@ def propagate(
         raise ValueError("the first layer's field has zero variance (sigma_m2 = sigma_b2 = 0).")
     c[0] = (sigma_m2 * q0 * c0 + sigma_b2) / q[0]
     chi[0] = sigma_m2 * q0 / q[0]
-    for l in range(n_blocks):
-        q_next = rho2 * q[l] + a2[l] + b2[l]
+    for i in range(n_blocks):
+        q_next = rho2 * q[i] + a2[i] + b2[i]
         if not q_next > 0.0:
-            raise ValueError(f"block {l + 1} leaves a stream of zero variance.")
-        cl = float(np.clip(c[l], -1.0, 1.0))
+            raise ValueError(f"block {i + 1} leaves a stream of zero variance.")
+        cl = float(np.clip(c[i], -1.0, 1.0))
         arcs = _TWO_OVER_PI * math.asin(cl)
-        c[l + 1] = (rho2 * q[l] * cl + a2[l] * arcs + b2[l]) / q_next
+        c[i + 1] = (rho2 * q[i] * cl + a2[i] * arcs + b2[i]) / q_next
         slope = math.inf if abs(cl) >= 1.0 else _TWO_OVER_PI / math.sqrt(1.0 - cl * cl)
-        chi[l + 1] = (rho2 * q[l] + a2[l] * slope) / q_next
-        gain[l] = rho2 + a2[l] * _proxy_grad_moment(noise, s, q[l])
-        q[l + 1] = q_next
+        chi[i + 1] = (rho2 * q[i] + a2[i] * slope) / q_next
+        gain[i] = rho2 + a2[i] * _proxy_grad_moment(noise, s, q[i])
+        q[i + 1] = q_next
     unit_c = _TWO_OVER_PI * np.arcsin(np.clip(c, -1.0, 1.0))
     return ResidualPropagation(q=q, c=c, chi=chi, grad_gain=gain, unit_c=unit_c)
 

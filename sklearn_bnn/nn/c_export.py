@@ -471,8 +471,8 @@ def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: 
         kept = "the inputs, then " if net.code.keep_raw else ""
         coding = (
             f"thermometer: {kept}{len(net.code.feature)} bits, {facts['sizes'][0]} values;\n"
-            f" *                bit k = x[feature[k]] >= threshold[k] ({facts['code_type'] or real})"
-            " ? +1 : -1"
+            " *                bit k = x[feature[k]] >= threshold[k] "
+            f"({facts['code_type'] or real}) ? +1 : -1"
         )
     return f"""\
 /* {n}.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).

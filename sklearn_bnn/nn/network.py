@@ -91,7 +91,8 @@ class BinaryNetwork(nn.Module):
         return FORWARDS[mode](self, x, generator)
 
     def forward(self, x: torch.Tensor, mode: str = "deterministic", generator=None):
-        """Logits under forward pass ``mode`` (a key of :data:`~sklearn_bnn.nn.surrogates.FORWARDS`)."""
+        """Logits under forward pass ``mode`` (a key of
+        :data:`~sklearn_bnn.nn.surrogates.FORWARDS`)."""
         return self.head(self.features(x, mode, generator))
 
     def project_(self) -> None:

@@ -105,10 +105,11 @@ class ResidualBinaryNetwork(nn.Module):
     >>> x = torch.randn(5, 4)
     >>> tuple(net(x, "binary").shape), net.features(x, "binary").abs().unique()
     ((5, 3), tensor([1.]))
-    >>> net(x, "deterministic")
+    >>> net(x, "deterministic")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: mode='deterministic' is not a forward pass of ResidualBinaryNetwork. Valid values: 'binary', 'sampled'.
+    ValueError: mode='deterministic' is not a forward pass of ResidualBinaryNetwork. Valid
+    values: 'binary', 'sampled'.
     """
 
     def __init__(
