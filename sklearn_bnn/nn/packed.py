@@ -423,7 +423,42 @@ class PackedLayer:
         return int(self.bits.nbytes + self.threshold.nbytes + real)
 
 
-class PackedBinaryNetwork:
+class LogitReadout:
+    """The classifier read-out of a packed network's ``logits(X)``: scores, softmax, labels.
+
+    Shared by :class:`PackedBinaryNetwork` and
+    :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`: a subclass provides
+    ``logits(X)`` (float64) and ``classes_``.
+    """
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits; for two classes, as scikit-learn, ``logit[1] - logit[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+        """
+        z = self.logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Softmax of the logits, float64, shape (n_samples, n_classes)."""
+        z = self.logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (``classes_``) of the largest logit, shape (n_samples,)."""
+        return self.classes_[self.logits(X).argmax(axis=1)]
+
+
+class PackedBinaryNetwork(LogitReadout):
     r"""The 1-bit network of a trained binary network, bit-packed, for numpy-only inference.
 
     Usually obtained from :meth:`BinaryNetClassifier.export_binary
@@ -794,32 +829,6 @@ class PackedBinaryNetwork:
             units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
             out[i : i + _BLOCK_ROWS] = units @ head_t + bias
         return out
-
-    def decision_function(self, X) -> np.ndarray:
-        """Logits; for two classes, as scikit-learn, ``logit[1] - logit[0]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
-        """
-        z = self.logits(X)
-        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Softmax of the logits, float64, shape (n_samples, n_classes)."""
-        z = self.logits(X)
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
-
-    def predict(self, X) -> np.ndarray:
-        """Class labels (``classes_``) of the largest logit, shape (n_samples,)."""
-        return self.classes_[self.logits(X).argmax(axis=1)]
 
     # ------------------------------------------------------------------ files
     def save(self, file) -> None:

@@ -42,7 +42,7 @@ import json
 
 import numpy as np
 
-from .packed import InputCode
+from .packed import InputCode, LogitReadout
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
 
@@ -75,7 +75,7 @@ def _dot_matmul(on: np.ndarray, signs_pm: np.ndarray) -> np.ndarray:
     return u @ signs_pm.T  # exact: integers below 2**24
 
 
-class PackedResidualNetwork:
+class PackedResidualNetwork(LogitReadout):
     r"""The deployed residual 1-bit network, numpy only, exact (see the module docstring).
 
     Build it with :meth:`from_module`; ``predict``/``predict_proba``/``decision_function``
@@ -214,23 +214,6 @@ class PackedResidualNetwork:
         """Head output, accumulated in float64, shape (n_samples, n_outputs)."""
         units = self.transform(X).astype(np.float64)
         return units @ self.head_weight.astype(np.float64).T + self.head_bias.astype(np.float64)
-
-    def decision_function(self, X) -> np.ndarray:
-        """Logits; for two classes ``logit[1] - logit[0]``."""
-        z = self.logits(X)
-        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Softmax of the logits, float64."""
-        z = self.logits(X)
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
-
-    def predict(self, X) -> np.ndarray:
-        """Labels of the largest logit."""
-        return self.classes_[self.logits(X).argmax(axis=1)]
 
     def layer_nbytes(self) -> list[int]:
         """Bytes of the exported arrays: first layer, each block (packed signs, coef,
