@@ -812,7 +812,8 @@ class BaseBinaryNetwork(BaseEstimator):
 
 #: What ``tests/data/cuda_model.pkl`` lacks (see ``__setstate__``).
 _FIXTURE_DEFAULTS = dict(
-    slope=1.0, compile=False, learning_rate="constant", encoding="raw", n_bins=8,
+    architecture="plain", slope=1.0, compile=False, learning_rate="constant", encoding="raw",
+    n_bins=8,
     first_layer="binary", encoder_=None, _rng_state=None, class_weight=None,
 )  # fmt: skip
 
