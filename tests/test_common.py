@@ -61,7 +61,9 @@ _POOR_R2 = (
     "surrogate/MC networks of the 1-bit training are not what it optimised"
 )
 #: (surrogate, inference) pairs whose regressor passes check_regressors_train here
-_REGRESSOR_FITS = {("binary", "binary"), ("deterministic", "surrogate")}
+_REGRESSOR_FITS = {
+    ("binary", "binary"), ("deterministic", "surrogate"), ("lrt_continuous", "surrogate"),
+}
 
 _SAMPLED = (
     "sampled training (one draw of weights and neurons per step) has not fitted the "

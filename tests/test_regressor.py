@@ -63,7 +63,7 @@ _POOR_R2 = (
 #: (surrogate, inference) pairs that predict with the network they trained, and pass
 _FITS_THE_CHECK = {
     ("binary", "binary"),
-    *((s, i) for s in ("deterministic", "lrt") for i in ("surrogate", "mc")),
+    *((s, i) for s in ("deterministic", "lrt", "lrt_continuous") for i in ("surrogate", "mc")),
 }
 
 
