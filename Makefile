@@ -3,10 +3,11 @@
 #   make test   - ruff check, the test suite, then the documentation with warnings as errors
 #                 (what .ci/run runs)
 # and `make docs`, which builds the documentation (docs/_build/html) the same way.
-# A virtual environment is created in .venv.  torch is installed first, pinned to the
-# 2.13.0 CPU build these machines carry (plain `pip install torch` would pull several GB
-# of CUDA packages); then the package with its extras.  Set TORCH_SPEC to change that pin,
-# e.g. `make test TORCH_SPEC="torch"` on a GPU machine.
+# A virtual environment is created in .venv.  torch is installed first, pinned to 2.13.0
+# (on this project's CPU machines that resolves to the CPU wheel; elsewhere point pip at the
+# CPU index, `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make test`, since a
+# plain `pip install torch` may pull several GB of CUDA packages); then the package.  Set
+# TORCH_SPEC to change that pin, e.g. `make test TORCH_SPEC="torch"` on a GPU machine.
 
 PYTHON ?= python3
 VENV ?= .venv
