@@ -91,12 +91,15 @@ def test_residual_refuses_what_does_not_apply(digits, params, match):
     assert not hasattr(clf, "net_")
 
 
-def test_warm_start_refuses_a_changed_architecture(digits):
+@pytest.mark.parametrize("fitted, asked", [("plain", "residual"), ("residual", "plain")])
+def test_warm_start_refuses_a_changed_architecture(digits, fitted, asked):
     X, y = digits
-    clf = BinaryNetClassifier((16, 16), max_iter=1, warm_start=True, random_state=0)
-    clf.fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match="architecture"):
-        clf.set_params(architecture="residual").fit(X[:100], y[:100])
+    clf = BinaryNetClassifier(
+        (16, 16), architecture=fitted, max_iter=1, warm_start=True, random_state=0
+    ).fit(X[:100], y[:100])
+    clf.fit(X[:100], y[:100])  # the same architecture continues
+    with pytest.raises(ValueError, match=f"architecture: fitted '{fitted}', now '{asked}'"):
+        clf.set_params(architecture=asked).fit(X[:100], y[:100])
 
 
 def test_residual_regressor_exports_its_predictions(digits):
