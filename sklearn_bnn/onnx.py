@@ -97,6 +97,8 @@ __all__ = [
     "MIN_OPSET",
     "NOT_CONVERTIBLE",
     "OnnxPredictor",
+    "REGRESSOR_ALIAS",
+    "TASKS",
     "register",
     "to_onnx",
 ]
@@ -105,8 +107,12 @@ __all__ = [
 #: operator used has its present definition).
 MIN_OPSET = 13
 
-#: The name of the converter in skl2onnx's registry.
+#: The name of the classifier's converter in skl2onnx's registry.
 ALIAS = "SklearnBnnBinaryNetClassifier"
+#: The name of the regressor's converter in skl2onnx's registry.
+REGRESSOR_ALIAS = "SklearnBnnBinaryNetRegressor"
+#: ``task`` values of :func:`to_onnx` for a packed network (which does not know its task).
+TASKS = ("classification", "regression")
 
 #: ``inference`` values that do not convert, with the reason given in the error.
 NOT_CONVERTIBLE = {
@@ -226,10 +232,14 @@ class _Graph:
 
     def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
         out = out or self.name(hint)
-        self.nodes.append(
-            self.onnx.helper.make_node(op, inputs, [out], name=self.name(op), **attrs)
-        )
+        self.node_outputs(op, inputs, [out], **attrs)
         return out
+
+    def node_outputs(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        """A node with several outputs, named by the caller (with :meth:`name`)."""
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, outputs, name=self.name(op), **attrs)
+        )
 
 
 class _Skl2OnnxGraph(_Graph):
@@ -257,9 +267,12 @@ class _Skl2OnnxGraph(_Graph):
 
     def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
         out = out or self.name(hint)
-        name = self.scope.get_unique_operator_name(op)
-        self.container.add_node(op, inputs, [out], name=name, **attrs)
+        self.node_outputs(op, inputs, [out], **attrs)
         return out
+
+    def node_outputs(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        name = self.scope.get_unique_operator_name(op)
+        self.container.add_node(op, inputs, outputs, name=name, **attrs)
 
 
 # Bits of every byte, most significant first (np.packbits' order), as +1 / -1.
@@ -308,7 +321,7 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
         x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
         x = g.node("Sub", [x, g.const("input_offset", packed.input_offset)], "x_centred")
         x = g.node("Div", [x, g.const("input_scale", packed.input_scale)], "x_scaled")
-    x = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
+    x = x_network = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
     if packed.code is not None:
         x = _write_code(g, x, packed.code, dtype)
     x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
@@ -330,10 +343,59 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
         on = g.node("GreaterOrEqual", [dot, g.const(f"layer{k}_min_dot", min_dot)], f"layer{k}_on")
     plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
     units = g.node("Where", [on, plus, minus], "head_input")
-    # float32 parameters widened to float64 in the graph (exact), as numpy does
-    head_t = _widened(g, "head_weight", np.ascontiguousarray(packed.head_weight.T), f64)
+    logits = _write_head(g, units, packed.head_weight, packed.head_bias)
+    return _add_linear(g, x_network, logits, _linear_of(packed))
+
+
+def _write_head(g: _Graph, units: str, weight: np.ndarray, bias: np.ndarray) -> str:
+    """Float64 logits ``units @ weight.T + bias`` (``units`` float64, parameters widened)."""
+    head_t = _float64(g, "head_weight", np.ascontiguousarray(np.asarray(weight).T))
     logits = g.node("MatMul", [units, head_t], "head_dot")
-    return g.node("Add", [logits, _widened(g, "head_bias", packed.head_bias, f64)], "logits")
+    return g.node("Add", [logits, _float64(g, "head_bias", np.asarray(bias))], "head_logits")
+
+
+def _float64(g: _Graph, hint: str, array: np.ndarray) -> str:
+    """``array`` as a float64 tensor, stored as float32 when that holds it exactly.
+
+    A classifier's head is float32; a regressor's, with the target scaling folded in, is
+    float64 (its weights are float32 values times powers of two, still float32-exact).
+    """
+    narrow = array.astype(np.float32)
+    if np.array_equal(narrow.astype(array.dtype), array):
+        return _widened(g, hint, narrow, np.float64)
+    return g.const(hint, array.astype(np.float64))
+
+
+def _linear_of(model) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(linear_coef, linear_intercept)`` of a packed network, or None without the term."""
+    coef = getattr(model, "linear_coef", None)
+    if coef is None:
+        return None
+    return np.asarray(coef, np.float64), np.asarray(model.linear_intercept, np.float64)
+
+
+def _add_linear(g: _Graph, x: str, logits: str, linear) -> str:
+    """``logits + lin``, the linear term of the network's input ``x`` (float32) added last.
+
+    ``lin = intercept``, then ``lin += x[:, j] * coef[j]`` for ``j = 0, 1, ...`` in float64,
+    as :func:`~sklearn_bnn.nn.packed.linear_term`: one ``Mul`` gives every rounded product,
+    ``Split`` their columns, and a chain of ``Add`` sums them in the feature order (a
+    ``MatMul`` or ``ReduceSum`` would sum in an order of its own).
+    """
+    if linear is None:
+        return logits
+    coef, intercept = linear
+    x = g.node("Cast", [x], "linear_x", to=_tensor_type(g, np.float64))
+    x = g.node("Unsqueeze", [x, g.const("linear_axes", np.array([2]))], "linear_x_3d")
+    products = g.node("Mul", [x, g.const("linear_coef", coef)], "linear_products")
+    split = g.const("linear_split", np.ones(len(coef), np.int64))
+    columns = [g.name(f"linear_product{j}") for j in range(len(coef))]
+    g.node_outputs("Split", [products, split], columns, axis=1)  # (n, 1, n_outputs) each
+    lin = g.const("linear_intercept", intercept)
+    for j, column in enumerate(columns):
+        lin = g.node("Add", [lin, column], f"linear_sum{j}")
+    lin = g.node("Squeeze", [lin, g.const("linear_squeeze", np.array([1]))], "linear")
+    return g.node("Add", [logits, lin], "logits")
 
 
 def _write_code(g: _Graph, x: str, code, dtype) -> str:
@@ -363,8 +425,23 @@ def _write_code(g: _Graph, x: str, code, dtype) -> str:
     return g.node("Concat", [x, bits], "x_coded", axis=1)
 
 
-def _write_surrogate(g: _Graph, x: str, module, code=None) -> str:
-    r"""S1 mean propagation (``inference="surrogate"``) in float32; returns the logits.
+def _write_surrogate(g: _Graph, x: str, model) -> str:
+    r"""S1 mean propagation (``inference="surrogate"``) in float32; returns float64 logits.
+
+    The fitted estimator's hidden layers in float32, then its float64 head
+    (``model._head``, the one ``predict`` uses: a regressor's has the target scaling
+    folded in) and its linear term, if any, as for the 1-bit network.
+    """
+    module = model.net_.module_
+    x_network = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
+    means = _s1_network(g, x_network, module, _code(model))
+    units = g.node("Cast", [means], "s1_float64", to=_tensor_type(g, np.float64))
+    logits = _write_head(g, units, *model._head(module))
+    return _add_linear(g, x_network, logits, _linear_of(model))
+
+
+def _s1_network(g: _Graph, x: str, module, code=None) -> str:
+    r"""S1 mean propagation in float32 from the float32 input ``x``: the last units' means.
 
     The operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order
     (:class:`~sklearn_bnn.nn.layers.FieldMoments`, then the neuron mean
@@ -381,7 +458,7 @@ def _write_surrogate(g: _Graph, x: str, module, code=None) -> str:
             "graph writes the S1 neuron erf(h / sqrt(2 (Sigma + c))), which only the 'sign', "
             "'gaussian' and 'logistic' noises have. inference='binary' converts."
         )
-    mean = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
+    mean = x
     if code is not None:
         mean = _write_code(g, mean, code, np.float32)
     sq_sum = None
@@ -393,8 +470,7 @@ def _write_surrogate(g: _Graph, x: str, module, code=None) -> str:
     for k, layer in enumerate(module.layers):
         # E[x^2] summed: the input's squares, then 1 per +-1 unit (sq_sum None)
         mean = _s1_layer(g, f"layer{k}", layer, mean, sq_sum if k == 0 else None, slope, c)
-    logits = g.node("MatMul", [mean, _param(g, "head_weight", module.head.weight.t())], "dot")
-    return g.node("Add", [logits, _param(g, "head_bias", module.head.bias)], "logits")
+    return mean
 
 
 def _param(g: _Graph, hint: str, tensor) -> str:
@@ -434,7 +510,7 @@ def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope,
 #: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
 _WRITERS: dict[str, Callable] = {
     "binary": lambda g, x, model: _write_binary(g, x, model.export_binary()),
-    "surrogate": lambda g, x, model: _write_surrogate(g, x, model.net_.module_, _code(model)),
+    "surrogate": _write_surrogate,
 }
 
 
@@ -463,13 +539,7 @@ def _shape_calculator(operator) -> None:
             f"{ALIAS} expects 1 input and 2 outputs (label, probabilities), got "
             f"{len(operator.inputs)} and {len(operator.outputs)}."
         )
-    n_samples, *rest = operator.inputs[0].type.shape or [None]
-    n_features = getattr(model, "n_features_in_", None)
-    if rest and isinstance(rest[0], int) and n_features is not None and rest[0] != n_features:
-        raise ValueError(
-            f"the ONNX input of the BinaryNetClassifier has {rest[0]} columns, but the "
-            f"model was fitted on {n_features} features."
-        )
+    n_samples = _n_samples(operator)
     classes = _label_array(_classes(operator.scope_inst, model))
     label_type = (
         data_types.Int64TensorType if classes.dtype.kind == "i" else (data_types.StringTensorType)
@@ -480,6 +550,50 @@ def _shape_calculator(operator) -> None:
     if zipmap == "columns" and isinstance(operator.outputs[1].type, data_types.DoubleTensorType):
         proba_type = data_types.DoubleTensorType
     operator.outputs[1].type = proba_type(shape=[n_samples, len(classes)])
+
+
+def _n_samples(operator):
+    """The input's first dimension; its width checked against ``n_features_in_``."""
+    model = operator.raw_operator
+    n_samples, *rest = operator.inputs[0].type.shape or [None]
+    n_features = getattr(model, "n_features_in_", None)
+    if rest and isinstance(rest[0], int) and n_features is not None and rest[0] != n_features:
+        raise ValueError(
+            f"the ONNX input of the {type(model).__name__} has {rest[0]} columns, but the "
+            f"model was fitted on {n_features} features."
+        )
+    return n_samples
+
+
+def _regressor_shape_calculator(operator) -> None:
+    """One output, the predictions: ``[N, n_outputs_]`` of the input's float type.
+
+    skl2onnx's regressor convention (``LinearRegression``, ``MLPRegressor``): float64 for
+    a ``double`` input, float32 otherwise, and ``[N, 1]`` for a single target.
+    """
+    data_types = _require("skl2onnx.common.data_types")
+    model = operator.raw_operator
+    _check_inference(model)
+    if len(operator.inputs) != 1 or len(operator.outputs) != 1:
+        raise RuntimeError(
+            f"{REGRESSOR_ALIAS} expects 1 input and 1 output (the predictions), got "
+            f"{len(operator.inputs)} and {len(operator.outputs)}."
+        )
+    n_samples = _n_samples(operator)
+    kind = data_types.FloatTensorType
+    if isinstance(operator.inputs[0].type, data_types.DoubleTensorType):
+        kind = data_types.DoubleTensorType
+    operator.outputs[0].type = kind(shape=[n_samples, model.n_outputs_])
+
+
+def _regressor_converter(scope, operator, container) -> None:
+    """The regressor's network; its float64 predictions cast to the output's type."""
+    model = operator.raw_operator
+    _check_opset(container, model)
+    g = _Skl2OnnxGraph(scope, container)
+    predictions = _network_writer(model)(g, operator.inputs[0].full_name)
+    out_type = _tensor_type(g, _numpy_type(operator.outputs[0].type))
+    g.node("Cast", [predictions], "variable", out=operator.outputs[0].full_name, to=out_type)
 
 
 def _numpy_type(variable_type) -> type:
@@ -494,16 +608,20 @@ def _classes(scope, model) -> np.ndarray:
     return model.classes_
 
 
-def _converter(scope, operator, container) -> None:
-    """Write the 1-bit network of ``operator.raw_operator`` into skl2onnx's container."""
+def _check_opset(container, model) -> None:
     opset = container.target_opset
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(
-            f"target_opset={opset} is too low for a BinaryNetClassifier: the converter "
+            f"target_opset={opset} is too low for a {type(model).__name__}: the converter "
             f"needs opset {MIN_OPSET} or higher "
-            "(GreaterOrEqual; Softmax, ReduceSum as defined there)."
+            "(GreaterOrEqual; Softmax, ReduceSum, Split, Squeeze as defined there)."
         )
+
+
+def _converter(scope, operator, container) -> None:
+    """Write the 1-bit network of ``operator.raw_operator`` into skl2onnx's container."""
     model = operator.raw_operator
+    _check_opset(container, model)
     g = _Skl2OnnxGraph(scope, container)
     logits = _network_writer(model)(g, operator.inputs[0].full_name)
     label, proba = operator.outputs[0].full_name, operator.outputs[1].full_name
@@ -513,11 +631,14 @@ def _converter(scope, operator, container) -> None:
 
 
 def register() -> None:
-    """Register the converter for :class:`~sklearn_bnn.BinaryNetClassifier` with skl2onnx.
+    """Register the converters of both estimators with skl2onnx.
 
-    Done on ``import sklearn_bnn.onnx`` when skl2onnx is installed; calling it again is
-    harmless (the registration is overwritten).  Options: ``zipmap`` (``True``, the
-    default, ``False``, ``"columns"``), as for scikit-learn's classifiers.
+    :class:`~sklearn_bnn.BinaryNetClassifier` (alias :data:`ALIAS`; options ``zipmap``:
+    ``True``, the default, ``False``, ``"columns"``, and ``nocl``, as for scikit-learn's
+    classifiers) and :class:`~sklearn_bnn.BinaryNetRegressor` (alias
+    :data:`REGRESSOR_ALIAS`; one output, the predictions).  Done on
+    ``import sklearn_bnn.onnx`` when skl2onnx is installed; calling it again is harmless
+    (the registrations are overwritten).
 
     Raises
     ------
@@ -527,13 +648,14 @@ def register() -> None:
     Examples
     --------
     >>> import skl2onnx
-    >>> from sklearn_bnn.onnx import ALIAS, register
+    >>> from sklearn_bnn.onnx import ALIAS, REGRESSOR_ALIAS, register
     >>> register()
-    >>> ALIAS in skl2onnx.supported_converters()
+    >>> {ALIAS, REGRESSOR_ALIAS} <= set(skl2onnx.supported_converters())
     True
     """
     skl2onnx = _require("skl2onnx")
     from .classifier import BinaryNetClassifier
+    from .regressor import BinaryNetRegressor
 
     skl2onnx.update_registered_converter(
         BinaryNetClassifier,
@@ -542,23 +664,33 @@ def register() -> None:
         _converter,
         options={"zipmap": [True, False, "columns"], "nocl": [False, True]},
     )
+    skl2onnx.update_registered_converter(
+        BinaryNetRegressor, REGRESSOR_ALIAS, _regressor_shape_calculator, _regressor_converter
+    )
 
 
-def to_onnx(model, X=None, **kwargs):
+def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     """Convert a fitted model to an ONNX ``ModelProto``.
 
     Parameters
     ----------
     model : estimator, Pipeline or PackedBinaryNetwork
-        A fitted :class:`~sklearn_bnn.BinaryNetClassifier` (``inference="binary"`` or
+        A fitted :class:`~sklearn_bnn.BinaryNetClassifier` or
+        :class:`~sklearn_bnn.BinaryNetRegressor` (``inference="binary"`` or
         ``"surrogate"``), a scikit-learn pipeline that ends in one, or anything else
         skl2onnx converts: then this is :func:`skl2onnx.to_onnx` after :func:`register`.  A
         :class:`~sklearn_bnn.PackedBinaryNetwork` is written directly with ``onnx``
-        (skl2onnx not needed), input scaling included.
+        (skl2onnx not needed), input scaling and linear term included.
     X : array-like, default=None
         Sample input; its dtype sets the input type (float64: ``double``, whose values the
         graph casts to float32 as ``predict`` does).  Required by skl2onnx (or pass
         ``initial_types``); for a packed network ``None`` means ``double``.
+    task : {"classification", "regression"}, default=None
+        For a packed network only, which does not know what it was exported from:
+        ``"classification"`` (the default) reads its logits as a classifier does,
+        ``"regression"`` outputs them as the predictions (the export of a
+        :class:`~sklearn_bnn.BinaryNetRegressor`, whose head carries the target scaling).
+        An estimator knows its task: passing ``task`` with one is an error.
     **kwargs
         Passed to :func:`skl2onnx.to_onnx` (``options``, ``target_opset``, ...).  For a
         packed network only ``target_opset`` (default :data:`MIN_OPSET`).
@@ -566,22 +698,26 @@ def to_onnx(model, X=None, **kwargs):
     Returns
     -------
     onnx.ModelProto
-        Outputs ``label`` and ``probabilities`` (float32), or with skl2onnx's default
-        ``zipmap=True`` option ``output_label`` and ``output_probability``.
+        A classifier: outputs ``label`` and ``probabilities`` (float32), or with
+        skl2onnx's default ``zipmap=True`` option ``output_label`` and
+        ``output_probability``.  A regressor: one output, ``variable``, the predictions
+        of shape ``(n_samples, n_outputs)`` (``(n_samples, 1)`` for a single target, as
+        skl2onnx's regressors), in the input's float type: float64 for a ``double``
+        input, else float32.
 
     Raises
     ------
     ValueError
         ``inference="mc"``, ``inference="surrogate"`` with a noise without an erf neuron,
-        or ``target_opset`` below :data:`MIN_OPSET`.
+        ``target_opset`` below :data:`MIN_OPSET`, or an invalid ``task``.
     ImportError
         onnx or skl2onnx is missing; the message gives the install command.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> from sklearn.datasets import load_iris, make_regression
+    >>> from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
     >>> from sklearn_bnn.onnx import OnnxPredictor, to_onnx
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BinaryNetClassifier((8,), max_iter=10, random_state=0).fit(X, y)
@@ -589,18 +725,34 @@ def to_onnx(model, X=None, **kwargs):
     >>> model = to_onnx(packed)
     >>> bool(np.array_equal(OnnxPredictor(model).predict(X), packed.predict(X)))
     True
+    >>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
+    >>> reg = BinaryNetRegressor((32,), random_state=0).fit(X, y)
+    >>> pred = OnnxPredictor(to_onnx(reg, X[:1])).predict(X)
+    >>> pred.shape, bool(np.array_equal(pred[:, 0], reg.predict(X)))
+    ((200, 1), True)
+    >>> model = to_onnx(reg.export_binary(), task="regression")
+    >>> bool(np.array_equal(OnnxPredictor(model).predict(X)[:, 0], reg.predict(X)))
+    True
     """
     if isinstance(model, PackedBinaryNetwork):
-        return _packed_to_onnx(model, X, **kwargs)
+        return _packed_to_onnx(model, X, task="classification" if task is None else task, **kwargs)
     if isinstance(model, PackedResidualNetwork):
         raise NotImplementedError(_NOT_PLAIN)
+    if task is not None:
+        raise ValueError(
+            f"task={task!r} applies to a PackedBinaryNetwork only, which does not know "
+            f"what it was exported from; a {type(model).__name__} converts as what it is "
+            "(leave task out)."
+        )
     skl2onnx = _require("skl2onnx")
     register()
     return skl2onnx.to_onnx(model, X, **kwargs)
 
 
-def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, target_opset: int | None = None):
+def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_opset=None):
     onnx = _require("onnx")
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
     opset = MIN_OPSET if target_opset is None else int(target_opset)
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(
@@ -610,19 +762,25 @@ def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, target_opset: int | 
     in_dtype = np.float32 if X is not None and np.asarray(X).dtype == np.float32 else np.float64
     g = _Graph()
     logits = _write_binary(g, "X", packed)
-    _write_outputs(g, logits, packed.classes_, "label", "probabilities", np.float32)
-    label_type = onnx.TensorProto.INT64
-    if _label_array(packed.classes_).dtype.kind != "i":
-        label_type = onnx.TensorProto.STRING
     make = onnx.helper.make_tensor_value_info
+    n_outputs = len(packed.head_bias)
+    if task == "regression":  # skl2onnx's regressors: the input's float type
+        g.node("Cast", [logits], "variable", out="variable", to=_tensor_type(g, in_dtype))
+        outputs = [make("variable", _tensor_type(g, in_dtype), [None, n_outputs])]
+    else:
+        _write_outputs(g, logits, packed.classes_, "label", "probabilities", np.float32)
+        label_type = onnx.TensorProto.INT64
+        if _label_array(packed.classes_).dtype.kind != "i":
+            label_type = onnx.TensorProto.STRING
+        outputs = [
+            make("label", label_type, [None]),
+            make("probabilities", onnx.TensorProto.FLOAT, [None, n_outputs]),
+        ]
     graph = onnx.helper.make_graph(
         g.nodes,
         "sklearn_bnn_packed_network",
         [make("X", _tensor_type(g, in_dtype), [None, packed.n_features_in_])],
-        [
-            make("label", label_type, [None]),
-            make("probabilities", onnx.TensorProto.FLOAT, [None, len(packed.classes_)]),
-        ],
+        outputs,
         g.initializers,
     )
     opsets = [onnx.helper.make_opsetid("", opset)]
@@ -644,7 +802,8 @@ class OnnxPredictor:
     ----------
     model : onnx.ModelProto, bytes or str
         A model from :func:`to_onnx` or :func:`skl2onnx.to_onnx` (or its serialised bytes,
-        or a file path), with or without ``ZipMap``.
+        or a file path): a classifier's, with or without ``ZipMap``, or a regressor's (one
+        output, the predictions).
     n_threads : int, default=None
         onnxruntime's intra-op threads (``None``: its default, all cores).
 
@@ -680,10 +839,19 @@ class OnnxPredictor:
             raise ValueError(f"expected a model with one input, got {len(inputs)}")
         self._input = inputs[0].name
         self._dtype = np.float64 if inputs[0].type == "tensor(double)" else np.float32
+        self._regression = len(self.session.get_outputs()) == 1
+
+    def _run(self, X) -> list:
+        return self.session.run(None, {self._input: np.asarray(X, dtype=self._dtype)})
 
     def run(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Labels and probabilities, shape (n_samples, n_classes), whatever ``zipmap`` was."""
-        label, *proba = self.session.run(None, {self._input: np.asarray(X, dtype=self._dtype)})
+        if self._regression:
+            raise ValueError(
+                "this model has one output, a regressor's predictions: use predict(X); "
+                "run(X) and predict_proba(X) read a classifier's labels and probabilities."
+            )
+        label, *proba = self._run(X)
         if len(proba) > 1:  # zipmap="columns": one output per class
             return label, np.column_stack(proba)
         if isinstance(proba[0], list):  # ZipMap: one dict per sample, in the classes' order
@@ -691,7 +859,9 @@ class OnnxPredictor:
         return label, proba[0]
 
     def predict(self, X) -> np.ndarray:
-        """Labels, shape (n_samples,)."""
+        """Labels, shape (n_samples,); a regressor's predictions, (n_samples, n_outputs)."""
+        if self._regression:
+            return self._run(X)[0]
         return self.run(X)[0]
 
     def predict_proba(self, X) -> np.ndarray:

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["generate", "write"]
+__all__ = ["TASKS", "generate", "write"]
 
 _C_KEYWORDS = frozenset(
     [
@@ -102,6 +102,9 @@ _C_KEYWORDS = frozenset(
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PER_LINE = 100  # columns of the generated arrays
+
+#: ``task`` values of :func:`generate`: which entry points are written.
+TASKS = ("classification", "regression")
 
 
 # ----------------------------------------------------------------------------- literals
@@ -166,7 +169,7 @@ class _Arrays:
         self.nbytes += size * int(np.prod(dims))
 
 
-def _check_arguments(name: str, word_bits: int) -> None:
+def _check_arguments(name: str, word_bits: int, task: str) -> None:
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in _C_KEYWORDS:
         raise ValueError(
             f"name={name!r} is not a valid C identifier; use letters, digits and '_', "
@@ -174,6 +177,8 @@ def _check_arguments(name: str, word_bits: int) -> None:
         )
     if word_bits not in (32, 64):
         raise ValueError(f"word_bits={word_bits!r} is not supported; use 32 or 64.")
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
 
 
 def _classes_code(classes: np.ndarray, name: str, arrays: _Arrays) -> str:
@@ -375,26 +380,62 @@ void {n}_logits(const {real} *x, double *logits)
     int c, j;
 """
 
-_LOGITS_TAIL = """\
-    for (c = 0; c < {P}_N_CLASSES; ++c)
+_HEAD_SUM = """\
+    for (c = 0; c < {P}_N_OUTPUTS; ++c)
         logits[c] = 0.0;
-    for (j = 0; j < {n_units}; ++j) {{ /* every class sums in unit order, the bias last */
+    for (j = 0; j < {n_units}; ++j) {{ /* every output sums in unit order, the bias last */
         int on = ({last}[j / {W}] >> (j % {W})) & 1u;
-        for (c = 0; c < {P}_N_CLASSES; ++c) {{
+        for (c = 0; c < {P}_N_OUTPUTS; ++c) {{
             double w = (double){n}_head_w[c * {n_units} + j];
             logits[c] += on ? w : -w;
         }}
     }}
-    for (c = 0; c < {P}_N_CLASSES; ++c)
+    for (c = 0; c < {P}_N_OUTPUTS; ++c)
         logits[c] += (double){n}_head_b[c];
-}}
+"""
 
+# The linear term: each product is rounded to double before it is added, as numpy does;
+# a fused multiply-add would round once and differ.  GCC contracts a * b + c across
+# statements in its GNU modes (-std=gnu99, the default) when the target has FMA; its ISO
+# modes (-std=c99) do not, and the optimize attribute turns it off for this function.
+# Clang honours the standard pragma.
+_LINEAR = """\
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define {P}_NO_FMA
+#elif defined(__GNUC__)
+#define {P}_NO_FMA __attribute__((optimize("fp-contract=off")))
+#else
+#define {P}_NO_FMA /* compile without contraction, e.g. -ffp-contract=off (see {n}.h) */
+#endif
+
+/* Linear term, added to the logits last: the intercept, then input j = 0, 1, ... in order,
+   each product rounded to double before it is added (no fused multiply-add). */
+{P}_NO_FMA static void {n}_linear(const {real} *x, double *logits)
+{{
+    double lin[{P}_N_OUTPUTS];
+    int c, j;
+    for (c = 0; c < {P}_N_OUTPUTS; ++c)
+        lin[c] = {n}_lin_b[c];
+    for (j = 0; j < {P}_N_FEATURES; ++j) {{
+        double v = (double)x[j];
+        for (c = 0; c < {P}_N_OUTPUTS; ++c) {{
+            double product = v * {n}_lin_w[j * {P}_N_OUTPUTS + c];
+            lin[c] += product;
+        }}
+    }}
+    for (c = 0; c < {P}_N_OUTPUTS; ++c)
+        logits[c] += lin[c];
+}}
+"""
+
+_CLASSIFY = """\
 int {n}_predict(const {real} *x)
 {{
-    double logits[{P}_N_CLASSES];
+    double logits[{P}_N_OUTPUTS];
     int c, best = 0;
     {n}_logits(x, logits);
-    for (c = 1; c < {P}_N_CLASSES; ++c)
+    for (c = 1; c < {P}_N_OUTPUTS; ++c)
         if (logits[c] > logits[best])
             best = c;
     return best;
@@ -402,18 +443,18 @@ int {n}_predict(const {real} *x)
 
 void {n}_predict_proba(const {real} *x, float *proba)
 {{
-    double logits[{P}_N_CLASSES], top, sum = 0.0;
+    double logits[{P}_N_OUTPUTS], top, sum = 0.0;
     int c;
     {n}_logits(x, logits);
     top = logits[0];
-    for (c = 1; c < {P}_N_CLASSES; ++c)
+    for (c = 1; c < {P}_N_OUTPUTS; ++c)
         if (logits[c] > top)
             top = logits[c];
-    for (c = 0; c < {P}_N_CLASSES; ++c) {{
+    for (c = 0; c < {P}_N_OUTPUTS; ++c) {{
         logits[c] = exp(logits[c] - top);
         sum += logits[c];
     }}
-    for (c = 0; c < {P}_N_CLASSES; ++c)
+    for (c = 0; c < {P}_N_OUTPUTS; ++c)
         proba[c] = (float)(logits[c] / sum);
 }}
 
@@ -425,24 +466,39 @@ void {n}_predict_batch(const {real} *x, long n_samples, int *indices)
 }}
 """
 
+_REGRESS = """\
+void {n}_predict(const {real} *x, double *y)
+{{
+    {n}_logits(x, y);
+}}
 
-def _logits_code(facts: dict, fmt: dict, scaling: bool, coded: bool) -> str:
-    """Body of ``<name>_logits``: scaling, input code, first layer, binary layers, head."""
+void {n}_predict_batch(const {real} *x, long n_samples, double *y)
+{{
+    long i;
+    for (i = 0; i < n_samples; ++i)
+        {n}_logits(x + i * {P}_N_FEATURES, y + i * {P}_N_OUTPUTS);
+}}
+"""
+
+
+def _logits_code(facts: dict, fmt: dict, net) -> str:
+    """``<name>_logits``: scaling, input code, first layer, binary layers, head, linear."""
     n, P = fmt["n"], fmt["P"]
     code = _LOGITS_HEAD.format(**fmt)
     source = "x"
-    if scaling:
+    if net.input_scale is not None:
         code += f"    {fmt['real']} xs[{P}_N_FEATURES];\n"
-    if coded:  # the coded input, on the stack
+    if net.code is not None:  # the coded input, on the stack
         code += f"    {fmt['real']} xc[{P}_N_INPUTS];\n"
-    if scaling:
+    if net.input_scale is not None:
         code += (
             f"    for (j = 0; j < {P}_N_FEATURES; ++j)\n"
             f"        xs[j] = ({fmt['real']})(((double)x[j] - {n}_in_offset[j]) / "
             f"{n}_in_scale[j]);\n"
         )
         source = "xs"
-    if coded:
+    network_input = source  # what the linear term reads
+    if net.code is not None:
         code += f"    {n}_code({source}, xc);\n"
         source = "xc"
     code += f"    {n}_first({source}, a);\n"
@@ -456,12 +512,60 @@ def _logits_code(facts: dict, fmt: dict, scaling: bool, coded: bool) -> str:
     other = buffers[(len(sizes) - 1) % 2]
     if len(sizes) == 2:
         code += f"    (void){other};\n"
-    return code + _LOGITS_TAIL.format(last=last, n_units=sizes[-1], **fmt)
+    code += _HEAD_SUM.format(last=last, n_units=sizes[-1], **fmt)
+    if _linear_of(net) is not None:
+        code += f"    {n}_linear({network_input}, logits);\n"
+    return code + "}\n"
 
 
-def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: int) -> str:
-    n, P, W, real = fmt["n"], fmt["P"], fmt["W"], fmt["real"]
-    shape = " -> ".join(map(str, facts["sizes"])) + f" -> {len(net.classes_)} classes"
+def _linear_of(net):
+    """``(linear_coef, linear_intercept)`` as float64, or None without a linear term."""
+    coef = getattr(net, "linear_coef", None)
+    if coef is None:
+        return None
+    return np.asarray(coef, np.float64), np.asarray(net.linear_intercept, np.float64)
+
+
+def _linear_arrays(net, name: str, arrays: _Arrays) -> None:
+    """Emit ``<name>_lin_w`` (row-major ``(n_features, n_outputs)``) and ``<name>_lin_b``."""
+    coef, intercept = _linear_of(net)
+    items = [_float_literal(v, "double") for v in coef.ravel()]
+    arrays.add("double", f"{name}_lin_w", coef.shape, items, 8)
+    items = [_float_literal(v, "double") for v in intercept]
+    arrays.add("double", f"{name}_lin_b", intercept.shape, items, 8)
+
+
+_ENTRY_POINTS = {
+    "classification": """\
+ * {n}_predict returns the class index; its label is {n}_classes[index].
+ * {n}_predict_proba writes {P}_N_CLASSES probabilities (softmax of the logits).
+ * {n}_predict_batch classifies n_samples rows of {P}_N_FEATURES values (row-major).""",
+    "regression": """\
+ * {n}_predict writes the {P}_N_OUTPUTS predictions (double) of one row to y: the
+ *                regressor's predict, its target scaling folded into the head.
+ * {n}_logits writes the same values (the network's output).
+ * {n}_predict_batch predicts n_samples rows of {P}_N_FEATURES values (row-major) into
+ *                y, n_samples x {P}_N_OUTPUTS doubles (row-major).""",
+}
+
+_PROTOTYPES = {
+    "classification": """\
+int {n}_predict(const {real} *x);
+void {n}_predict_proba(const {real} *x, float *proba);
+void {n}_logits(const {real} *x, double *logits);
+void {n}_predict_batch(const {real} *x, long n_samples, int *indices);""",
+    "regression": """\
+void {n}_predict(const {real} *x, double *y);
+void {n}_logits(const {real} *x, double *logits);
+void {n}_predict_batch(const {real} *x, long n_samples, double *y);""",
+}
+
+
+def _header(net, fmt: dict, facts: dict, declarations: str, nbytes: int, stack: int) -> str:
+    n, P, W, real, task = fmt["n"], fmt["P"], fmt["W"], fmt["real"], fmt["task"]
+    n_outputs = len(net.head_bias)
+    outputs = f"{n_outputs} classes" if task == "classification" else f"{n_outputs} outputs"
+    shape = " -> ".join(map(str, facts["sizes"])) + f" -> {outputs}"
     if net.code is not None:
         shape = f"{net.n_features_in_} features, coded to {shape}"
     first = "bits (+-1)" if facts["binary_first"] else f"{facts['first_type']} matrix"
@@ -474,23 +578,35 @@ def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: 
             " *                bit k = x[feature[k]] >= threshold[k] "
             f"({facts['code_type'] or real}) ? +1 : -1"
         )
+    linear = "none"
+    if _linear_of(net) is not None:
+        linear = (
+            "lin = intercept, then lin += x[j] * coef[j] for j = 0, 1, ... in double\n"
+            " *                (x: the scaled input, before the code), added to the logits last;\n"
+            " *                each product rounded before it is added: no fused multiply-add\n"
+            " *                (turned off for GCC and clang in the source; other compilers:\n"
+            " *                compile with contraction off, e.g. -ffp-contract=off)"
+        )
+    defines = f"#define {P}_N_OUTPUTS {n_outputs}\n"
+    if task == "classification":
+        defines += f"#define {P}_N_CLASSES {n_outputs}\n"
     return f"""\
 /* {n}.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).
  *
+ * Task:          {task}
  * Network:       {shape}
  * Input scaling: {scaling}
  * Input code:    {coding}
  * First layer:   {first}, double accumulation, threshold in {real}
  * Later layers:  packed {W}-bit words ({facts["word"]}), XOR + popcount <= threshold
  * Head:          {facts["head_type"]} weights, double logits
+ * Linear term:   {linear}
  * Word size:     {W} bits
  * Memory:        {nbytes} bytes of constants (static const arrays);
  *                {stack} bytes of stack buffers per call, no dynamic allocation.
  * Portability:   C99; define BNN_PORTABLE to avoid compiler popcount builtins.
  *
- * {n}_predict returns the class index; its label is {n}_classes[index].
- * {n}_predict_proba writes {P}_N_CLASSES probabilities (softmax of the logits).
- * {n}_predict_batch classifies n_samples rows of {P}_N_FEATURES values (row-major).
+{_ENTRY_POINTS[task].format(**fmt)}
  */
 #ifndef {P}_H_
 #define {P}_H_
@@ -498,21 +614,17 @@ def _header(net, fmt: dict, facts: dict, classes_decl: str, nbytes: int, stack: 
 #include <stdint.h>
 
 #define {P}_N_FEATURES {net.n_features_in_}
-#define {P}_N_CLASSES {len(net.classes_)}
-#define {P}_WORD_BITS {W}
-
-{classes_decl}
-
-int {n}_predict(const {real} *x);
-void {n}_predict_proba(const {real} *x, float *proba);
-void {n}_logits(const {real} *x, double *logits);
-void {n}_predict_batch(const {real} *x, long n_samples, int *indices);
+{defines}#define {P}_WORD_BITS {W}
+{declarations}
+{_PROTOTYPES[task].format(**fmt)}
 
 #endif /* {P}_H_ */
 """
 
 
-def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
+def generate(
+    net, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+) -> tuple[str, str]:
     """The text of ``name.h`` and ``name.c`` for a packed network.
 
     Parameters
@@ -522,6 +634,13 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         Prefix of every exported symbol and of the file names; a C identifier.
     word_bits : {64, 32}, default=64
         Width of the packed words (``uint64_t`` or ``uint32_t``).
+    task : {"classification", "regression"}, default="classification"
+        The entry points.  ``"classification"``: ``int name_predict(const float *x)``
+        (the class index), ``name_predict_proba``, ``name_predict_batch`` (indices) and
+        the labels ``name_classes``.  ``"regression"`` (the export of a
+        :class:`~sklearn_bnn.BinaryNetRegressor`): ``void name_predict(const float *x,
+        double *y)`` writing ``NAME_N_OUTPUTS`` predictions, and ``name_predict_batch``
+        writing ``n_samples`` rows of them.  Both have ``name_logits``.
 
     Returns
     -------
@@ -539,12 +658,20 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
     /* tiny.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).
     >>> "int tiny_predict(const float *x);" in header
     True
+    >>> header, source = generate(net, "tiny", task="regression")
+    >>> "void tiny_predict(const float *x, double *y);" in header
+    True
     """
-    _check_arguments(name, word_bits)
+    _check_arguments(name, word_bits, task)
     real = "double" if net.layers[0].threshold.dtype == np.float64 else "float"
     arrays = _Arrays([])
     facts = _layers_code(net, name, word_bits, real, arrays)
-    classes_decl = _classes_code(np.asarray(net.classes_), name, arrays)
+    linear = _linear_of(net) is not None
+    if linear:
+        _linear_arrays(net, name, arrays)
+    declarations = ""
+    if task == "classification":
+        declarations = "\n" + _classes_code(np.asarray(net.classes_), name, arrays) + "\n"
     fmt = {
         "n": name,
         "P": name.upper(),
@@ -555,9 +682,15 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         "ll": "ll" if word_bits == 64 else "",
         "n_out": facts["sizes"][1],
         "pad": " " * len(f"static void {name}_binary("),
+        "task": task,
     }
     word_bytes, real_bytes = word_bits // 8, 8 if real == "double" else 4
-    stack = 2 * facts["max_words"] * word_bytes + 8 * len(net.classes_) + 4 * 8  # acc[4]
+    n_outputs = len(net.head_bias)
+    stack = 2 * facts["max_words"] * word_bytes + 4 * 8  # a, b and acc[4]
+    if task == "classification":
+        stack += 8 * n_outputs  # the logits of predict
+    if linear:
+        stack += 8 * n_outputs  # lin
     if net.input_scale is not None:
         stack += net.n_features_in_ * real_bytes  # xs
     if net.code is not None:
@@ -586,19 +719,24 @@ def generate(net, name: str = "bnn", word_bits: int = 64) -> tuple[str, str]:
         parts += ["\n", _code_function(net, fmt)]
     if len(facts["sizes"]) > 2:
         parts += ["\n", _BINARY.format(**fmt)]
-    parts += ["\n", _logits_code(facts, fmt, net.input_scale is not None, net.code is not None)]
-    header = _header(net, fmt, facts, classes_decl, arrays.nbytes, stack)
+    if linear:
+        parts += ["\n", _LINEAR.format(**fmt)]
+    parts += ["\n", _logits_code(facts, fmt, net)]
+    parts += ["\n", (_CLASSIFY if task == "classification" else _REGRESS).format(**fmt)]
+    header = _header(net, fmt, facts, declarations, arrays.nbytes, stack)
     return header, "".join(parts)
 
 
-def write(net, directory, name: str = "bnn", word_bits: int = 64) -> tuple[Path, Path]:
+def write(
+    net, directory, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+) -> tuple[Path, Path]:
     """Write ``name.h`` and ``name.c`` into ``directory`` (created if missing).
 
     Parameters
     ----------
     net : PackedBinaryNetwork
     directory : str or os.PathLike
-    name, word_bits
+    name, word_bits, task
         As in :func:`generate`.
 
     Returns
@@ -617,7 +755,7 @@ def write(net, directory, name: str = "bnn", word_bits: int = 64) -> tuple[Path,
     ...     print([path.name for path in write(net, tmp, name="tiny", word_bits=32)])
     ['tiny.h', 'tiny.c']
     """
-    header, source = generate(net, name, word_bits)
+    header, source = generate(net, name, word_bits, task)
     directory = Path(os.fspath(directory))
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / f"{name}.h", directory / f"{name}.c"
