@@ -62,7 +62,7 @@ from .encoding import ENCODINGS, ThermometerEncoder
 from .init import DEFAULT_SIGMA_M2, INITS, resolve_init
 from .nn import ESTIMATORS, INFERENCE, NOISES, FIRST_LAYERS, NoiseModel, get_noise
 from .nn.architecture import ARCHITECTURES
-from .nn.packed import PackedBinaryNetwork
+from .nn.packed import PackedBinaryNetwork, linear_term
 from .nn.spec import SURROGATE_SPECS, check_compile, resolve_slope
 
 __all__ = ["BaseBinaryNetwork", "ModelSummary"]
@@ -90,6 +90,11 @@ def _check_float32_range(X: np.ndarray) -> None:
                 f"{_FLOAT32_MAX:.3g}); the network computes in float32. Standardise the "
                 "features, e.g. with sklearn.preprocessing.StandardScaler."
             )
+
+
+def _as_read(X: np.ndarray) -> np.ndarray:
+    """``X`` as the network and its linear term read it: float32, widened to float64."""
+    return X.astype(np.float32).astype(np.float64)
 
 
 def _dense(X):
@@ -194,6 +199,8 @@ class BaseBinaryNetwork(BaseEstimator):
         "init": [StrOptions(INITS.names), Interval(Real, 0, 1, closed="both"), tuple, list],
         "inference": [StrOptions(INFERENCE.names)],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "linear": ["boolean"],
+        "linear_alpha": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -226,6 +233,8 @@ class BaseBinaryNetwork(BaseEstimator):
         init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
+        linear=False,
+        linear_alpha=1.0,
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=3e-3,
@@ -254,6 +263,8 @@ class BaseBinaryNetwork(BaseEstimator):
         self.init = init
         self.inference = inference
         self.n_mc_samples = n_mc_samples
+        self.linear = linear
+        self.linear_alpha = linear_alpha
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -318,9 +329,9 @@ class BaseBinaryNetwork(BaseEstimator):
     def _check_same_network(self, network: _Network) -> None:
         """A warm start or ``partial_fit`` continues the fitted network: refuse to redefine it.
 
-        ``architecture``, ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer`` and
-        the input code
-        (``encoding``, ``n_bins``) define the network; changing them with ``set_params``
+        ``architecture``, ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer``, the
+        input code (``encoding``, ``n_bins``) and the linear term (``linear``,
+        ``linear_alpha``) define the network; changing them with ``set_params``
         and fitting again would otherwise silently keep the old one.
         """
         fitted, asked = self._fitted_network(), self._asked_network(network)
@@ -347,6 +358,8 @@ class BaseBinaryNetwork(BaseEstimator):
             "first_layer": module.first_layer,
             "encoding": "raw" if encoder is None else encoding,
             "n_bins": None if encoder is None else encoder.n_bins,
+            "linear": self.linear_coef_ is not None,
+            "linear_alpha": self._linear_alpha,
         }
 
     def _asked_network(self, network: _Network) -> dict:
@@ -358,6 +371,8 @@ class BaseBinaryNetwork(BaseEstimator):
             "first_layer": network.first_layer,
             "encoding": self.encoding,
             "n_bins": self.n_bins if self._encodes() else None,
+            "linear": self.linear,
+            "linear_alpha": self.linear_alpha if self.linear else None,
         }
 
     def _snapshot(self):
@@ -414,12 +429,19 @@ class BaseBinaryNetwork(BaseEstimator):
         train_rows, valid_rows = self._split(y, seed) if early_stopping else (slice(None), None)
         if first:  # placed on the training rows (not the early-stopping validation rows)
             self.encoder_ = self._make_encoder().fit(X[train_rows]) if self._encodes() else None
+            w_train = None if sample_weight is None else sample_weight[train_rows]
+            self._fit_linear(X[train_rows], y[train_rows], w_train)
         Z = self._encode(X)
+        offset, offset64 = self._linear_offsets(X)
 
         def tensors(rows):
             w = None if sample_weight is None else torch.tensor(sample_weight[rows], device=device)
             Xt = torch.tensor(Z[rows], dtype=torch.float32, device=device)
-            return TensorData(Xt, torch.as_tensor(y[rows], device=device), w)
+            yt = torch.as_tensor(y[rows], device=device)
+            if offset is None:
+                return TensorData(Xt, yt, w)
+            ot = torch.tensor(offset[rows], dtype=torch.float32, device=device)
+            return TensorData(Xt, yt, w, ot, offset64[rows])
 
         n_epochs = auto_epochs(len(y)) if self.max_iter == "auto" else self.max_iter
         return _Fit(
@@ -460,6 +482,30 @@ class BaseBinaryNetwork(BaseEstimator):
                 f"{smallest}: {exc} Use more samples, a larger validation_fraction, or "
                 "early_stopping=False."
             ) from exc
+
+    def _fit_linear(self, X, y, sample_weight) -> None:
+        """The linear term (``linear=True``), fitted once, before the network, on the rows
+        the network trains on; the network then learns what it leaves."""
+        self._linear_alpha = self.linear_alpha if self.linear else None
+        self.linear_coef_ = self.linear_intercept_ = None
+        if self.linear:
+            model = self._linear_model()
+            model.fit(_as_read(X), y, sample_weight=sample_weight)
+            self.linear_coef_, self.linear_intercept_ = self._linear_parameters(model, X.shape[1])
+
+    def _linear(self) -> tuple[np.ndarray, np.ndarray]:
+        """The linear term's coef and intercept in the units of the outputs ``predict``
+        uses (those of ``export_binary``)."""
+        return self.linear_coef_, self.linear_intercept_
+
+    def _linear_offsets(self, X):
+        """The linear term of ``X``: as the training loss adds it (to the network's raw
+        outputs) and as the outputs of ``predict`` add it; ``(None, None)`` without one."""
+        if self.linear_coef_ is None:
+            return None, None
+        Xr = _as_read(X)
+        offset64 = linear_term(Xr, *self._linear())
+        return linear_term(Xr, self.linear_coef_, self.linear_intercept_), offset64
 
     def _encodes(self) -> bool:
         return ENCODINGS[self.encoding][1]
@@ -521,6 +567,10 @@ class BaseBinaryNetwork(BaseEstimator):
         )
         net.initialize()
         self.init_ = architecture.initialize(net.module_, self.init, self.surrogate)
+        if self.linear:  # the network starts as nothing added to the fitted linear term
+            with torch.no_grad():
+                net.module_.head.weight.zero_()
+                net.module_.head.bias.zero_()
         self.critical_init_ = self.init_.get("critical")
         net.module_.to(network.device)
         self.net_, self.device_ = net, network.device
@@ -646,11 +696,14 @@ class BaseBinaryNetwork(BaseEstimator):
         rows = np.sort(np.random.default_rng(self._seed).permutation(n)[:_DEPLOY_ROWS])
         X, y = data.X[rows], to_numpy(data.y[rows])
         w = None if data.sample_weight is None else to_numpy(data.sample_weight[rows])
+        offset = None if data.offset64 is None else data.offset64[rows]
         mode, _ = INFERENCE["surrogate"]
         head = self._head(module)
         outputs = (
-            network_outputs(module, X, mode, 1, seed=self._seed, link=self._link, head=head),
-            self._binary_outputs(module, X),
+            network_outputs(
+                module, X, mode, 1, seed=self._seed, link=self._link, head=head, offset=offset
+            ),
+            self._binary_outputs(module, X, offset),
         )
         scores = [self._valid_score(out, y, w) for out in outputs]
         if scores[1] < scores[0] - _DEPLOY_GAP:
@@ -689,15 +742,19 @@ class BaseBinaryNetwork(BaseEstimator):
         """The head's float64 weight and bias that predictions use."""
         return head_parameters(module.head)
 
-    def _module_outputs(self, module, X: torch.Tensor) -> np.ndarray:
-        """Float64 outputs (after ``_link``) of the ``inference`` network on tensor ``X``."""
+    def _module_outputs(self, module, X: torch.Tensor, offset=None) -> np.ndarray:
+        """Float64 outputs (after ``_link``) of the ``inference`` network on tensor ``X``,
+        plus ``offset`` (the linear term, float64) before the link."""
         mode, n = INFERENCE[self.inference]
         n = self.n_mc_samples if n is None else n
         head = self._head(module)
-        return network_outputs(module, X, mode, n, seed=self._seed, link=self._link, head=head)
+        return network_outputs(
+            module, X, mode, n, seed=self._seed, link=self._link, head=head, offset=offset
+        )
 
-    def _binary_outputs(self, module, X: torch.Tensor) -> np.ndarray:
-        return network_outputs(module, X, "binary", link=self._link, head=self._head(module))
+    def _binary_outputs(self, module, X: torch.Tensor, offset=None) -> np.ndarray:
+        head = self._head(module)
+        return network_outputs(module, X, "binary", link=self._link, head=head, offset=offset)
 
     def _outputs(self, X) -> np.ndarray:
         """Validated ``X`` through the fitted ``inference`` network: float64 outputs."""
@@ -706,7 +763,9 @@ class BaseBinaryNetwork(BaseEstimator):
         Z = self._encode(X)
         # a read-only array (pandas copy-on-write, memmaps) would make torch warn
         Z32 = Z.astype(np.float32, copy=not Z.flags.writeable)
-        out = self._module_outputs(self.net_.module_, torch.as_tensor(Z32, device=self.device_))
+        _, offset = self._linear_offsets(X)
+        Zt = torch.as_tensor(Z32, device=self.device_)
+        out = self._module_outputs(self.net_.module_, Zt, offset)
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
             raise ValueError(
@@ -739,7 +798,10 @@ class BaseBinaryNetwork(BaseEstimator):
         check_is_fitted(self)
         code = None if self.encoder_ is None else self.encoder_.input_code()
         packed = ARCHITECTURES[self.architecture].packed
-        return packed.from_module(self.net_.module_, code=code, **kwargs)
+        packed = packed.from_module(self.net_.module_, code=code, **kwargs)
+        if self.linear_coef_ is not None:
+            packed.set_linear(*self._linear())
+        return packed
 
     def summary(self) -> ModelSummary:
         """Per layer: parameters, 1-bit weights, bytes as float32 and bit-packed.
@@ -766,6 +828,8 @@ class BaseBinaryNetwork(BaseEstimator):
             rows.append(_layer_row(f"{kind} {i + 1}", layer, packed_bytes[i], not layer.real))
         rows.extend(_other_rows(module))
         rows.append(_layer_row("head (real)", module.head, packed_bytes[-1], False))
+        if packed.linear_coef is not None:
+            rows.append(_linear_row(packed))
         packed_file, state_dict = io.BytesIO(), io.BytesIO()
         packed.save(packed_file)
         torch.save(module.state_dict(), state_dict)
@@ -815,6 +879,8 @@ _FIXTURE_DEFAULTS = dict(
     architecture="plain", slope=1.0, compile=False, learning_rate="constant", encoding="raw",
     n_bins=8,
     first_layer="binary", encoder_=None, _rng_state=None, class_weight=None,
+    linear=False, linear_alpha=1.0, linear_coef_=None, linear_intercept_=None,
+    _linear_alpha=None,
 )  # fmt: skip
 
 
@@ -848,6 +914,18 @@ def _other_rows(module) -> list[dict]:
         }
         for name, p in other
     ]
+
+
+def _linear_row(packed) -> dict:
+    n = packed.linear_coef.size + packed.linear_intercept.size
+    return {
+        "layer": "linear term (real)",
+        "shape": packed.linear_coef.shape,
+        "params": n,
+        "binary_weights": 0,
+        "float32_bytes": 4 * n,
+        "packed_bytes": packed._linear_nbytes(),
+    }
 
 
 def _layer_row(name, layer, packed_bytes, binary) -> dict:

@@ -55,10 +55,17 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class TensorData(torch.utils.data.Dataset):
-    """Features, encoded targets and optional sample weights as tensors on one device."""
+    """Features, encoded targets and optional sample weights as tensors on one device.
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, sample_weight=None) -> None:
+    The estimators' linear term, when there is one: ``offset`` (a float32 tensor, a row
+    per sample) is what the training loss adds to the network's outputs, ``offset64``
+    (float64 numpy) what the outputs that predictions and scores use add (the same term,
+    in the units of ``predict``).
+    """
+
+    def __init__(self, X, y, sample_weight=None, offset=None, offset64=None) -> None:
         self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.offset, self.offset64 = offset, offset64
 
     def __len__(self) -> int:
         return len(self.X)
@@ -70,7 +77,8 @@ class TensorData(torch.utils.data.Dataset):
 class TensorBatches:
     """Iterate over a :class:`TensorData` in mini-batches by slicing (or gathering).
 
-    Yields ``(X, y)`` or, with sample weights, ``({"X": X, "sample_weight": w}, y)``.
+    Yields ``(X, y)`` or, with sample weights or offsets,
+    ``({"X": X, "sample_weight": w, "offset": o}, y)`` (``None`` for what is absent).
     Shuffling draws a permutation from torch's RNG on the data's device.
     """
 
@@ -90,10 +98,13 @@ class TensorBatches:
             else:
                 idx = order[start : start + self.batch_size]
             X, y = data.X[idx], data.y[idx]
-            if data.sample_weight is not None:
-                yield {"X": X, "sample_weight": data.sample_weight[idx]}, y
-            else:
+            w, offset = data.sample_weight, data.offset
+            if w is None and offset is None:
                 yield X, y
+            else:
+                w = None if w is None else w[idx]
+                offset = None if offset is None else offset[idx]
+                yield {"X": X, "sample_weight": w, "offset": offset}, y
 
 
 class SBNNet(NeuralNet):
@@ -188,7 +199,8 @@ class SBNNet(NeuralNet):
         return LOSSES[self.loss]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        losses = self._losses()[0](y_pred, y_true)
+        offset = X.get("offset") if isinstance(X, Mapping) else None
+        losses = self._losses()[0](y_pred if offset is None else y_pred + offset, y_true)
         if isinstance(X, Mapping) and X.get("sample_weight") is not None:
             w = X["sample_weight"]
             total = w.sum()
@@ -212,10 +224,10 @@ class SBNNet(NeuralNet):
         objective = TRAINING.lookup(self.train_mode)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        x, w = (Xi["X"], Xi.get("sample_weight")) if isinstance(Xi, Mapping) else (Xi, None)
-        per_sample = self._losses()[1]
+        x, w, offset = _unpack(Xi)
+        per_sample = _offset(self._losses()[1], offset)
         sample_loss, total = _weighted(per_sample, w, x.shape[0])
-        if self.jit_step and w is None:
+        if self.jit_step and w is None and offset is None:
             module = self.module_
             step = self._compiled(
                 self.train_mode,
@@ -297,6 +309,25 @@ LOSSES = {
     "cross_entropy": (_softmax_cross_entropy, cross_entropy_loss),
     "squared": (squared_loss, squared_loss),
 }
+
+
+def _unpack(Xi):
+    """``(X, sample_weight, offset)`` of a batch's features (see :class:`TensorBatches`)."""
+    if isinstance(Xi, Mapping):
+        return Xi["X"], Xi.get("sample_weight"), Xi.get("offset")
+    return Xi, None, None
+
+
+def _offset(per_sample, offset):
+    """The per-sample loss of the outputs plus ``offset`` (the linear term), or as it is."""
+    if offset is None:
+        return per_sample
+
+    def sample_loss(outputs, y):
+        shift = offset.reshape(offset.shape[0], *([1] * (outputs.dim() - 2)), offset.shape[1])
+        return per_sample(outputs + shift, y)
+
+    return sample_loss
 
 
 def _weighted(per_sample, w, n):
@@ -521,7 +552,8 @@ class LearningRateSchedule(Callback):
 class ValidScore(Callback):
     """Record, under each of ``keys``, a validation score of the network ``outputs`` runs.
 
-    ``outputs(module, X)`` gives the network's float64 outputs (numpy) and
+    ``outputs(module, X, offset)`` gives the network's float64 outputs (numpy; ``offset``
+    the data's float64 linear term, or ``None``) and
     ``score(outputs, y, sample_weight)`` the score (numpy arrays; weights may be ``None``).
     Several keys when two recorded scores are the same network's (computed once).
     """
@@ -534,7 +566,7 @@ class ValidScore(Callback):
             return
         w = dataset_valid.sample_weight
         value = self.score(
-            self.outputs(net.module_, dataset_valid.X),
+            self.outputs(net.module_, dataset_valid.X, dataset_valid.offset64),
             to_numpy(dataset_valid.y),
             None if w is None else to_numpy(w),
         )
@@ -602,12 +634,14 @@ def network_outputs(
     link=None,
     head: tuple[np.ndarray, np.ndarray] | None = None,
     batch_size: int = 8192,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """Float64 outputs of ``module`` on ``X`` under forward pass ``mode``, as numpy.
 
     The hidden layers run in torch (at least :data:`MIN_PREDICT_ROWS` rows at a time),
     the head in float64 (:func:`float64_head`, with ``head``'s weight and bias, by default
-    the module's own), then ``link`` (e.g. :func:`softmax`; ``None``: the real outputs):
+    the module's own), plus ``offset`` (float64, a row per row of ``X``: the linear term),
+    then ``link`` (e.g. :func:`softmax`; ``None``: the real outputs):
     each row's output is the same whatever rows it is predicted with.  With ``n_samples > 1``
     the outputs of that many forward passes are averaged, each drawn from a generator seeded
     with ``seed`` (so the result is reproducible).
@@ -620,10 +654,13 @@ def network_outputs(
         generator.manual_seed(int(seed or 0))
     weight, bias = head_parameters(module.head) if head is None else head
     out = []
-    for chunk in X.split(batch_size):
+    for start, chunk in zip(range(0, len(X), batch_size), X.split(batch_size)):
+        shift = None if offset is None else offset[start : start + len(chunk)]
         total = 0.0
         for _ in range(n_samples):
             z = float64_head(_features(module, chunk, mode, generator), weight, bias)
+            if shift is not None:
+                z += shift
             total = total + (z if link is None else link(z))
         out.append(total / n_samples)
     module.train(was_training)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
@@ -18,6 +19,11 @@ from .init import DEFAULT_SIGMA_M2
 from .nn.packed import PackedBinaryNetwork
 
 __all__ = ["BinaryNetClassifier", "ModelSummary"]
+
+
+#: Iterations of the linear term's solver (lbfgs), as benchmarks/tabular.py gives
+#: LogisticRegression.
+_LINEAR_MAX_ITER = 1000
 
 
 class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
@@ -110,6 +116,15 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         :func:`~sklearn.utils.class_weight.compute_sample_weight` of it.  With early
         stopping the validation accuracy is weighted the same way.  ``partial_fit``
         accepts a dict only (``"balanced"`` needs the whole ``y``).
+    linear : bool, default=False
+        Add a real linear term of the input to the logits: a
+        :class:`~sklearn.linear_model.LogisticRegression` fitted first (on the rows the
+        network trains on, with the sample and class weights), kept fixed, while the network
+        learns what it leaves (its logits are added to the linear ones).  It is not 1-bit:
+        ``n_features * n_classes`` float64 weights, exported with the network
+        (:ref:`tabular`).
+    linear_alpha : float, default=1.0
+        L2 penalty of the linear term, ``1 / C`` of the logistic regression (0: none).
     alpha : float, default=0.0
         L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
     batch_size : int or "auto", default="auto"
@@ -272,6 +287,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
+        linear=False,
+        linear_alpha=1.0,
         class_weight=None,
         alpha=0.0,
         batch_size="auto",
@@ -296,7 +313,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
             hidden_layer_sizes, architecture=architecture, surrogate=surrogate,
             gradient_estimator=gradient_estimator,
             noise=noise, slope=slope, init=init, inference=inference,
-            n_mc_samples=n_mc_samples, alpha=alpha, batch_size=batch_size,
+            n_mc_samples=n_mc_samples, linear=linear, linear_alpha=linear_alpha, alpha=alpha,
+            batch_size=batch_size,
             learning_rate_init=learning_rate_init, learning_rate=learning_rate,
             encoding=encoding, n_bins=n_bins, first_layer=first_layer, max_iter=max_iter,
             shuffle=shuffle, tol=tol, early_stopping=early_stopping,
@@ -410,6 +428,22 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
 
     def _stratify(self, codes):
         return codes
+
+    def _linear_model(self):
+        C = 1.0 / self.linear_alpha if self.linear_alpha > 0 else np.inf
+        return LogisticRegression(C=C, max_iter=_LINEAR_MAX_ITER)
+
+    def _linear_parameters(self, model, n_features):
+        """Logits per class of ``classes_`` (0 for a class absent from the fitted rows;
+        with two classes, ``[0, z]``, which the softmax reads as the logistic model)."""
+        coef = np.zeros((n_features, len(self.classes_)))
+        intercept = np.zeros(len(self.classes_))
+        present = model.classes_
+        if len(present) == 2:
+            coef[:, present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+        else:
+            coef[:, present], intercept[present] = model.coef_.T, model.intercept_
+        return coef, intercept
 
     def _n_outputs(self) -> int:
         return len(self.classes_)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
 from ._base import BaseBinaryNetwork
@@ -70,6 +71,14 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         output, or the mean output of the stochastic network over ``n_mc_samples`` draws.
     n_mc_samples : int, default=32
         Number of Monte-Carlo draws for ``inference="mc"``.
+    linear : bool, default=False
+        Add a real linear term of the input to the predictions: a
+        :class:`~sklearn.linear_model.Ridge` fitted first (on the rows the network trains
+        on, to the standardised targets), kept fixed, while the network learns its
+        residuals.  It is not 1-bit: ``n_features * n_outputs`` float64 weights, exported
+        with the network (:ref:`regression`).
+    linear_alpha : float, default=1.0
+        L2 penalty of the linear term, Ridge's ``alpha`` (0: least squares).
     alpha : float, default=0.0
         L2 penalty on weights (means and head), scaled as in ``MLPRegressor``.
     batch_size : int or "auto", default="auto"
@@ -231,6 +240,18 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
 
     def _n_outputs(self) -> int:
         return len(self.target_mean_)
+
+    def _linear_model(self):
+        return Ridge(alpha=self.linear_alpha)
+
+    @staticmethod
+    def _linear_parameters(model, n_features):
+        return model.coef_.reshape(-1, n_features).T, np.atleast_1d(model.intercept_)
+
+    def _linear(self) -> tuple[np.ndarray, np.ndarray]:
+        """The linear term with the target scale folded in (exact: a power of 2)."""
+        scale = self.target_scale_
+        return self.linear_coef_ * scale, self.linear_intercept_ * scale
 
     def _head(self, module) -> tuple[np.ndarray, np.ndarray]:
         """The head with the target scaling folded in (exact: the scale is a power of 2)."""

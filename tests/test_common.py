@@ -49,6 +49,8 @@ CONFIGS = [
         for c in ESTIMATORS
         for e in ("psa", "reinforce", "arm")
     ),
+    # the linear term (a ridge or logistic regression under the network)
+    *(_config(c, "binary", "binary").set_params(linear=True) for c in ESTIMATORS),
 ]
 
 

@@ -83,8 +83,14 @@ float32 numbers.  With ``encoding`` the estimator's thermometer code (:class:`In
 :func:`thermometer_code`) is applied after input scaling and before the first layer;
 its comparisons are in float32, exact.  Every hidden layer after the first stays 1-bit.
 
-**File format** (:data:`FORMAT_VERSION` 2, written only when a real first layer or an
-input code needs it, else 1; both load): one ``.npz`` archive
+**Linear term.**  A network exported from an estimator fitted with ``linear=True`` carries
+a real linear model of its input (:class:`LinearTerm`): :func:`linear_term` of the input as
+the network reads it (float32, widened to float64), summed feature by feature in a fixed
+order, is added to the head's float64 logits.  The estimator computes the same function on
+the same values, so the two agree bit for bit.
+
+**File format** (:data:`FORMAT_VERSION` 3, written only when a linear term needs it; 2 when
+a real first layer or an input code needs it; else 1; all load): one ``.npz`` archive
 (deflate-compressed zip of ``.npy`` arrays), read with ``allow_pickle=False``.  ``header``
 is UTF-8 JSON stored as a uint8 array (format name, version, sizes, how to restore the
 class labels, the first layer's kind, whether an input code keeps the raw features);
@@ -94,7 +100,7 @@ sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose m
 :math:`k \ge 1` holds :math:`P_i` (int16 where it fits); ``code.feature`` and
 ``code.threshold`` for an input code; ``head.weight``, ``head.bias``; ``classes``
 (numbers, or strings as a fixed-width unicode array); ``input.offset`` and ``input.scale``
-when present.
+when present; ``linear.coef`` and ``linear.intercept`` (float64) for a linear term.
 
 This module imports numpy only; torch is imported inside :meth:`PackedBinaryNetwork.from_module`.
 The file can be copied next to an application and used without the rest of the package (with
@@ -119,9 +125,11 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "InputCode",
+    "LinearTerm",
     "PackedBinaryNetwork",
     "PackedFormatError",
     "PackedLayer",
+    "linear_term",
     "thermometer_code",
 ]
 
@@ -129,7 +137,7 @@ __all__ = [
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
 #: newer version are refused with a :class:`PackedFormatError`.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 # Rows per block of the forward pass (bounds the working memory for large X).
 _BLOCK_ROWS = 4096
@@ -422,6 +430,87 @@ class PackedLayer:
         real = 0 if self.weight is None else self.weight.nbytes
         return int(self.bits.nbytes + self.threshold.nbytes + real)
 
+def linear_term(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``intercept + X @ coef`` in float64, summed feature by feature in a fixed order.
+
+    Elementwise products and additions, feature ``0`` first: each row's result is the same
+    whatever other rows it is computed with (a matrix product picks its summation order by
+    shape), and the estimators and the packed export compute it identically.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Widened to float64.
+    coef : ndarray of shape (n_features, n_outputs)
+    intercept : ndarray of shape (n_outputs,)
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples, n_outputs)
+    """
+    X = np.asfortranarray(X, dtype=np.float64)
+    out = np.empty((len(X), len(intercept)))
+    out[:] = intercept
+    for j in range(coef.shape[0]):
+        out += X[:, j, None] * coef[j]
+    return out
+
+
+class LinearTerm:
+    """An optional real linear term of the input, added to a packed network's logits.
+
+    ``linear_coef`` (float64, ``(n_features_in, n_outputs)``) and ``linear_intercept``
+    (float64, ``(n_outputs,)``), both ``None`` when absent; set with :meth:`set_linear`.
+    The estimators' ``linear=True`` fits it (a ridge or logistic regression) before the
+    network, which learns what the linear model leaves.  Shared by
+    :class:`PackedBinaryNetwork` and
+    :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`.
+    """
+
+    linear_coef: np.ndarray | None = None
+    linear_intercept: np.ndarray | None = None
+
+    def set_linear(self, coef, intercept) -> None:
+        """Set (or, with ``None``, remove) the linear term; shapes and values are checked.
+
+        Parameters
+        ----------
+        coef : array-like of shape (n_features_in, n_outputs) or None
+        intercept : array-like of shape (n_outputs,) or None
+        """
+        if coef is None and intercept is None:
+            self.linear_coef = self.linear_intercept = None
+            return
+        coef = np.asarray(coef, dtype=np.float64)
+        intercept = np.asarray(intercept, dtype=np.float64)
+        n_outputs = len(self.head_bias)
+        if coef.shape != (self.n_features_in_, n_outputs) or intercept.shape != (n_outputs,):
+            raise ValueError(
+                f"the linear term needs coef of shape ({self.n_features_in_}, {n_outputs}) "
+                f"and intercept of shape ({n_outputs},); got {coef.shape} and "
+                f"{intercept.shape}."
+            )
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ValueError("the linear term's coef and intercept must be finite.")
+        self.linear_coef, self.linear_intercept = coef, intercept
+
+    def _add_linear(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out`` (float64 logits of validated rows ``X``) plus the linear term, in place."""
+        if self.linear_coef is not None:
+            out += linear_term(X, self.linear_coef, self.linear_intercept)
+        return out
+
+    def _linear_nbytes(self) -> int:
+        if self.linear_coef is None:
+            return 0
+        return int(self.linear_coef.nbytes + self.linear_intercept.nbytes)
+
+    def _linear_arrays(self) -> dict:
+        """The ``.npz`` entries of the linear term (none when absent)."""
+        if self.linear_coef is None:
+            return {}
+        return {"linear.coef": self.linear_coef, "linear.intercept": self.linear_intercept}
+
 
 class LogitReadout:
     """The classifier read-out of a packed network's ``logits(X)``: scores, softmax, labels.
@@ -458,7 +547,7 @@ class LogitReadout:
         return self.classes_[self.logits(X).argmax(axis=1)]
 
 
-class PackedBinaryNetwork(LogitReadout):
+class PackedBinaryNetwork(LinearTerm, LogitReadout):
     r"""The 1-bit network of a trained binary network, bit-packed, for numpy-only inference.
 
     Usually obtained from :meth:`BinaryNetClassifier.export_binary
@@ -482,6 +571,8 @@ class PackedBinaryNetwork(LogitReadout):
     backend : {"auto", "native", "matmul", "popcount"}, default="auto"
         How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
         ``"auto"`` is ``"native"`` where the compiled kernel loads, else ``"matmul"``.
+    linear_coef, linear_intercept : ndarray, default=None
+        A real linear term of the input added to the logits (:class:`LinearTerm`).
 
     Attributes
     ----------
@@ -527,6 +618,8 @@ class PackedBinaryNetwork(LogitReadout):
         input_scale: np.ndarray | None = None,
         code: InputCode | None = None,
         backend: str = DEFAULT_BACKEND,
+        linear_coef: np.ndarray | None = None,
+        linear_intercept: np.ndarray | None = None,
     ) -> None:
         if not layers:
             raise ValueError("a PackedBinaryNetwork needs at least one binary layer")
@@ -540,6 +633,7 @@ class PackedBinaryNetwork(LogitReadout):
         self.code = code
         self.backend = backend
         self._check()
+        self.set_linear(linear_coef, linear_intercept)
         self._kernels: dict[str, list] = {}
         self._first = None
 
@@ -617,7 +711,8 @@ class PackedBinaryNetwork(LogitReadout):
     def nbytes(self) -> int:
         scaling = [] if self.input_scale is None else [self.input_offset, self.input_scale]
         code = 0 if self.code is None else self.code.nbytes
-        return sum(self.layer_nbytes()) + sum(int(a.nbytes) for a in scaling) + code
+        scaling_bytes = sum(int(a.nbytes) for a in scaling)
+        return sum(self.layer_nbytes()) + scaling_bytes + code + self._linear_nbytes()
 
     def __repr__(self) -> str:
         return (
@@ -821,14 +916,15 @@ class PackedBinaryNetwork(LogitReadout):
         return _plus_minus(on, np.int8)
 
     def logits(self, X) -> np.ndarray:
-        """Output of the real head, float64, shape (n_samples, n_outputs)."""
+        """Output of the real head (plus the linear term, if any), float64, shape
+        (n_samples, n_outputs)."""
         X = self._validate(X)
         (_, _, head_t, bias), _ = self._prepared(_resolve_backend(self.backend))
         out = np.empty((len(X), len(bias)))
         for i in range(0, len(X), _BLOCK_ROWS):
             units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
             out[i : i + _BLOCK_ROWS] = units @ head_t + bias
-        return out
+        return self._add_linear(X, out)
 
     # ------------------------------------------------------------------ files
     def save(self, file) -> None:
@@ -844,7 +940,7 @@ class PackedBinaryNetwork(LogitReadout):
             "format": FORMAT_NAME,
             # the layout of format 1 unless a real first layer or a code needs format 2,
             # so that older readers still load all-binary networks
-            "version": FORMAT_VERSION if self._needs_format_2() else 1,
+            "version": self._format_version(),
             "n_features_in": self.n_features_in_,
             "layer_sizes": list(self.hidden_layer_sizes),
             "n_outputs": int(self.head_weight.shape[0]),
@@ -853,6 +949,7 @@ class PackedBinaryNetwork(LogitReadout):
             "n_network_inputs": self.layers[0].shape[1],
             "first_layer": "binary" if self.layers[0].weight is None else "real",
             "code": None if self.code is None else {"keep_raw": bool(self.code.keep_raw)},
+            "linear": self.linear_coef is not None,
         }
         arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
         for k, layer in enumerate(self.layers):
@@ -869,14 +966,18 @@ class PackedBinaryNetwork(LogitReadout):
         if self.input_scale is not None:
             arrays["input.offset"] = self.input_offset
             arrays["input.scale"] = self.input_scale
+        arrays.update(self._linear_arrays())
         if isinstance(file, (str, os.PathLike)):
             with open(file, "wb") as f:
                 np.savez_compressed(f, **arrays)
         else:
             np.savez_compressed(file, **arrays)
 
-    def _needs_format_2(self) -> bool:
-        return self.code is not None or self.layers[0].weight is not None
+    def _format_version(self) -> int:
+        """The oldest layout that holds this network, so that older readers load it."""
+        if self.linear_coef is not None:
+            return 3
+        return 2 if self.code is not None or self.layers[0].weight is not None else 1
 
     @classmethod
     def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
@@ -949,6 +1050,8 @@ class PackedBinaryNetwork(LogitReadout):
                 input_scale=arrays.get("input.scale"),
                 code=code,
                 backend=backend,
+                linear_coef=arrays.get("linear.coef"),
+                linear_intercept=arrays.get("linear.intercept"),
             )
         except PackedFormatError:
             raise
@@ -987,6 +1090,8 @@ def _expected_keys(n_layers: int, header: dict) -> list[str]:
         keys += ["layer0.weight"]
     if header.get("code") is not None:
         keys += ["code.feature", "code.threshold"]
+    if header.get("linear"):
+        keys += ["linear.coef", "linear.intercept"]
     return keys
 
 

@@ -42,12 +42,12 @@ import json
 
 import numpy as np
 
-from .packed import InputCode, LogitReadout
+from .packed import InputCode, LinearTerm, LogitReadout
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
 
 FORMAT_NAME = "sklearn-bnn-packed-residual"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an optional linear term (written as 1 without one)
 #: Backends for the dot products of the binary blocks (identical integers).
 BACKENDS = ("matmul", "popcount")
 _BLOCK_ROWS = 4096
@@ -75,7 +75,7 @@ def _dot_matmul(on: np.ndarray, signs_pm: np.ndarray) -> np.ndarray:
     return u @ signs_pm.T  # exact: integers below 2**24
 
 
-class PackedResidualNetwork(LogitReadout):
+class PackedResidualNetwork(LinearTerm, LogitReadout):
     r"""The deployed residual 1-bit network, numpy only, exact (see the module docstring).
 
     Build it with :meth:`from_module`; ``predict``/``predict_proba``/``decision_function``
@@ -121,8 +121,9 @@ class PackedResidualNetwork(LogitReadout):
         self.signs = np.asarray(signs, bool)
         self.coef = np.asarray(coef, np.float32)
         self.offset = np.asarray(offset, np.float32)
-        self.head_weight = np.asarray(head_weight, np.float32)
-        self.head_bias = np.asarray(head_bias, np.float32)
+        # float64 kept: a regressor's head carries its target scaling folded in
+        self.head_weight = _real(head_weight)
+        self.head_bias = _real(head_bias)
         n_out = len(self.head_bias)
         self.classes_ = np.arange(n_out) if classes is None else np.asarray(classes)
         self.code = code
@@ -211,9 +212,12 @@ class PackedResidualNetwork(LogitReadout):
         return on.astype(np.int8) * 2 - 1
 
     def logits(self, X) -> np.ndarray:
-        """Head output, accumulated in float64, shape (n_samples, n_outputs)."""
+        """Head output accumulated in float64 (plus the linear term, if any), shape
+        (n_samples, n_outputs)."""
+        X = self._validate(X)
         units = self.transform(X).astype(np.float64)
-        return units @ self.head_weight.astype(np.float64).T + self.head_bias.astype(np.float64)
+        out = units @ self.head_weight.astype(np.float64).T + self.head_bias.astype(np.float64)
+        return self._add_linear(X, out)
 
     def layer_nbytes(self) -> list[int]:
         """Bytes of the exported arrays: first layer, each block (packed signs, coef,
@@ -243,7 +247,7 @@ class PackedResidualNetwork(LogitReadout):
         classes = self.classes_
         kind = "str" if classes.dtype.kind in "OUS" else "num"
         header = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION,
+            "format": FORMAT_NAME, "version": 1 if self.linear_coef is None else 2,
             "n_blocks": len(self.signs), "classes": kind, "code": self.code is not None,
             "keep_raw": bool(self.code.keep_raw) if self.code is not None else None,
             "code_n_features": self.code.n_features if self.code is not None else None,
@@ -256,6 +260,7 @@ class PackedResidualNetwork(LogitReadout):
             "blocks.coef": self.coef, "blocks.offset": self.offset,
             "head.weight": self.head_weight, "head.bias": self.head_bias,
             "classes": classes.astype(str) if kind == "str" else classes,
+            **self._linear_arrays(),
         }
         if self.code is not None:
             arrays["code.feature"] = self.code.feature
@@ -277,9 +282,18 @@ class PackedResidualNetwork(LogitReadout):
                 code = InputCode(header["code_n_features"], f["code.feature"],
                                  f["code.threshold"], header["keep_raw"])
             classes = f["classes"]
-            return cls(
+            linear = [f[k] if k in f.files else None for k in ("linear.coef", "linear.intercept")]
+            packed = cls(
                 f["first.weight"], f["first.bias"], f["first.scale"][0],
                 signs.reshape(n_blocks, width, width).astype(bool), f["blocks.coef"],
                 f["blocks.offset"], f["head.weight"], f["head.bias"],
                 classes.astype(object) if header["classes"] == "str" else classes, code, backend,
             )
+        packed.set_linear(*linear)
+        return packed
+
+
+def _real(array) -> np.ndarray:
+    """float64 kept as it is, any other numbers as float32."""
+    array = np.asarray(array)
+    return array if array.dtype == np.float64 else array.astype(np.float32)

@@ -1,0 +1,315 @@
+"""The estimators' linear term (``linear=True``): a ridge or logistic regression fitted
+first and kept fixed, the network trained on what it leaves, both exported exactly.
+
+References: scikit-learn's own ``Ridge``/``LogisticRegression`` fitted on the same rows,
+the network's logits without the term plus a plain numpy product, and the packed export.
+"""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+
+from conftest import fit_quiet
+
+from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
+from sklearn_bnn._training import LOSSES, SBNNet, TensorBatches, TensorData, _offset
+from sklearn_bnn.nn.packed import PackedBinaryNetwork, linear_term
+from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")
+
+SMALL = dict(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _as_read(X):
+    return X.astype(np.float32).astype(np.float64)
+
+
+def _network_logits(est):
+    """The exported network's logits without its linear term."""
+    packed = est.export_binary()
+    packed.set_linear(None, None)
+    return packed
+
+
+# ------------------------------------------------------------------ the fitted term
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_classifier_term_is_sklearn_logistic_regression(iris, n_classes):
+    X, y = iris
+    keep = y < n_classes
+    X, y = X[keep], y[keep]
+    clf = fit_quiet(BinaryNetClassifier(linear=True, linear_alpha=0.5, **SMALL), X, y)
+    ref = LogisticRegression(C=2.0, max_iter=1000).fit(_as_read(X), y)
+    coef, intercept = clf.linear_coef_, clf.linear_intercept_
+    if n_classes == 2:  # logits [0, z]: the softmax is the logistic model
+        np.testing.assert_allclose(coef[:, 0], 0)
+        np.testing.assert_allclose(coef[:, 1], ref.coef_[0], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(intercept, [0, ref.intercept_[0]], rtol=1e-6, atol=1e-8)
+    else:
+        np.testing.assert_allclose(coef, ref.coef_.T, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(intercept, ref.intercept_, rtol=1e-6, atol=1e-8)
+
+
+def test_classifier_term_uses_class_and_sample_weights(iris):
+    X, y = iris
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    keep = np.r_[0:50, 50:70, 100:150]  # unbalanced classes
+    clf = BinaryNetClassifier(linear=True, class_weight="balanced", **SMALL)
+    fit_quiet(clf, X[keep], y[keep], sample_weight=w[keep])
+    # the weights the network's loss uses: sample weight times class weight (not
+    # LogisticRegression's own class_weight, which normalises differently)
+    weight = w[keep] * compute_sample_weight("balanced", y[keep])
+    ref = LogisticRegression(max_iter=1000).fit(_as_read(X[keep]), y[keep], sample_weight=weight)
+    np.testing.assert_allclose(clf.linear_coef_, ref.coef_.T, rtol=1e-5, atol=1e-7)
+
+
+def test_regressor_term_is_sklearn_ridge(diabetes):
+    X, y = diabetes
+    reg = fit_quiet(BinaryNetRegressor(linear=True, linear_alpha=3.0, **SMALL), X, y)
+    # Ridge on the standardised targets, folded back: Ridge on y itself
+    ref = Ridge(alpha=3.0).fit(_as_read(X), y)
+    coef, intercept = reg._linear()
+    np.testing.assert_allclose(coef[:, 0], ref.coef_, rtol=1e-4)
+    np.testing.assert_allclose(intercept + reg.target_mean_, ref.intercept_, rtol=1e-6)
+
+
+def test_multi_output_regressor_term(diabetes):
+    X, y = diabetes
+    Y = np.c_[y, -0.5 * y + 10 * X[:, 0]]
+    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, Y)
+    coef, intercept = reg._linear()
+    ref = Ridge().fit(_as_read(X), Y)
+    np.testing.assert_allclose(coef, ref.coef_.T, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(intercept + reg.target_mean_, ref.intercept_, rtol=1e-6)
+    assert reg.predict(X).shape == Y.shape
+
+
+# --------------------------------------------------------------------- prediction
+def test_classifier_predicts_network_plus_term(iris):
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(linear=True, **SMALL), X, y)
+    z = _network_logits(clf).logits(X) + _as_read(X) @ clf.linear_coef_ + clf.linear_intercept_
+    p = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_proba(X), p / p.sum(1, keepdims=True), atol=1e-12)
+
+
+def test_regressor_predicts_network_plus_term(diabetes):
+    X, y = diabetes
+    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, y)
+    coef, intercept = reg._linear()
+    expected = _network_logits(reg).logits(X) + _as_read(X) @ coef + intercept
+    np.testing.assert_allclose(reg.predict(X), expected[:, 0], rtol=1e-12, atol=1e-9)
+
+
+def test_linear_term_is_row_invariant():
+    rng = np.random.default_rng(0)
+    X, coef, b = rng.normal(size=(300, 17)), rng.normal(size=(17, 3)), rng.normal(size=3)
+    whole = linear_term(X, coef, b)
+    parts = np.concatenate([linear_term(X[i : i + 7], coef, b) for i in range(0, 300, 7)])
+    assert np.array_equal(whole, parts)
+    np.testing.assert_allclose(whole, X @ coef + b, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------- export
+@pytest.mark.parametrize("architecture", ["plain", "residual"])
+def test_export_is_exact_through_save_and_load(iris, diabetes, architecture):
+    params = dict(SMALL, hidden_layer_sizes=(16, 16), architecture=architecture, linear=True)
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(**params), X, y)
+    Xd, yd = diabetes
+    reg = fit_quiet(BinaryNetRegressor(**params), Xd, yd)
+    for est, data, expected in (
+        (clf, X, clf.predict_proba(X)),
+        (reg, Xd, reg.predict(Xd)[:, None]),
+    ):
+        packed = est.export_binary()
+        out = packed.predict_proba(data) if est is clf else packed.logits(data)
+        assert np.array_equal(out, expected)
+        f = io.BytesIO()
+        packed.save(f)
+        loaded = type(packed).load(io.BytesIO(f.getvalue()))
+        out = loaded.predict_proba(data) if est is clf else loaded.logits(data)
+        assert np.array_equal(out, expected)
+
+
+def _header(packed):
+    f = io.BytesIO()
+    packed.save(f)
+    with zipfile.ZipFile(io.BytesIO(f.getvalue())) as z:
+        raw = np.load(z.open("header.npy"))
+    return json.loads(raw.tobytes())
+
+
+def test_file_version_is_raised_only_by_a_linear_term(iris):
+    X, y = iris
+    params = dict(SMALL, encoding="raw", first_layer="binary")
+    plain = fit_quiet(BinaryNetClassifier(**params), X, y).export_binary()
+    linear = fit_quiet(BinaryNetClassifier(linear=True, **params), X, y).export_binary()
+    assert _header(plain)["version"] == 1  # older readers still load it
+    assert _header(linear)["version"] == 3 and _header(linear)["linear"]
+    with pytest.raises(ValueError, match="linear term needs coef of shape"):
+        plain.set_linear(np.zeros((3, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        plain.set_linear(np.full((4, 3), np.nan), np.zeros(3))
+
+
+def test_residual_file_version(iris):
+    X, y = iris
+    params = dict(SMALL, architecture="residual", hidden_layer_sizes=(8, 8))
+    packed = fit_quiet(BinaryNetClassifier(linear=True, **params), X, y).export_binary()
+    assert isinstance(packed, PackedResidualNetwork)
+    assert _header(packed)["version"] == 2
+    packed.set_linear(None, None)
+    assert _header(packed)["version"] == 1
+
+
+def test_summary_counts_the_term(iris):
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(linear=True, **SMALL), X, y)
+    row = clf.summary().rows[-1]
+    assert row["layer"] == "linear term (real)" and row["params"] == 4 * 3 + 3
+    assert row["packed_bytes"] == 8 * 15 and row["binary_weights"] == 0
+
+
+# ----------------------------------------------------------------------- training
+def test_batches_carry_the_offset():
+    X, y = torch.randn(10, 3), torch.arange(10) % 2
+    offset = torch.randn(10, 2)
+    batches = list(TensorBatches(TensorData(X, y, None, offset, None), 4))
+    got = torch.cat([b[0]["offset"] for b in batches])
+    assert torch.equal(got, offset) and all(b[0]["sample_weight"] is None for b in batches)
+    assert list(TensorBatches(TensorData(X, y), 4))[0][0].shape == (4, 3)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "squared"])
+def test_losses_add_the_offset(loss):
+    g = torch.Generator().manual_seed(0)
+    outputs, offset = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 0, 1, 2]) if loss == "cross_entropy" else torch.randn(6, 3)
+    autograd_loss, estimator_loss = LOSSES[loss]
+    net = SBNNet(torch.nn.Identity, criterion=torch.nn.MSELoss, loss=loss)
+    got = net.get_loss(outputs, y, X={"X": None, "offset": offset})
+    torch.testing.assert_close(got, autograd_loss(outputs + offset, y).mean())
+    # the estimators' objective: PSA's flipped outputs carry an extra axis
+    flipped = torch.randn(6, 5, 3, generator=g)
+    expected = estimator_loss(flipped + offset[:, None, :], y)
+    torch.testing.assert_close(_offset(estimator_loss, offset)(flipped, y), expected)
+
+
+@pytest.mark.parametrize("estimator", ["st", "psa", "reinforce"])
+def test_sampled_estimators_train_with_the_term(iris, estimator):
+    X, y = iris
+    clf = BinaryNetClassifier(
+        surrogate="sampled", gradient_estimator=estimator, linear=True,
+        noise="logistic" if estimator == "psa" else "gaussian", **SMALL,
+    )  # fmt: skip
+    fit_quiet(clf, X, y)
+    assert np.isfinite(clf.loss_curve_).all() and clf.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("surrogate", ["binary", "deterministic"])  # objective, autograd
+def test_network_learns_what_the_term_leaves(surrogate):
+    """A linear truth: the term explains it, so the network's outputs stay near 0."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.01 * rng.normal(size=400)
+    params = dict(SMALL, inference="surrogate" if surrogate != "binary" else "binary")
+    reg = BinaryNetRegressor(linear=True, linear_alpha=1e-6, surrogate=surrogate, **params)
+    fit_quiet(reg, X, y)
+    network = _network_logits(reg).logits(X)[:, 0] - reg.target_mean_[0]
+    assert reg.score(X, y) > 0.999
+    assert np.abs(network).mean() < 0.05 * np.abs(y - y.mean()).mean()
+
+
+def test_term_helps_where_the_truth_is_linear():
+    # a noisy linear boundary in 30 dimensions, 400 rows: test accuracy 0.81-0.87
+    # without the term, 0.91-0.92 with it (data seeds 0-2, measured on the CPU)
+    rng = np.random.default_rng(0)
+    X, w = rng.normal(size=(800, 30)), rng.normal(size=30)
+    y = (X @ w + rng.normal(size=800) > 0).astype(int)
+    Xtr, Xte, ytr, yte = X[:400], X[400:], y[:400], y[400:]
+    params = dict(hidden_layer_sizes=(64,), max_iter=10, random_state=0)
+    without = fit_quiet(BinaryNetClassifier(**params), Xtr, ytr).score(Xte, yte)
+    with_term = fit_quiet(BinaryNetClassifier(linear=True, **params), Xtr, ytr).score(Xte, yte)
+    assert with_term > without + 0.02
+
+
+# --------------------------------------------------- warm starts and parameter checks
+@pytest.mark.parametrize("change", [dict(linear=False), dict(linear_alpha=2.0)])
+def test_warm_start_refuses_a_changed_term(iris, change):
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(linear=True, warm_start=True, **SMALL), X, y)
+    clf.set_params(**change)
+    with pytest.raises(ValueError, match=next(iter(change))):
+        clf.fit(X, y)
+    # and the other way round
+    clf = fit_quiet(BinaryNetClassifier(warm_start=True, **SMALL), X, y)
+    with pytest.raises(ValueError, match="linear: fitted False, now True"):
+        clf.set_params(linear=True).fit(X, y)
+
+
+def test_partial_fit_keeps_the_first_term(diabetes):
+    X, y = diabetes
+    reg = BinaryNetRegressor(linear=True, **SMALL)
+    reg.partial_fit(X[:200], y[:200])
+    coef = reg.linear_coef_.copy()
+    reg.partial_fit(X[200:], y[200:])
+    assert np.array_equal(reg.linear_coef_, coef)
+    ref = Ridge().fit(_as_read(X[:200]), (y[:200] - reg.target_mean_) / reg.target_scale_)
+    np.testing.assert_allclose(coef[:, 0], ref.coef_, rtol=1e-4)
+
+
+def test_linear_alpha_is_validated(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="linear_alpha"):
+        BinaryNetClassifier(linear=True, linear_alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="'linear' parameter"):
+        BinaryNetClassifier(linear="yes").fit(X, y)
+
+
+def test_early_stopping_scores_include_the_term(iris):
+    X, y = iris
+    clf = BinaryNetClassifier(linear=True, early_stopping=True, validation_fraction=0.3,
+                              n_iter_no_change=2, **dict(SMALL, max_iter=4))
+    fit_quiet(clf, X, y)
+    # the term alone classifies iris: validation accuracy well above chance from epoch 1
+    assert min(clf.validation_scores_) > 0.8
+
+
+def test_grid_search_over_the_term(iris):
+    X, y = iris
+    grid = GridSearchCV(BinaryNetClassifier(**SMALL), {"linear": [False, True]}, cv=2,
+                        error_score="raise")
+    fit_quiet(grid, X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_sparse_input_with_the_term(iris):
+    import scipy.sparse as sp
+
+    X, y = iris
+    dense = fit_quiet(BinaryNetClassifier(linear=True, **SMALL), X, y)
+    sparse = fit_quiet(BinaryNetClassifier(linear=True, **SMALL), sp.csr_matrix(X), y)
+    assert np.array_equal(dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)))
+    assert isinstance(dense.export_binary(), PackedBinaryNetwork)
