@@ -367,11 +367,21 @@ def _float64(g: _Graph, hint: str, array: np.ndarray) -> str:
 
 
 def _linear_of(model) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(linear_coef, linear_intercept)`` of a packed network, or None without the term."""
-    coef = getattr(model, "linear_coef", None)
+    """The linear term's float64 ``(coef, intercept)``, or None without one.
+
+    A packed network's ``linear_coef`` and ``linear_intercept``; a fitted estimator's
+    ``_linear()``, in the units of its outputs (a regressor's with the target scaling
+    folded in, as ``export_binary`` carries it).
+    """
+    if isinstance(model, PackedBinaryNetwork):
+        coef, intercept = model.linear_coef, model.linear_intercept
+    elif getattr(model, "linear_coef_", None) is not None:
+        coef, intercept = model._linear()
+    else:
+        return None
     if coef is None:
         return None
-    return np.asarray(coef, np.float64), np.asarray(model.linear_intercept, np.float64)
+    return np.asarray(coef, np.float64), np.asarray(intercept, np.float64)
 
 
 def _add_linear(g: _Graph, x: str, logits: str, linear) -> str:

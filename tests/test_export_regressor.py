@@ -83,7 +83,7 @@ def with_linear(packed, seed, scale=1.0):
     n_outputs = len(packed.head_bias)
     coef = rng.normal(size=(packed.n_features_in_, n_outputs)) * scale / 3
     intercept = rng.normal(size=n_outputs) * scale
-    net = PackedBinaryNetwork(
+    return PackedBinaryNetwork(
         packed.layers,
         packed.head_weight,
         packed.head_bias,
@@ -91,9 +91,9 @@ def with_linear(packed, seed, scale=1.0):
         input_offset=packed.input_offset,
         input_scale=packed.input_scale,
         code=packed.code,
+        linear_coef=coef,
+        linear_intercept=intercept,
     )
-    net.linear_coef, net.linear_intercept = coef, intercept
-    return net
 
 
 def network_input(packed, X):
@@ -344,3 +344,48 @@ def test_c_linear_term_bytes_and_classifier_mode(multi, tmp_path):
 def test_c_rejects_an_unknown_task(multi):
     with pytest.raises(ValueError, match="task='regressor' is not valid"):
         generate(multi[0].export_binary(), task="regressor")
+
+
+# ------------------------------------------------------------------ linear=True
+@pytest.fixture(scope="module")
+def linear_pipe():
+    """StandardScaler + the default regressor with its linear term, two targets."""
+    reg = BinaryNetRegressor((32, 16), linear=True, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), reg).fit(X_DIAB, Y_MULTI[:, :2])
+
+
+def test_the_linear_term_is_on(linear_pipe):
+    reg, Z = linear_pipe[-1], linear_pipe[0].transform(X_TEST)
+    packed = reg.export_binary()
+    assert packed.linear_coef is not None
+    without = reg.export_binary()
+    without.set_linear(None, None)
+    assert np.abs(without.logits(Z) - reg.predict(Z)).min() > 0  # every prediction moves
+
+
+@onnx_deps
+def test_linear_estimator_onnx_bit_for_bit(linear_pipe):
+    skl2onnx, bnn_onnx = _onnx()
+    pred = bnn_onnx.OnnxPredictor(skl2onnx.to_onnx(linear_pipe, X_DIAB[:1])).predict(X_TEST)
+    np.testing.assert_array_equal(pred, linear_pipe.predict(X_TEST))
+    reg = linear_pipe[-1]
+    reg.set_params(inference="surrogate")
+    try:
+        model = skl2onnx.to_onnx(linear_pipe, X_DIAB[:1])
+        expected = linear_pipe.predict(X_TEST)
+    finally:
+        reg.set_params(inference="binary")
+    pred = bnn_onnx.OnnxPredictor(model).predict(X_TEST)
+    scale = np.abs(expected).max(axis=0)  # float32 hidden means, as without the term
+    assert np.all(np.abs(pred - expected) <= 1e-6 * scale)
+
+
+@needs_cc
+def test_linear_estimator_c_bit_for_bit(linear_pipe, tmp_path):
+    reg = linear_pipe[-1]
+    Z = linear_pipe[0].transform(X_TEST).astype(np.float32)
+    compiled = CompiledRegressor(reg.export_binary(), tmp_path, flags=[*FMA_FLAGS, "-Werror"])
+    np.testing.assert_array_equal(compiled.predict(Z), reg.predict(Z))
+    assert "Linear term:   lin = intercept" in compiled.header
