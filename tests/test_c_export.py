@@ -305,3 +305,25 @@ def test_code_strict_warnings_word_32_and_portable(coded_digits_net, tmp_path):
     assert_same_as_numpy(compiled, net, X_DIGITS_STD)
     source = (tmp_path / "strict.c").read_text()
     assert "malloc" not in source and "float xc[STRICT_N_INPUTS];" in source
+
+
+@needs_cc
+def test_linear_term_logits_bit_for_bit(tmp_path):
+    # linear=True: the logistic regression's term in C, compiled where GCC would fuse its
+    # multiply-adds (GNU mode, FMA target) were contraction not turned off in the source
+    X, y = random_17_classes()
+    pipe, _ = coded_pipeline(X, y, "real", "raw+thermometer")
+    clf = pipe[-1].set_params(linear=True)
+    fit_quiet(pipe, X, y)
+    plain = clf.export_binary()
+    assert plain.linear_coef is not None and "lin = intercept" in generate(plain)[0]
+    try:
+        with open("/proc/cpuinfo") as f:
+            fma = ("-march=haswell",) if " fma " in f.read() else ()
+    except OSError:
+        fma = ()
+    compiled = CompiledNet(plain, tmp_path, name="lin", extra=("-std=gnu99", "-O3", *fma))
+    Z = pipe[0].transform(X).astype(np.float32)
+    np.testing.assert_array_equal(compiled.logits(Z), plain.logits(Z))
+    np.testing.assert_array_equal(plain.classes_[compiled.predict_indices(Z)], clf.predict(Z))
+    np.testing.assert_allclose(compiled.predict_proba(Z), clf.predict_proba(Z), atol=1e-6)

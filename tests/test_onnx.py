@@ -432,3 +432,20 @@ def test_packed_network_code_bits_on_thresholds(keep_raw):
         np.testing.assert_array_equal(label, clf.predict(rows))
         np.testing.assert_allclose(proba, clf.predict_proba(rows), rtol=0, atol=1e-5)
     assert not np.array_equal(packed.logits(X), packed.logits(below))
+
+
+# ------------------------------------------------------------------ the linear term
+@pytest.mark.parametrize("inference", ["binary", "surrogate"])
+def test_linear_term_pipeline_equals_predict(inference):
+    # linear=True: a logistic regression's logits on the (scaled) input added to the
+    # network's; the graph adds them feature by feature in float64, as predict does
+    pipe = fit_coded(X_RANDOM, Y_RANDOM, "binary")
+    clf = pipe[-1].set_params(linear=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X_RANDOM, Y_RANDOM)
+    assert clf.export_binary().linear_coef is not None
+    clf.set_params(inference=inference)
+    onnx_model = bnn_onnx.to_onnx(pipe, X_RANDOM[:1], options={"zipmap": False})
+    assert_same_as_predict(pipe, onnx_model, X_RANDOM_TEST)
+    assert any(node.op_type == "Split" for node in onnx_model.graph.node)
