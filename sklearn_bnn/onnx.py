@@ -1,13 +1,14 @@
 r"""ONNX export: a converter for skl2onnx, so that whole pipelines convert the scikit-learn way.
 
-Importing this module registers a converter for
-:class:`~sklearn_bnn.BinaryNetClassifier` with `skl2onnx
-<https://onnx.ai/sklearn-onnx/>`_ (``update_registered_converter``); :func:`register`
-does the same explicitly.  After that, ``skl2onnx.to_onnx(pipeline, X[:1])`` converts a
-:class:`~sklearn.pipeline.Pipeline` of scikit-learn preprocessing and a
-``BinaryNetClassifier``.  :func:`to_onnx` here does the registration and the call in one
-step, and also converts a bare :class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx``
-alone, no skl2onnx).
+Importing this module registers converters for
+:class:`~sklearn_bnn.BinaryNetClassifier` and :class:`~sklearn_bnn.BinaryNetRegressor`
+with `skl2onnx <https://onnx.ai/sklearn-onnx/>`_ (``update_registered_converter``);
+:func:`register` does the same explicitly.  After that,
+``skl2onnx.to_onnx(pipeline, X[:1])`` converts a :class:`~sklearn.pipeline.Pipeline` of
+scikit-learn preprocessing and either estimator.  :func:`to_onnx` here does the
+registration and the call in one step, and also converts a bare
+:class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx`` alone, no skl2onnx; ``task``
+says whether its logits are a classifier's or a regressor's predictions).
 
 **What the graph computes** is the 1-bit network of
 :meth:`BinaryNetClassifier.export_binary <sklearn_bnn.BinaryNetClassifier.export_binary>`,
@@ -29,8 +30,16 @@ operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` w
   the :math:`\pm 1` weights (integer sums, exact below :math:`2^{24}`) and
   ``GreaterOrEqual`` with :math:`N - 2P_i`;
 * the head: :math:`\pm 1` units in float64, ``MatMul`` + ``Add`` with the float32
-  parameters widened to float64, ``Softmax``; the label is the ``ArgMax`` of the logits
-  (the first on ties, as numpy and torch), looked up in the class labels.
+  parameters widened to float64 (a regressor's, with the target scaling folded in, are
+  float64);
+* the linear term, when the network has one (``linear=True``): the float32 input of the
+  network (after input scaling, before the code) widened to float64, ``intercept`` plus
+  ``x[:, j] * coef[j]`` for ``j = 0, 1, ...`` (``Mul``, ``Split``, a chain of ``Add``: the
+  order of :func:`~sklearn_bnn.nn.packed.linear_term`), added to the logits last;
+* a classifier: ``Softmax``; the label is the ``ArgMax`` of the logits (the first on
+  ties, as numpy and torch), looked up in the class labels.  A regressor: the logits are
+  the predictions, output ``variable`` cast to the input's float type (skl2onnx's
+  regressor convention; ``(n_samples, 1)`` for a single target).
 
 **1-bit storage.**  Every :math:`\pm 1` weight matrix is stored as bits (``uint8``, the
 ``np.packbits`` of its transpose) and expanded by a constant subgraph (``Gather`` from a
@@ -40,8 +49,9 @@ layer (``first_layer="real"``) is stored as float32 and widened to float64 by a 
 
 **Opset.**  :data:`MIN_OPSET` (13): ``GreaterOrEqual`` needs opset 12, and 13 is the first
 opset in which every operator used has its present definition (``Softmax`` over one axis,
-``ReduceSum`` with ``axes`` as an input); the converter writes the same nodes for any
-opset from 13 up to what the installed ``onnx`` knows.  The probabilities are float32
+``ReduceSum``, ``Unsqueeze`` and ``Squeeze`` with ``axes`` and ``Split`` with ``split`` as
+inputs); the converter writes the same nodes for any opset from 13 up to what the
+installed ``onnx`` knows.  The probabilities are float32
 whatever the input type, because skl2onnx's ``ZipMap`` takes float32 only (within about
 1e-7 of the float64 softmax); with ``zipmap="columns"`` they keep the input's type.
 
@@ -51,10 +61,11 @@ integral float labels, strings for string labels; the options ``zipmap`` (``True
 
 ``inference="surrogate"`` also converts, for the noises whose S1 neuron is an erf
 (``"sign"``, ``"gaussian"``, ``"logistic"``): the real-valued mean propagation in float32,
-the operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order, equal
-to ``predict_proba`` up to float32 rounding (not bit for bit); the input code comes first,
-and a real first layer has the deterministic field :math:`W\bar x/\sqrt N + b` (variance
-0).  ``inference="mc"`` does
+the operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order, then
+the float64 head and linear term of ``predict``, equal to ``predict_proba`` (or a
+regressor's ``predict``) up to float32 rounding (not bit for bit); the input code comes
+first, and a real first layer has the deterministic field :math:`W\bar x/\sqrt N + b`
+(variance 0).  ``inference="mc"`` does
 not (:data:`NOT_CONVERTIBLE` says why).  The ``onnx``, ``skl2onnx`` and ``onnxruntime``
 packages are the ``[onnx]`` extra: ``pip install "sklearn-bnn[onnx]"``.  The user guide
 page :ref:`onnx` has the details and measurements.

@@ -319,7 +319,7 @@ def test_linear_term_logits_bit_for_bit(tmp_path):
     assert plain.linear_coef is not None and "lin = intercept" in generate(plain)[0]
     try:
         with open("/proc/cpuinfo") as f:
-            fma = ("-march=haswell",) if " fma " in f.read() else ()
+            fma = ("-mfma",) if " fma " in f.read() else ()
     except OSError:
         fma = ()
     compiled = CompiledNet(plain, tmp_path, name="lin", extra=("-std=gnu99", "-O3", *fma))

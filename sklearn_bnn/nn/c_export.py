@@ -24,8 +24,15 @@ files.
   :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`, over packed words (bit :math:`j`
   of word :math:`k` is unit :math:`kW + j`, padding bits zero);
 * the head: logits accumulated in ``double`` from the float parameters, bias added last;
-  ``predict`` returns the index of the first largest logit (as :func:`numpy.argmax`),
-  ``predict_proba`` the softmax computed in ``double``.
+* the optional linear term (``linear_coef``, ``linear_intercept`` of the packed network):
+  ``lin = intercept``, then ``lin += x[j] * coef[j]`` for ``j = 0, 1, ...`` in ``double``
+  on the (scaled) input before the code, added to the logits last, in the order of
+  :func:`~sklearn_bnn.nn.packed.linear_term`;
+* ``task="classification"``: ``predict`` returns the index of the first largest logit (as
+  :func:`numpy.argmax`), ``predict_proba`` the softmax computed in ``double``;
+  ``task="regression"`` (a :class:`~sklearn_bnn.BinaryNetRegressor`'s export, whose head
+  carries the target scaling): ``void name_predict(const float *x, double *y)`` writes the
+  ``NAME_N_OUTPUTS`` logits, which are the predictions.
 
 The summation order is sequential where numpy's BLAS chooses its own; the first layer's sum
 is the same whenever it is exact in ``double`` (the condition under which the numpy forward
@@ -34,18 +41,26 @@ products are exact but their ``double`` sum is not, so C and numpy (and torch) c
 unit's dot product differently only where two ``double`` sums of the same exact products,
 added in different orders, fall on different sides of a ``float`` rounding boundary at
 the threshold, a float64-rounding coincidence.  The logits differ in the last bits of a
-double, so labels are identical except for ties within that rounding.  No floating-point
-expression in the generated code can be contracted into a fused multiply-add with a
-different result (products of two floats are exact in ``double``).
+double, so labels are identical except for ties within that rounding; a head whose
+``double`` sum is exact (``float`` weights, or a regressor's ``float`` weights times a
+power of two) gives the same logits in any order, bit for bit.  Outside the linear term
+no floating-point expression in the generated code can be contracted into a fused
+multiply-add with a different result (products of two floats are exact in ``double``).
+The linear term's products (a ``float`` input times a ``double`` coefficient) are not,
+so its function turns contraction off: the ``optimize("fp-contract=off")`` attribute for
+GCC (whose GNU modes, the default, contract across statements on FMA targets), the
+standard ``#pragma STDC FP_CONTRACT OFF`` for Clang; another compiler must be told (e.g.
+``-ffp-contract=off``), as the header says.
 
 **Popcount.**  ``__builtin_popcountll`` (or ``__builtin_popcount`` for 32-bit words) when
 the compiler is GCC or Clang, which compile it to one instruction where the target has one
 (``-mpopcnt``, ``-march=...``); a portable bit-twiddling count otherwise, or when
 ``BNN_PORTABLE`` is defined.
 
-**Labels.**  ``<name>_predict`` returns the class *index*; ``<name>_classes[index]`` holds the
-label (``int32_t``/``int64_t``, ``double`` or ``const char *`` as the labels are integers,
-floats or strings).
+**Labels.**  With ``task="classification"``, ``<name>_predict`` returns the class *index*;
+``<name>_classes[index]`` holds the label (``int32_t``/``int64_t``, ``double`` or
+``const char *`` as the labels are integers, floats or strings).  A regression export has
+no labels.
 """
 
 from __future__ import annotations
