@@ -447,6 +447,15 @@ def linear_term(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.nd
     Returns
     -------
     ndarray of float64, shape (n_samples, n_outputs)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.nn.packed import linear_term
+    >>> X = np.array([[1.0, 2.0], [0.5, -1.0]])
+    >>> linear_term(X, np.array([[1.0], [10.0]]), np.array([0.25]))
+    array([[21.25],
+           [-9.25]])
     """
     X = np.asfortranarray(X, dtype=np.float64)
     out = np.empty((len(X), len(intercept)))
@@ -465,6 +474,20 @@ class LinearTerm:
     network, which learns what the linear model leaves.  Shared by
     :class:`PackedBinaryNetwork` and
     :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((16,), linear=True, max_iter=5, random_state=0).fit(X, y)
+    >>> packed = clf.export_binary()
+    >>> packed.linear_coef.shape, packed.linear_intercept.shape
+    ((4, 3), (3,))
+    >>> bool(np.array_equal(packed.predict_proba(X), clf.predict_proba(X)))
+    True
     """
 
     linear_coef: np.ndarray | None = None
@@ -783,14 +806,19 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             backend=backend,
         )
 
-    def to_c(self, directory, name: str = "bnn", word_bits: int = 64):
+    def to_c(
+        self, directory, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+    ):
         """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
 
         Packed weight words, thresholds and the float head as ``static const`` arrays, no
         dynamic allocation; entry points ``int name_predict(const float *x)`` (class
         index, label in ``name_classes``), ``name_predict_proba``, ``name_logits`` and
-        ``name_predict_batch``.  The header comment states the word size and the bytes of
-        constants and of stack buffers.  See :mod:`sklearn_bnn.nn.c_export`.
+        ``name_predict_batch``; with ``task="regression"``,
+        ``void name_predict(const float *x, double *y)`` and its batch form write the
+        outputs (the logits: a regressor's export has its target scaling in the head).  The
+        header comment states the word size and the bytes of constants and of stack
+        buffers.  See :mod:`sklearn_bnn.nn.c_export`.
 
         Parameters
         ----------
@@ -800,6 +828,10 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             Prefix of the files and of every C symbol; a C identifier.
         word_bits : {64, 32}, default=64
             Width of the packed words (``uint64_t`` or ``uint32_t``).
+        task : {"classification", "regression"}, default="classification"
+            The entry points written: class index and probabilities, or real outputs
+            (for :meth:`BinaryNetRegressor.export_binary
+            <sklearn_bnn.BinaryNetRegressor.export_binary>`).
 
         Returns
         -------
@@ -820,7 +852,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         """
         from .c_export import write
 
-        return write(self, directory, name=name, word_bits=word_bits)
+        return write(self, directory, name=name, word_bits=word_bits, task=task)
 
     # ------------------------------------------------------------------ inference
     def first_layer_matrix(self) -> np.ndarray:
