@@ -28,6 +28,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
 from torch.nn import functional as F
 
 from .nn import FORWARDS, TRAINING
@@ -230,7 +231,22 @@ class SBNNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
+        """skorch's step without its closure: zero the gradients, compute them, step every
+        optimiser once, then project the weights onto [-1, 1].
+
+        The same operations in the same order as :meth:`skorch.NeuralNet.train_step` (whose
+        optimiser closure is called exactly once by Adam), without the closure, the step
+        accumulator and an ``on_grad_computed`` notification that no callback listens to.
+        """
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        hooks = _listeners(self, "on_grad_computed")
+        if hooks:
+            params = TeeGenerator(self.get_all_learnable_params())
+            for hook in hooks:
+                hook(self, named_parameters=params, batch=batch, training=True)
+        for name in self._optimizers:
+            getattr(self, name + "_").step()
         self.module_.project_()
         return step
 
@@ -249,12 +265,17 @@ class SBNNet(NeuralNet):
         rows = self.history[-1]["batches"]
         first = len(rows)
         losses = []
+        # the net's own hook (a new history row) and the callbacks that define one
+        begin, end = _listeners(self, "on_batch_begin"), _listeners(self, "on_batch_end")
+        key = prefix + "_batch_size"
         for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
+            for hook in begin:
+                hook(self, batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             losses.append(step["loss"].detach())
-            rows[-1][prefix + "_batch_size"] = len(batch[1])  # y: always a tensor here
-            self.notify("on_batch_end", batch=batch, training=training, **step)
+            rows[-1][key] = len(batch[1])  # y: always a tensor here
+            for hook in end:
+                hook(self, batch=batch, training=training, **step)
         values = torch.stack(losses).tolist() if losses else []
         for row, value in zip(rows[first:], values):
             row[prefix + "_loss"] = value
@@ -329,6 +350,23 @@ def _named_failures(fn):
     return call
 
 
+def _listeners(net, hook: str) -> list:
+    """The bound ``hook`` methods that :meth:`skorch.NeuralNet.notify` calls and that do
+    something, in its order: the net's own (unless it is skorch's empty default), then
+    those of the callbacks that override :class:`~skorch.callbacks.Callback`'s empty one."""
+    own = hook not in _EMPTY_NET_HOOKS or getattr(type(net), hook) is not getattr(NeuralNet, hook)
+    empty = getattr(Callback, hook)
+    callbacks = [
+        getattr(cb, hook) for _, cb in net.callbacks_ if getattr(type(cb), hook) is not empty
+    ]
+    return [getattr(net, hook), *callbacks] if own else callbacks
+
+
+#: Hooks that :class:`skorch.NeuralNet` defines with an empty body (``on_batch_begin`` and
+#: ``on_epoch_begin`` add history rows).
+_EMPTY_NET_HOOKS = frozenset({"on_batch_end", "on_grad_computed"})
+
+
 class FiniteLoss(Callback):
     """Raise :class:`TrainingDivergedError` after an epoch with a non-finite batch loss.
 
@@ -347,10 +385,22 @@ class FiniteLoss(Callback):
 
 
 class FlipRatio(Callback):
-    """Record, per epoch, the fraction of 1-bit weights sign(M) that changed."""
+    """Record, per epoch, the fraction of 1-bit weights sign(M) that changed.
+
+    The signs taken at the end of an epoch are those at the start of the next one unless a
+    parameter was modified in between (its version counter tells), so they are reused.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._last = None
 
     def on_epoch_begin(self, net, **kwargs):
-        self._signs = net.module_.weight_signs()
+        last = getattr(self, "_last", None)
+        if last is not None and last[1] == _versions(net.module_):
+            self._signs = last[0]
+        else:
+            self._signs = net.module_.weight_signs()
+        self._last = None
 
     def on_epoch_end(self, net, **kwargs):
         now = net.module_.weight_signs()
@@ -358,11 +408,18 @@ class FlipRatio(Callback):
         total = sum(a.numel() for a in now)
         net.history.record("flip_ratio", flipped / total)
         del self._signs
+        self._last = (now, _versions(net.module_))
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_signs", None)  # device tensors, needed within an epoch only
+        state.pop("_last", None)
         return state
+
+
+def _versions(module) -> list[int]:
+    """The in-place version counters of ``module``'s parameters (any change bumps one)."""
+    return [p._version for p in module.parameters()]
 
 
 def _clone_tensors(tree):

@@ -1,0 +1,191 @@
+"""The fast default training path computes bit for bit what the plain path computes.
+
+The plain path is frozen here: skorch's own ``train_step`` (optimiser closure, step
+accumulator, ``on_grad_computed``) and ``notify`` for every batch hook, the straight-through
+loss through autograd of :func:`~sklearn_bnn.nn.exact.cross_entropy_loss`, the former
+``BinaryST`` backward (alpha recomputed, ``sub_`` of the product) and ``FlipRatio`` taking
+the signs at every epoch's start.  A seeded fit through each must give equal tensors.
+"""
+
+import numpy as np
+import pytest
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from sklearn.datasets import load_wine
+
+from sklearn_bnn import BinaryNetClassifier
+from sklearn_bnn import _training as training
+from sklearn_bnn.nn import BinaryNetwork, estimators, get_noise
+from sklearn_bnn.nn.estimators import BinaryST, CrossEntropy
+from sklearn_bnn.nn.exact import cross_entropy_loss
+
+X_WINE, Y_WINE = load_wine(return_X_y=True)
+X_WINE = (X_WINE - X_WINE.mean(0)) / X_WINE.std(0)
+
+
+class PlainNet(training.SBNNet):
+    """skorch's step and epoch loop as they were before the fast path."""
+
+    def train_step(self, batch, **fit_params):
+        step = NeuralNet.train_step(self, batch, **fit_params)
+        self.module_.project_()
+        return step
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        rows = self.history[-1]["batches"]
+        first = len(rows)
+        losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            rows[-1][prefix + "_batch_size"] = len(batch[1])
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        values = torch.stack(losses).tolist() if losses else []
+        for row, value in zip(rows[first:], values):
+            row[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(values))
+
+
+def plain_binary_st_backward(ctx, g_out):
+    """The BinaryST backward before the fast path (alpha from the weights, sub_ of coef * sgn)."""
+    x, w, dphi, weight, bias, _ = ctx.saved_tensors
+    s = ctx.scale
+    alpha_raw = weight.abs().mean(dim=1)
+    alpha, active = alpha_raw.clamp_min(1e-12), alpha_raw >= 1e-12
+    g_a = g_out * dphi
+    g_sum = g_a.sum(dim=0)
+    need = ctx.needs_input_grad
+    grad_x = torch.mm(g_a, w).mul_(s) if need[0] else None
+    grad_w = grad_b = None
+    if need[1]:
+        coef = torch.where(active, bias * g_sum / (alpha * alpha) / weight.shape[1], 0.0)
+        grad_w = torch.mm(g_a.t(), x).mul_(s).sub_(coef[:, None] * torch.sign(weight))
+    if need[2]:
+        grad_b = g_sum / alpha
+    return grad_x, grad_w, grad_b, None, None
+
+
+@pytest.fixture
+def plain_path(monkeypatch):
+    """Switch every fast piece of the default fit to its plain reference."""
+
+    def switch():
+        monkeypatch.setattr("sklearn_bnn._base.SBNNet", PlainNet)
+        monkeypatch.setattr(BinaryST, "backward", staticmethod(plain_binary_st_backward))
+        # a loss that is not cross_entropy_loss itself runs through autograd
+        losses = dict(training.LOSSES)
+        autograd_loss = lambda z, y: cross_entropy_loss(z, y)  # noqa: E731
+        losses["cross_entropy"] = (losses["cross_entropy"][0], autograd_loss)
+        monkeypatch.setattr(training, "LOSSES", losses)
+        monkeypatch.setattr(training, "_versions", lambda module: object())  # never equal
+
+    return switch
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def _fit(sample_weight=None, **params):
+    clf = BinaryNetClassifier(random_state=0, max_iter=4, **params)
+    return clf.fit(X_WINE, Y_WINE, sample_weight=sample_weight)
+
+
+def _assert_same_fit(fast, plain):
+    a, b = fast.net_.module_.state_dict(), plain.net_.module_.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    a, b = fast.net_.optimizer_.state_dict()["state"], plain.net_.optimizer_.state_dict()["state"]
+    for key in a:
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name)
+    assert fast.loss_curve_ == plain.loss_curve_
+    np.testing.assert_array_equal(fast.flip_ratio_, plain.flip_ratio_)
+    np.testing.assert_array_equal(fast.predict_proba(X_WINE), plain.predict_proba(X_WINE))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"first_layer": "binary"}, {"alpha": 1e-3, "batch_size": 50}],
+    ids=["default", "binary-first-layer", "alpha"],
+)
+def test_fast_fit_equals_plain_fit(plain_path, threads, params):
+    fast = _fit(**params)
+    plain_path()
+    plain = _fit(**params)
+    _assert_same_fit(fast, plain)
+
+
+def test_fast_fit_equals_plain_fit_with_sample_weights(plain_path, threads):
+    w = np.linspace(0.5, 2.0, len(Y_WINE))
+    fast = _fit(sample_weight=w)
+    plain_path()
+    _assert_same_fit(fast, _fit(sample_weight=w))
+
+
+def test_the_plain_path_is_really_switched(plain_path):
+    """The control: the reference fit does not run the fast pieces."""
+    calls = []
+    forward = CrossEntropy.forward
+
+    def counted(ctx, *args):
+        calls.append(1)
+        return forward(ctx, *args)
+
+    plain_path()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CrossEntropy, "forward", staticmethod(counted))
+        clf = _fit()
+    assert not calls and isinstance(clf.net_, PlainNet)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0], ids=["moderate", "saturated"])
+def test_cross_entropy_node_is_autograd_bit_for_bit(scale):
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(37, 5, generator=gen) * scale).requires_grad_()
+    y = torch.randint(0, 5, (37,), generator=gen)
+    fused = CrossEntropy.apply(logits, y).mean()
+    (grad,) = torch.autograd.grad(fused, logits)
+    ref = cross_entropy_loss(logits, y).mean()
+    (ref_grad,) = torch.autograd.grad(ref, logits)
+    assert torch.equal(fused.detach(), ref.detach())
+    assert torch.equal(grad, ref_grad)
+    # and the gradient is the softmax minus the one-hot code (an independent reference)
+    one_hot = torch.eye(5, dtype=torch.double)[y]
+    expected = (torch.softmax(logits.detach().double(), 1) - one_hot) / 37
+    torch.testing.assert_close(grad.double(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_listeners_are_what_notify_calls():
+    class Counting(Callback):
+        def on_batch_end(self, net, **kwargs):
+            pass
+
+    net = training.SBNNet(
+        BinaryNetwork, criterion=torch.nn.MSELoss, module__n_features=2,
+        module__hidden_layer_sizes=(3,), module__n_outputs=2, callbacks=[("count", Counting())],
+    )
+    net.initialize()
+    ends = training._listeners(net, "on_batch_end")
+    assert [type(h.__self__) for h in ends] == [Counting]
+    begins = training._listeners(net, "on_batch_begin")
+    assert [h.__self__ for h in begins] == [net]  # the net's own hook: a new history row
+    assert training._listeners(net, "on_grad_computed") == []
+
+
+def test_proxy_check_still_raises_for_sign_noise():
+    net = BinaryNetwork(3, (4,), 2, noise="sign")
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    for _ in range(2):  # the check is cached only when it passes
+        with pytest.raises(ValueError, match="no straight-through proxy"):
+            estimators.StraightThrough(surrogate="binary")(net, x, y, cross_entropy_loss)
+    assert get_noise("gaussian").dphi(torch.zeros(1)).item() > 0
