@@ -30,6 +30,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch.nn import functional as F
+from torch.optim import optimizer as _torch_optimizer
 
 from .nn import FORWARDS, TRAINING
 from .nn.exact import cross_entropy_loss
@@ -236,17 +237,21 @@ class SBNNet(NeuralNet):
 
         The same operations in the same order as :meth:`skorch.NeuralNet.train_step` (whose
         optimiser closure is called exactly once by Adam), without the closure, the step
-        accumulator and an ``on_grad_computed`` notification that no callback listens to.
+        accumulator and an ``on_grad_computed`` notification that no callback listens to,
+        and without torch's profiler labels around ``zero_grad`` and ``step``
+        (:func:`_zero_grad`, :func:`_optimizer_step`).
         """
-        self._zero_grad_optimizer()
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        for optimizer in optimizers:
+            _zero_grad(optimizer)
         step = self.train_step_single(batch, **fit_params)
         hooks = _listeners(self, "on_grad_computed")
         if hooks:
             params = TeeGenerator(self.get_all_learnable_params())
             for hook in hooks:
                 hook(self, named_parameters=params, batch=batch, training=True)
-        for name in self._optimizers:
-            getattr(self, name + "_").step()
+        for optimizer in optimizers:
+            _optimizer_step(optimizer)
         self.module_.project_()
         return step
 
@@ -348,6 +353,34 @@ def _named_failures(fn):
             raise
 
     return call
+
+
+def _zero_grad(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.zero_grad()`` (``set_to_none=True``, skorch's call) without its profiler
+    label: every parameter's gradient becomes ``None``."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad = None
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()``; when no step hook is registered, the step itself, without the
+    wrapper that torch puts around it for the profiler and the hooks (``__wrapped__``).
+
+    Falls back to ``optimizer.step()`` whenever that wrapper is not the expected one.
+    """
+    step = type(optimizer).step
+    inner = getattr(step, "__wrapped__", None)
+    hooks = (
+        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
+        getattr(optimizer, "_optimizer_step_pre_hooks", None),
+        getattr(optimizer, "_optimizer_step_post_hooks", None),
+    )
+    if inner is None or not getattr(step, "hooked", False) or any(h is None or h for h in hooks):
+        optimizer.step()
+    else:
+        inner(optimizer)
 
 
 def _listeners(net, hook: str) -> list:

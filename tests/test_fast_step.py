@@ -10,14 +10,15 @@ the signs at every epoch's start.  A seeded fit through each must give equal ten
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_wine
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from sklearn.datasets import load_wine
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from sklearn_bnn import BinaryNetClassifier
 from sklearn_bnn import _training as training
 from sklearn_bnn.nn import BinaryNetwork, estimators, get_noise
-from sklearn_bnn.nn.estimators import BinaryST, CrossEntropy
+from sklearn_bnn.nn.estimators import BinaryST, LinearCrossEntropy
 from sklearn_bnn.nn.exact import cross_entropy_loss
 
 X_WINE, Y_WINE = load_wine(return_X_y=True)
@@ -95,7 +96,7 @@ def threads(request):
 
 
 def _fit(sample_weight=None, **params):
-    clf = BinaryNetClassifier(random_state=0, max_iter=4, **params)
+    clf = BinaryNetClassifier(**{"random_state": 0, "max_iter": 4, **params})
     return clf.fit(X_WINE, Y_WINE, sample_weight=sample_weight)
 
 
@@ -135,7 +136,7 @@ def test_fast_fit_equals_plain_fit_with_sample_weights(plain_path, threads):
 def test_the_plain_path_is_really_switched(plain_path):
     """The control: the reference fit does not run the fast pieces."""
     calls = []
-    forward = CrossEntropy.forward
+    forward = LinearCrossEntropy.forward
 
     def counted(ctx, *args):
         calls.append(1)
@@ -143,26 +144,46 @@ def test_the_plain_path_is_really_switched(plain_path):
 
     plain_path()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(CrossEntropy, "forward", staticmethod(counted))
+        mp.setattr(LinearCrossEntropy, "forward", staticmethod(counted))
         clf = _fit()
     assert not calls and isinstance(clf.net_, PlainNet)
 
 
 @pytest.mark.parametrize("scale", [1.0, 30.0], ids=["moderate", "saturated"])
-def test_cross_entropy_node_is_autograd_bit_for_bit(scale):
-    gen = torch.Generator().manual_seed(0)
-    logits = (torch.randn(37, 5, generator=gen) * scale).requires_grad_()
-    y = torch.randint(0, 5, (37,), generator=gen)
-    fused = CrossEntropy.apply(logits, y).mean()
-    (grad,) = torch.autograd.grad(fused, logits)
-    ref = cross_entropy_loss(logits, y).mean()
-    (ref_grad,) = torch.autograd.grad(ref, logits)
-    assert torch.equal(fused.detach(), ref.detach())
-    assert torch.equal(grad, ref_grad)
-    # and the gradient is the softmax minus the one-hot code (an independent reference)
-    one_hot = torch.eye(5, dtype=torch.double)[y]
-    expected = (torch.softmax(logits.detach().double(), 1) - one_hot) / 37
-    torch.testing.assert_close(grad.double(), expected, rtol=1e-5, atol=1e-7)
+@pytest.mark.parametrize("shape", [(64, 128, 3), (14, 128, 10), (5, 3, 2)])
+def test_linear_cross_entropy_node_is_autograd_bit_for_bit(threads, scale, shape):
+    n, k, c = shape
+    gen = torch.Generator().manual_seed(n)
+    x = torch.randn(n, k, generator=gen).sign().requires_grad_()  # +-1 features, as the ST path
+    head = torch.nn.Linear(k, c)
+    with torch.no_grad():
+        head.weight.mul_(scale)
+    y = torch.randint(0, c, (n,), generator=gen)
+    inputs = (x, head.weight, head.bias)
+    losses, logits = LinearCrossEntropy.apply(*inputs, y)
+    grads = torch.autograd.grad(losses.mean(), inputs)
+    ref_logits = head(x)
+    ref = cross_entropy_loss(ref_logits, y)
+    ref_grads = torch.autograd.grad(ref.mean(), inputs)
+    assert torch.equal(logits, ref_logits.detach()) and torch.equal(losses.detach(), ref.detach())
+    for grad, ref_grad in zip(grads, ref_grads):
+        assert torch.equal(grad, ref_grad)
+    # and the logits' gradient is the softmax minus the one-hot code (an independent reference)
+    one_hot = torch.eye(c, dtype=torch.double)[y]
+    g_z = (torch.softmax(ref_logits.detach().double(), 1) - one_hot) / n
+    torch.testing.assert_close(grads[2].double(), g_z.sum(0), rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_step_hooks_still_run(threads):
+    calls = []
+    handle = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: calls.append(1)
+    )
+    try:
+        clf = _fit(max_iter=1)
+    finally:
+        handle.remove()
+    assert len(calls) == clf.history_[0]["train_batch_count"] == 3
 
 
 def test_listeners_are_what_notify_calls():
