@@ -432,14 +432,13 @@ class FlipRatio(Callback):
         if last is not None and last[1] == _versions(net.module_):
             self._signs = last[0]
         else:
-            self._signs = net.module_.weight_signs()
+            self._signs = _all_signs(net.module_)
         self._last = None
 
     def on_epoch_end(self, net, **kwargs):
-        now = net.module_.weight_signs()
-        flipped = torch.stack([(a != b).sum() for a, b in zip(self._signs, now)]).sum().item()
-        total = sum(a.numel() for a in now)
-        net.history.record("flip_ratio", flipped / total)
+        now = _all_signs(net.module_)
+        flipped = (now != self._signs).sum().item()
+        net.history.record("flip_ratio", flipped / now.numel())
         del self._signs
         self._last = (now, _versions(net.module_))
 
@@ -448,6 +447,11 @@ class FlipRatio(Callback):
         state.pop("_signs", None)  # device tensors, needed within an epoch only
         state.pop("_last", None)
         return state
+
+
+def _all_signs(module) -> torch.Tensor:
+    """Every 1-bit weight sign of ``module`` (``weight_signs()``) in one flat bool tensor."""
+    return torch.cat([signs.reshape(-1) for signs in module.weight_signs()])
 
 
 def _versions(module) -> list[int]:

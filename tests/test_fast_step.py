@@ -4,7 +4,7 @@ The plain path is frozen here: skorch's own ``train_step`` (optimiser closure, s
 accumulator, ``on_grad_computed``) and ``notify`` for every batch hook, the straight-through
 loss through autograd of :func:`~sklearn_bnn.nn.exact.cross_entropy_loss`, the former
 ``BinaryST`` backward (alpha recomputed, ``sub_`` of the product) and ``FlipRatio`` taking
-the signs at every epoch's start.  A seeded fit through each must give equal tensors.
+the signs at every epoch's start, counted per layer.  A seeded fit through each must give equal tensors.
 """
 
 import numpy as np
@@ -70,6 +70,17 @@ def plain_binary_st_backward(ctx, g_out):
     return grad_x, grad_w, grad_b, None, None
 
 
+def plain_flip_begin(self, net, **kwargs):
+    self._signs = net.module_.weight_signs()
+
+
+def plain_flip_end(self, net, **kwargs):
+    """FlipRatio before the fast path: signs at every epoch's start, a count per layer."""
+    now = net.module_.weight_signs()
+    flipped = torch.stack([(a != b).sum() for a, b in zip(self._signs, now)]).sum().item()
+    net.history.record("flip_ratio", flipped / sum(a.numel() for a in now))
+
+
 @pytest.fixture
 def plain_path(monkeypatch):
     """Switch every fast piece of the default fit to its plain reference."""
@@ -82,7 +93,8 @@ def plain_path(monkeypatch):
         autograd_loss = lambda z, y: cross_entropy_loss(z, y)  # noqa: E731
         losses["cross_entropy"] = (losses["cross_entropy"][0], autograd_loss)
         monkeypatch.setattr(training, "LOSSES", losses)
-        monkeypatch.setattr(training, "_versions", lambda module: object())  # never equal
+        monkeypatch.setattr(training.FlipRatio, "on_epoch_begin", plain_flip_begin)
+        monkeypatch.setattr(training.FlipRatio, "on_epoch_end", plain_flip_end)
 
     return switch
 
