@@ -4,7 +4,8 @@ The plain path is frozen here: skorch's own ``train_step`` (optimiser closure, s
 accumulator, ``on_grad_computed``) and ``notify`` for every batch hook, the straight-through
 loss through autograd of :func:`~sklearn_bnn.nn.exact.cross_entropy_loss`, the former
 ``BinaryST`` backward (alpha recomputed, ``sub_`` of the product) and ``FlipRatio`` taking
-the signs at every epoch's start, counted per layer.  A seeded fit through each must give equal tensors.
+the signs at every epoch's start, counted per layer.  A seeded fit through each must give
+equal tensors.
 """
 
 import numpy as np
