@@ -19,6 +19,7 @@ Users never see skorch: the estimators (:mod:`sklearn_bnn._base`) build a
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Mapping
@@ -471,6 +472,74 @@ def _clone_tensors(tree):
     return tree
 
 
+class _Snapshot:
+    """Copies of the module's state, the optimiser's state and hyper-parameters and the RNG.
+
+    Taken at every epoch's end, so made cheap: the tensors are copied with one
+    ``torch._foreach_copy_`` into the previous snapshot's copies when the layout is
+    unchanged (the same state names, optimiser state keys and shapes), cloned otherwise.
+    :meth:`restore` puts back what ``load_state_dict`` of the module's and the optimiser's
+    state dicts would (the optimiser's state tensors become the copies themselves).
+    """
+
+    def __init__(self, layout, copies, values, groups, rng):
+        self.layout, self.copies, self.values, self.groups, self.rng = (
+            layout, copies, values, groups, rng
+        )  # fmt: skip
+
+    @classmethod
+    def take(cls, net, previous: _Snapshot | None) -> _Snapshot:
+        module_state = net.module_.state_dict()
+        names = tuple(module_state)
+        tensors = [t.detach() for t in module_state.values()]
+        state = net.optimizer_.state
+        keys = tuple((param, tuple(entry)) for param, entry in state.items())
+        values = {}  # non-tensor optimiser state, copied by value
+        for param, entry in state.items():
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    tensors.append(value.detach())
+                else:
+                    values[param, key] = copy.deepcopy(value)
+        layout = (names, keys, [(t.shape, t.dtype, t.device) for t in tensors])
+        if previous is not None and _same_layout(previous.layout, layout):
+            copies = previous.copies
+            torch._foreach_copy_(copies, tensors)
+        else:
+            copies = [t.clone() for t in tensors]
+        groups = [
+            _clone_tensors({k: v for k, v in group.items() if k != "params"})
+            for group in net.optimizer_.param_groups
+        ]
+        return cls(layout, copies, values, groups, get_rng_state(net.device))
+
+    def restore(self, net) -> None:
+        names, keys, _ = self.layout
+        module_copies = iter(self.copies[: len(names)])
+        net.module_.load_state_dict(dict(zip(names, module_copies)))
+        optimizer = net.optimizer_
+        rest = iter(self.copies[len(names) :])
+        optimizer.state.clear()
+        for param, entry_keys in keys:
+            optimizer.state[param] = {
+                key: self.values[param, key] if (param, key) in self.values else next(rest)
+                for key in entry_keys
+            }
+        for group, saved in zip(optimizer.param_groups, self.groups):
+            group.update(saved)
+        set_rng_state(self.rng, net.device)
+
+
+def _same_layout(a, b) -> bool:
+    """Whether two snapshot layouts have the same names, state keys and tensor shapes."""
+    return (
+        a[0] == b[0]
+        and len(a[1]) == len(b[1])
+        and all(p is q and k == m for (p, k), (q, m) in zip(a[1], b[1]))
+        and a[2] == b[2]
+    )
+
+
 class EpochCheckpoint(Callback):
     """Roll an interrupted fit back to the end of its last completed epoch.
 
@@ -494,20 +563,13 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self.n_rows_ = len(net.history)
-        self._state = (
-            {k: v.detach().clone() for k, v in net.module_.state_dict().items()},
-            _clone_tensors(net.optimizer_.state_dict()),
-            get_rng_state(net.device),
-        )
+        self._state = _Snapshot.take(net, self._state)
 
     def on_train_end(self, net, **kwargs):
         if len(net.history) > self.n_rows_:
             del net.history[self.n_rows_ :]
             if self._state is not None:  # else no epoch of this fit completed
-                module_state, optim_state, rng_state = self._state
-                net.module_.load_state_dict(module_state)
-                net.optimizer_.load_state_dict(optim_state)
-                set_rng_state(rng_state, net.device)
+                self._state.restore(net)
         self._state = None
 
     def __getstate__(self):

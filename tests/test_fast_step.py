@@ -223,3 +223,28 @@ def test_proxy_check_still_raises_for_sign_noise():
         with pytest.raises(ValueError, match="no straight-through proxy"):
             estimators.StraightThrough(surrogate="binary")(net, x, y, cross_entropy_loss)
     assert get_noise("gaussian").dphi(torch.zeros(1)).item() > 0
+
+
+def test_epoch_snapshot_restores_what_load_state_dict_would():
+    net = _fit(max_iter=2).net_
+    module_ref = {k: v.clone() for k, v in net.module_.state_dict().items()}
+    optim_ref = training._clone_tensors(net.optimizer_.state_dict())
+    first = training._Snapshot.take(net, None)
+    second = training._Snapshot.take(net, first)  # same layout: copied into first's tensors
+    assert second.copies is first.copies
+    with torch.no_grad():  # what later steps would do
+        for p in net.module_.parameters():
+            p.add_(0.25)
+        for entry in net.optimizer_.state.values():
+            for value in entry.values():
+                value.mul_(3.0)
+    net.optimizer_.param_groups[0]["lr"] = 0.5
+    second.restore(net)
+    for key, value in net.module_.state_dict().items():
+        assert torch.equal(value, module_ref[key]), key
+    optim = net.optimizer_.state_dict()
+    assert optim["param_groups"] == optim_ref["param_groups"]
+    assert optim["state"].keys() == optim_ref["state"].keys()
+    for index, entry in optim["state"].items():
+        for key, value in entry.items():
+            assert torch.equal(value, optim_ref["state"][index][key]), (index, key)
