@@ -127,7 +127,13 @@ def instrumented(timers: Timers):
     for name in ("run_single_epoch", "train_step", "train_step_single", "get_loss"):
         owner = next(c for c in net_cls.__mro__ if name in c.__dict__)
         undo.append(_wrap(owner, name, timers))
-    undo.append(_wrap(torch.optim.Adam, "step", timers, "optimizer.step"))
+    # the fast path's helpers (sklearn_bnn._training), where this checkout has them
+    helpers = {"_optimizer_step": "optimizer.step", "_zero_grad": "_zero_grad_optimizer"}
+    for name, label in helpers.items():
+        if name in _training.__dict__:
+            undo.append(_wrap(_training, name, timers, label))
+    if "_optimizer_step" not in _training.__dict__:
+        undo.append(_wrap(torch.optim.Adam, "step", timers, "optimizer.step"))
     undo.append(_wrap(torch.Tensor, "backward", timers, "backward"))
     undo.append(_wrap(network.BinaryNetwork, "project_", timers, "project_"))
     for cls in _callback_classes():

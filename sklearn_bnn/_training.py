@@ -365,11 +365,14 @@ def _zero_grad(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.step()``; when no step hook is registered, the step itself, without the
-    wrapper that torch puts around it for the profiler and the hooks (``__wrapped__``).
+    """``optimizer.step()``; when no step hook is registered, fused Adam's kernels called
+    directly (:func:`_fused_adam_step`) or the step itself, without the wrapper that torch
+    puts around it for the profiler and the hooks (``__wrapped__``).
 
     Falls back to ``optimizer.step()`` whenever that wrapper is not the expected one.
     """
+    if _fused_adam_step(optimizer):
+        return
     step = type(optimizer).step
     inner = getattr(step, "__wrapped__", None)
     hooks = (
@@ -382,6 +385,80 @@ def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
         optimizer.step()
     else:
         inner(optimizer)
+
+
+def _no_step_hooks(optimizer) -> bool:
+    hooks = (
+        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
+        getattr(optimizer, "_optimizer_step_pre_hooks", None),
+        getattr(optimizer, "_optimizer_step_post_hooks", None),
+    )
+    return not any(h is None or h for h in hooks)
+
+
+def _fused_adam_step(optimizer) -> bool:
+    """The two kernels that ``torch.optim.Adam(fused=True).step()`` runs, called directly.
+
+    For a plain fused Adam (no amsgrad, no decoupled decay, float hyper-parameters, no
+    gradient scaler, no step hook) whose state exists (after its first step), over real
+    dense tensors of one device and dtype: ``torch._foreach_add_`` of the step counts, then
+    ``torch._fused_adam_`` with the group's hyper-parameters, the very calls of
+    ``torch.optim.adam._fused_adam``, without the per-step Python around them (state and
+    argument checks, grouping by device).  Returns ``False``, having done nothing, wherever
+    any of this does not hold; the caller then runs the optimiser's own step.
+    """
+    if type(optimizer) is not torch.optim.Adam or not _no_step_hooks(optimizer):
+        return False
+    if getattr(optimizer, "grad_scale", None) is not None:
+        return False
+    if getattr(optimizer, "found_inf", None) is not None:
+        return False
+    work = []
+    for group in optimizer.param_groups:
+        plan = _fused_adam_plan(optimizer, group)
+        if plan is None:
+            return False
+        if plan:
+            work.append((group, *plan))
+    with torch.no_grad():
+        for group, params, grads, exp_avgs, exp_avg_sqs, steps in work:
+            beta1, beta2 = group["betas"]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
+                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                eps=group["eps"], maximize=group["maximize"], grad_scale=None, found_inf=None,
+            )  # fmt: skip
+    return True
+
+
+def _fused_adam_plan(optimizer, group):
+    """``(params, grads, exp_avgs, exp_avg_sqs, steps)`` of ``group`` for
+    :func:`_fused_adam_step`, ``()`` if no parameter has a gradient, ``None`` if the direct
+    call does not apply."""
+    flags = ("fused", "amsgrad", "differentiable", "decoupled_weight_decay", "capturable")
+    if [bool(group.get(flag)) for flag in flags] != [True, False, False, False, False]:
+        return None
+    numbers = (group["lr"], *group["betas"], group["weight_decay"], group["eps"])
+    if not all(type(x) in (int, float) for x in numbers):
+        return None
+    params = [p for p in group["params"] if p.grad is not None]
+    if not params:
+        return ()
+    states = [optimizer.state.get(p) for p in params]
+    first = params[0]
+    kind = (first.device, first.dtype)
+    for p, state in zip(params, states):
+        if not state or (p.device, p.dtype) != kind or p.is_complex() or p.grad.is_sparse:
+            return None
+    return (
+        params,
+        [p.grad for p in params],
+        [state["exp_avg"] for state in states],
+        [state["exp_avg_sq"] for state in states],
+        [state["step"] for state in states],
+    )
 
 
 def _listeners(net, hook: str) -> list:

@@ -248,3 +248,19 @@ def test_epoch_snapshot_restores_what_load_state_dict_would():
     for index, entry in optim["state"].items():
         for key, value in entry.items():
             assert torch.equal(value, optim_ref["state"][index][key]), (index, key)
+
+
+def test_the_fast_fit_calls_fused_adam_directly(monkeypatch):
+    """The control of the equality tests: after its first step Adam's kernels are called
+    directly (the plain path runs ``optimizer.step()`` every time)."""
+    direct = []
+    step = training._fused_adam_step
+
+    def counted(optimizer):
+        direct.append(step(optimizer))
+        return direct[-1]
+
+    monkeypatch.setattr(training, "_fused_adam_step", counted)
+    clf = _fit(max_iter=2)
+    n_steps = sum(row["train_batch_count"] for row in clf.history_)
+    assert direct == [False] + [True] * (n_steps - 1)
