@@ -20,6 +20,11 @@ Usage::
     python benchmarks/profile_fit.py                         # wine biopsy penguins digits Default
     python benchmarks/profile_fit.py --datasets wine --repeats 9
     python benchmarks/profile_fit.py --out fit_profile_cpu   # benchmarks/results/NAME.txt
+    python benchmarks/profile_fit.py --reference 25a1974      # and that commit's fit, interleaved
+
+``--reference REV`` extracts ``sklearn_bnn`` as it was at git revision ``REV`` into a temporary
+folder (as package ``sklearn_bnn_ref``) and adds its default fit to the interleaved timings:
+before/after ratios measured in one process, under the same load.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -163,17 +171,37 @@ def load_fold(name: str):
     return prep.transform(X.iloc[train]), y.iloc[train].to_numpy()
 
 
-def side_by_side(X, y, repeats: int) -> dict:
-    """Median fit seconds of both models and the median per-repeat ratio, interleaved."""
-    bnn, mlp = [], []
+def reference_package(rev: str, folder: str):
+    """``sklearn_bnn`` at git revision ``rev``, imported as ``sklearn_bnn_ref`` (its imports
+    within the package are relative)."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "sklearn_bnn"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    os.rename(Path(folder) / "sklearn_bnn", Path(folder) / "sklearn_bnn_ref")
+    sys.path.insert(0, folder)
+    return importlib.import_module("sklearn_bnn_ref")
+
+
+def side_by_side(X, y, repeats: int, reference=None) -> dict:
+    """Median fit seconds of each model and median per-repeat ratios, interleaved (the
+    order rotates from repeat to repeat)."""
+    makers = {"bnn": lambda: BinaryNetClassifier(random_state=0),
+              "mlp": lambda: MLPClassifier(random_state=0)}
+    if reference is not None:
+        makers["ref"] = lambda: reference.BinaryNetClassifier(random_state=0)
+    labels = list(makers)
+    times = {label: [] for label in labels}
     for i in range(repeats):
-        pair = [("bnn", BinaryNetClassifier(random_state=0)),
-                ("mlp", MLPClassifier(random_state=0))]
-        for label, est in pair if i % 2 == 0 else pair[::-1]:
-            (bnn if label == "bnn" else mlp).append(_fit(est, X, y))
-    ratios = np.array(bnn) / np.array(mlp)
-    return {"bnn": float(np.median(bnn)), "mlp": float(np.median(mlp)),
-            "ratio": float(np.median(ratios))}
+        for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+            times[label].append(_fit(makers[label](), X, y))
+    t = {label: np.array(v) for label, v in times.items()}
+    out = {label: float(np.median(v)) for label, v in t.items()}
+    out["ratio"] = float(np.median(t["bnn"] / t["mlp"]))
+    if reference is not None:
+        out["ref_ratio"] = float(np.median(t["ref"] / t["mlp"]))
+        out["after_before"] = float(np.median(t["bnn"] / t["ref"]))
+    return out
 
 
 def breakdown(X, y, repeats: int) -> tuple[dict, int, int]:
@@ -245,7 +273,9 @@ def table(name: str, shape, sbs: dict, parts: dict, n_epochs: int, n_steps: int)
         f"## {name}: {shape[0]} rows x {shape[1]} features; {n_epochs} epochs, "
         f"{n_steps} steps per fit",
         f"side by side (plain fits, medians): BNN {sbs['bnn'] * 1e3:.1f} ms, "
-        f"MLP {sbs['mlp'] * 1e3:.1f} ms, BNN/MLP {sbs['ratio']:.2f}",
+        f"MLP {sbs['mlp'] * 1e3:.1f} ms, BNN/MLP {sbs['ratio']:.2f}"
+        + (f"; reference BNN {sbs['ref'] * 1e3:.1f} ms, reference/MLP {sbs['ref_ratio']:.2f}, "
+           f"BNN/reference {sbs['after_before']:.2f}" if "ref" in sbs else ""),
         f"instrumented BNN fit (mean): {total * 1e3:.1f} ms",
         "",
         "| stage | ms per fit | share | us per step |",
@@ -270,7 +300,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="write benchmarks/results/NAME.txt")
+    ap.add_argument("--reference", default=None, metavar="REV",
+                    help="also time the default fit of sklearn_bnn at git revision REV")
     args = ap.parse_args(argv)
+    folder = tempfile.TemporaryDirectory()
+    reference = reference_package(args.reference, folder.name) if args.reference else None
     torch.set_num_threads(args.threads)
     lines = [
         f"Command: python benchmarks/profile_fit.py {' '.join(argv or sys.argv[1:])}".rstrip(),
@@ -280,7 +314,8 @@ def main(argv=None) -> int:
         f"BLAS/OpenMP threads {args.threads}; torch {torch.__version__}, "
         f"sklearn-bnn {sklearn_bnn.__version__}.",
         "Data: fold 0 training rows of benchmarks/tabular.py's 5-fold CV, its preprocessing.",
-        "BNN = BinaryNetClassifier(random_state=0), MLP = MLPClassifier(random_state=0).",
+        "BNN = BinaryNetClassifier(random_state=0), MLP = MLPClassifier(random_state=0)"
+        + (f"; reference = BNN at git revision {args.reference}." if args.reference else "."),
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -288,9 +323,11 @@ def main(argv=None) -> int:
         warm = np.random.default_rng(0).normal(size=(200, 5)), np.arange(200) % 2
         _fit(BinaryNetClassifier(max_iter=2), *warm)
         _fit(MLPClassifier(max_iter=2), *warm)
+        if reference is not None:
+            _fit(reference.BinaryNetClassifier(max_iter=2), *warm)
         for name in args.datasets:
             X, y = load_fold(name)
-            sbs = side_by_side(X, y, args.repeats)
+            sbs = side_by_side(X, y, args.repeats, reference)
             parts, n_epochs, n_steps = breakdown(X, y, args.repeats)
             block = table(name, X.shape, sbs, parts, n_epochs, n_steps)
             print("\n".join(block), flush=True)
