@@ -375,19 +375,15 @@ def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
         return
     step = type(optimizer).step
     inner = getattr(step, "__wrapped__", None)
-    hooks = (
-        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
-        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
-        getattr(optimizer, "_optimizer_step_pre_hooks", None),
-        getattr(optimizer, "_optimizer_step_post_hooks", None),
-    )
-    if inner is None or not getattr(step, "hooked", False) or any(h is None or h for h in hooks):
+    if inner is None or not getattr(step, "hooked", False) or not _no_step_hooks(optimizer):
         optimizer.step()
     else:
         inner(optimizer)
 
 
 def _no_step_hooks(optimizer) -> bool:
+    """Whether no optimiser step hook, global or of ``optimizer``, is registered (``False``
+    also where torch keeps them elsewhere than this code knows)."""
     hooks = (
         getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
         getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
