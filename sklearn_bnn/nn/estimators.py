@@ -259,7 +259,7 @@ class BinaryST(torch.autograd.Function):
     def forward(ctx, x, weight, bias, layer, noise):
         # the values: the layer's own definition of its 1-bit form (binary_parameters,
         # binary_field), as the exporter reads it; ``weight`` and ``bias`` are its parameters
-        signs, offset, alpha_raw = layer.binary_parts()  # binary_parameters, and alpha
+        signs, offset, alpha_raw = layer._binary_parts()  # binary_parameters, and alpha
         w = _pm1(signs, weight.dtype)
         a = layer.binary_field(F.linear(x, w), offset)
         ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha_raw)
@@ -449,9 +449,19 @@ def _plain_linear(module) -> bool:
     return type(module) is torch.nn.Linear and module.bias is not None and not any(hooks)
 
 
-@functools.cache
 def _check_proxy(noise: NoiseModel) -> None:
-    """Raise, once per noise model, if it has no straight-through proxy (``noise.dphi``)."""
+    """Raise if ``noise`` has no straight-through proxy (``noise.dphi``); checked once per
+    noise model (the noise models are frozen dataclasses), every time for an unhashable one."""
+    try:
+        hash(noise)
+    except TypeError:
+        noise.dphi(torch.zeros(1, 0))
+    else:
+        _check_proxy_once(noise)
+
+
+@functools.cache
+def _check_proxy_once(noise: NoiseModel) -> None:
     noise.dphi(torch.zeros(1, 0))
 
 

@@ -110,13 +110,14 @@ class StochasticBinaryLinear(nn.Module):
         offset : torch.Tensor of shape (out_features,)
             :math:`\theta_i = b_i / \alpha_i` (:math:`\alpha_i` clamped at 1e-12).
         """
-        signs, offset, _ = self.binary_parts()
+        signs, offset, _ = self._binary_parts()
         return signs, offset
 
-    def binary_parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _binary_parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r""":meth:`binary_parameters` and the unclamped :math:`\alpha_i = \operatorname{mean}_j
         |M_{ij}|` they are computed from (which the fused straight-through backward,
-        :class:`~sklearn_bnn.nn.estimators.BinaryST`, differentiates), in one pass."""
+        :class:`~sklearn_bnn.nn.estimators.BinaryST`, differentiates), in one pass.  A
+        subclass that redefines :meth:`binary_parameters` redefines this too."""
         alpha = self.weight.abs().mean(dim=1)
         return self.weight >= 0, self.bias / alpha.clamp_min(1e-12), alpha
 
