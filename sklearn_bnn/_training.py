@@ -19,6 +19,7 @@ Users never see skorch: the estimators (:mod:`sklearn_bnn._base`) build a
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
 from torch.nn import functional as F
+from torch.optim import optimizer as _torch_optimizer
 
 from .nn import FORWARDS, TRAINING
 from .nn.exact import cross_entropy_loss
@@ -242,7 +245,26 @@ class SBNNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
+        """skorch's step without its closure: zero the gradients, compute them, step every
+        optimiser once, then project the weights onto [-1, 1].
+
+        The same operations in the same order as :meth:`skorch.NeuralNet.train_step` (whose
+        optimiser closure is called exactly once by Adam), without the closure, the step
+        accumulator and an ``on_grad_computed`` notification that no callback listens to,
+        and without torch's profiler labels around ``zero_grad`` and ``step``
+        (:func:`_zero_grad`, :func:`_optimizer_step`).
+        """
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        for optimizer in optimizers:
+            _zero_grad(optimizer)
+        step = self.train_step_single(batch, **fit_params)
+        hooks = _listeners(self, "on_grad_computed")
+        if hooks:
+            params = TeeGenerator(self.get_all_learnable_params())
+            for hook in hooks:
+                hook(self, named_parameters=params, batch=batch, training=True)
+        for optimizer in optimizers:
+            _optimizer_step(optimizer)
         self.module_.project_()
         return step
 
@@ -261,12 +283,17 @@ class SBNNet(NeuralNet):
         rows = self.history[-1]["batches"]
         first = len(rows)
         losses = []
+        # the net's own hook (a new history row) and the callbacks that define one
+        begin, end = _listeners(self, "on_batch_begin"), _listeners(self, "on_batch_end")
+        key = prefix + "_batch_size"
         for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
+            for hook in begin:
+                hook(self, batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             losses.append(step["loss"].detach())
-            rows[-1][prefix + "_batch_size"] = len(batch[1])  # y: always a tensor here
-            self.notify("on_batch_end", batch=batch, training=training, **step)
+            rows[-1][key] = len(batch[1])  # y: always a tensor here
+            for hook in end:
+                hook(self, batch=batch, training=training, **step)
         values = torch.stack(losses).tolist() if losses else []
         for row, value in zip(rows[first:], values):
             row[prefix + "_loss"] = value
@@ -360,6 +387,124 @@ def _named_failures(fn):
     return call
 
 
+def _zero_grad(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.zero_grad()`` (``set_to_none=True``, skorch's call) without its profiler
+    label: every parameter's gradient becomes ``None``."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad = None
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()``; when no step hook is registered, fused Adam's kernels called
+    directly (:func:`_fused_adam_step`) or the step itself, without the wrapper that torch
+    puts around it for the profiler and the hooks (``__wrapped__``).
+
+    Falls back to ``optimizer.step()`` whenever that wrapper is not the expected one.
+    """
+    if _fused_adam_step(optimizer):
+        return
+    step = type(optimizer).step
+    inner = getattr(step, "__wrapped__", None)
+    if inner is None or not getattr(step, "hooked", False) or not _no_step_hooks(optimizer):
+        optimizer.step()
+    else:
+        inner(optimizer)
+
+
+def _no_step_hooks(optimizer) -> bool:
+    """Whether no optimiser step hook, global or of ``optimizer``, is registered (``False``
+    also where torch keeps them elsewhere than this code knows)."""
+    hooks = (
+        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
+        getattr(optimizer, "_optimizer_step_pre_hooks", None),
+        getattr(optimizer, "_optimizer_step_post_hooks", None),
+    )
+    return not any(h is None or h for h in hooks)
+
+
+def _fused_adam_step(optimizer) -> bool:
+    """The two kernels that ``torch.optim.Adam(fused=True).step()`` runs, called directly.
+
+    For a plain fused Adam (no amsgrad, no decoupled decay, float hyper-parameters, no
+    gradient scaler, no step hook) whose state exists (after its first step), over real
+    dense tensors of one device and dtype: ``torch._foreach_add_`` of the step counts, then
+    ``torch._fused_adam_`` with the group's hyper-parameters, the very calls of
+    ``torch.optim.adam._fused_adam``, without the per-step Python around them (state and
+    argument checks, grouping by device).  Returns ``False``, having done nothing, wherever
+    any of this does not hold; the caller then runs the optimiser's own step.
+    """
+    if type(optimizer) is not torch.optim.Adam or not _no_step_hooks(optimizer):
+        return False
+    if getattr(optimizer, "grad_scale", None) is not None:
+        return False
+    if getattr(optimizer, "found_inf", None) is not None:
+        return False
+    work = []
+    for group in optimizer.param_groups:
+        plan = _fused_adam_plan(optimizer, group)
+        if plan is None:
+            return False
+        if plan:
+            work.append((group, *plan))
+    with torch.no_grad():
+        for group, params, grads, exp_avgs, exp_avg_sqs, steps in work:
+            beta1, beta2 = group["betas"]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
+                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                eps=group["eps"], maximize=group["maximize"], grad_scale=None, found_inf=None,
+            )  # fmt: skip
+    return True
+
+
+def _fused_adam_plan(optimizer, group):
+    """``(params, grads, exp_avgs, exp_avg_sqs, steps)`` of ``group`` for
+    :func:`_fused_adam_step`, ``()`` if no parameter has a gradient, ``None`` if the direct
+    call does not apply."""
+    flags = ("fused", "amsgrad", "differentiable", "decoupled_weight_decay", "capturable")
+    if [bool(group.get(flag)) for flag in flags] != [True, False, False, False, False]:
+        return None
+    numbers = (group["lr"], *group["betas"], group["weight_decay"], group["eps"])
+    if not all(type(x) in (int, float) for x in numbers):
+        return None
+    params = [p for p in group["params"] if p.grad is not None]
+    if not params:
+        return ()
+    states = [optimizer.state.get(p) for p in params]
+    first = params[0]
+    kind = (first.device, first.dtype)
+    for p, state in zip(params, states):
+        if not state or (p.device, p.dtype) != kind or p.is_complex() or p.grad.is_sparse:
+            return None
+    return (
+        params,
+        [p.grad for p in params],
+        [state["exp_avg"] for state in states],
+        [state["exp_avg_sq"] for state in states],
+        [state["step"] for state in states],
+    )
+
+
+def _listeners(net, hook: str) -> list:
+    """The bound ``hook`` methods that :meth:`skorch.NeuralNet.notify` calls and that do
+    something, in its order: the net's own (unless it is skorch's empty default), then
+    those of the callbacks that override :class:`~skorch.callbacks.Callback`'s empty one."""
+    own = hook not in _EMPTY_NET_HOOKS or getattr(type(net), hook) is not getattr(NeuralNet, hook)
+    empty = getattr(Callback, hook)
+    callbacks = [
+        getattr(cb, hook) for _, cb in net.callbacks_ if getattr(type(cb), hook) is not empty
+    ]
+    return [getattr(net, hook), *callbacks] if own else callbacks
+
+
+#: Hooks that :class:`skorch.NeuralNet` defines with an empty body (``on_batch_begin`` and
+#: ``on_epoch_begin`` add history rows).
+_EMPTY_NET_HOOKS = frozenset({"on_batch_end", "on_grad_computed"})
+
+
 class FiniteLoss(Callback):
     """Raise :class:`TrainingDivergedError` after an epoch with a non-finite batch loss.
 
@@ -378,22 +523,45 @@ class FiniteLoss(Callback):
 
 
 class FlipRatio(Callback):
-    """Record, per epoch, the fraction of 1-bit weights sign(M) that changed."""
+    """Record, per epoch, the fraction of 1-bit weights sign(M) that changed.
+
+    The signs taken at the end of an epoch are those at the start of the next one unless a
+    parameter was modified in between (its version counter tells), so they are reused.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._last = None
 
     def on_epoch_begin(self, net, **kwargs):
-        self._signs = net.module_.weight_signs()
+        last = getattr(self, "_last", None)
+        if last is not None and last[1] == _versions(net.module_):
+            self._signs = last[0]
+        else:
+            self._signs = _all_signs(net.module_)
+        self._last = None
 
     def on_epoch_end(self, net, **kwargs):
-        now = net.module_.weight_signs()
-        flipped = torch.stack([(a != b).sum() for a, b in zip(self._signs, now)]).sum().item()
-        total = sum(a.numel() for a in now)
-        net.history.record("flip_ratio", flipped / total)
+        now = _all_signs(net.module_)
+        flipped = (now != self._signs).sum().item()
+        net.history.record("flip_ratio", flipped / now.numel())
         del self._signs
+        self._last = (now, _versions(net.module_))
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_signs", None)  # device tensors, needed within an epoch only
+        state.pop("_last", None)
         return state
+
+
+def _all_signs(module) -> torch.Tensor:
+    """Every 1-bit weight sign of ``module`` (``weight_signs()``) in one flat bool tensor."""
+    return torch.cat([signs.reshape(-1) for signs in module.weight_signs()])
+
+
+def _versions(module) -> list[int]:
+    """The in-place version counters of ``module``'s parameters (any change bumps one)."""
+    return [p._version for p in module.parameters()]
 
 
 def _clone_tensors(tree):
@@ -406,6 +574,74 @@ def _clone_tensors(tree):
     if isinstance(tree, (list, tuple)):
         return type(tree)(_clone_tensors(value) for value in tree)
     return tree
+
+
+class _Snapshot:
+    """Copies of the module's state, the optimiser's state and hyper-parameters and the RNG.
+
+    Taken at every epoch's end, so made cheap: the tensors are copied with one
+    ``torch._foreach_copy_`` into the previous snapshot's copies when the layout is
+    unchanged (the same state names, optimiser state keys and shapes), cloned otherwise.
+    :meth:`restore` puts back what ``load_state_dict`` of the module's and the optimiser's
+    state dicts would (the optimiser's state tensors become the copies themselves).
+    """
+
+    def __init__(self, layout, copies, values, groups, rng):
+        self.layout, self.copies, self.values, self.groups, self.rng = (
+            layout, copies, values, groups, rng
+        )  # fmt: skip
+
+    @classmethod
+    def take(cls, net, previous: _Snapshot | None) -> _Snapshot:
+        module_state = net.module_.state_dict()
+        names = tuple(module_state)
+        tensors = [t.detach() for t in module_state.values()]
+        state = net.optimizer_.state
+        keys = tuple((param, tuple(entry)) for param, entry in state.items())
+        values = {}  # non-tensor optimiser state, copied by value
+        for param, entry in state.items():
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    tensors.append(value.detach())
+                else:
+                    values[param, key] = copy.deepcopy(value)
+        layout = (names, keys, [(t.shape, t.dtype, t.device) for t in tensors])
+        if previous is not None and _same_layout(previous.layout, layout):
+            copies = previous.copies
+            torch._foreach_copy_(copies, tensors)
+        else:
+            copies = [t.clone() for t in tensors]
+        groups = [
+            _clone_tensors({k: v for k, v in group.items() if k != "params"})
+            for group in net.optimizer_.param_groups
+        ]
+        return cls(layout, copies, values, groups, get_rng_state(net.device))
+
+    def restore(self, net) -> None:
+        names, keys, _ = self.layout
+        module_copies = iter(self.copies[: len(names)])
+        net.module_.load_state_dict(dict(zip(names, module_copies)))
+        optimizer = net.optimizer_
+        rest = iter(self.copies[len(names) :])
+        optimizer.state.clear()
+        for param, entry_keys in keys:
+            optimizer.state[param] = {
+                key: self.values[param, key] if (param, key) in self.values else next(rest)
+                for key in entry_keys
+            }
+        for group, saved in zip(optimizer.param_groups, self.groups):
+            group.update(saved)
+        set_rng_state(self.rng, net.device)
+
+
+def _same_layout(a, b) -> bool:
+    """Whether two snapshot layouts have the same names, state keys and tensor shapes."""
+    return (
+        a[0] == b[0]
+        and len(a[1]) == len(b[1])
+        and all(p is q and k == m for (p, k), (q, m) in zip(a[1], b[1]))
+        and a[2] == b[2]
+    )
 
 
 class EpochCheckpoint(Callback):
@@ -431,20 +667,13 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self.n_rows_ = len(net.history)
-        self._state = (
-            {k: v.detach().clone() for k, v in net.module_.state_dict().items()},
-            _clone_tensors(net.optimizer_.state_dict()),
-            get_rng_state(net.device),
-        )
+        self._state = _Snapshot.take(net, self._state)
 
     def on_train_end(self, net, **kwargs):
         if len(net.history) > self.n_rows_:
             del net.history[self.n_rows_ :]
             if self._state is not None:  # else no epoch of this fit completed
-                module_state, optim_state, rng_state = self._state
-                net.module_.load_state_dict(module_state)
-                net.optimizer_.load_state_dict(optim_state)
-                set_rng_state(rng_state, net.device)
+                self._state.restore(net)
         self._state = None
 
     def __getstate__(self):

@@ -44,6 +44,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -258,19 +259,18 @@ class BinaryST(torch.autograd.Function):
     def forward(ctx, x, weight, bias, layer, noise):
         # the values: the layer's own definition of its 1-bit form (binary_parameters,
         # binary_field), as the exporter reads it; ``weight`` and ``bias`` are its parameters
-        signs, offset = layer.binary_parameters()
+        signs, offset, alpha_raw = layer._binary_parts()  # binary_parameters, and alpha
         w = _pm1(signs, weight.dtype)
         a = layer.binary_field(F.linear(x, w), offset)
-        ctx.save_for_backward(x, w, noise.dphi(a), weight, bias)
+        ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha_raw)
         ctx.scale = layer.scale
         return _sign(a)
 
     @staticmethod
     def backward(ctx, g_out):
-        x, w, dphi, weight, bias = ctx.saved_tensors
+        x, w, dphi, weight, bias, alpha_raw = ctx.saved_tensors
         s = ctx.scale
         # alpha of binary_parameters and where its clamp is inactive (the derivative's domain)
-        alpha_raw = weight.abs().mean(dim=1)
         alpha, active = alpha_raw.clamp_min(1e-12), alpha_raw >= 1e-12
         g_a = g_out * dphi
         g_sum = g_a.sum(dim=0)
@@ -279,7 +279,9 @@ class BinaryST(torch.autograd.Function):
         grad_w = grad_b = None
         if need[1]:
             coef = torch.where(active, bias * g_sum / (alpha * alpha) / weight.shape[1], 0.0)
-            grad_w = torch.mm(g_a.t(), x).mul_(s).sub_(coef[:, None] * torch.sign(weight))
+            # minus coef * sgn(M) in one pass (exact products: sgn is 0 or +-1)
+            grad_w = torch.mm(g_a.t(), x).mul_(s)
+            grad_w.addcmul_(coef[:, None], torch.sign(weight), value=-1.0)
         if need[2]:
             grad_b = g_sum / alpha
         return grad_x, grad_w, grad_b, None, None
@@ -429,9 +431,82 @@ class StraightThrough:
 
     def __call__(self, net, x, y, sample_loss, generator=None):
         if self.proxy == "matched":
-            net.noise.dphi(x[:1, :0])  # the sign neuron has no proxy: raise early and clearly
-        logits = net.head(_ST_PATHS[self.surrogate](net, x, self.proxy, generator))
+            _check_proxy(net.noise)  # the sign neuron has no proxy: raise early and clearly
+        features = _ST_PATHS[self.surrogate](net, x, self.proxy, generator)
+        if sample_loss is cross_entropy_loss and features.dim() == 2 and _plain_linear(net.head):
+            losses, logits = LinearCrossEntropy.apply(features, net.head.weight, net.head.bias, y)
+            return losses.mean(), logits
+        logits = net.head(features)
         return sample_loss(logits, y).mean(), logits
+
+
+def _plain_linear(module) -> bool:
+    """Whether calling ``module`` is exactly ``F.linear(x, weight, bias)``: a
+    :class:`torch.nn.Linear` with a bias and no forward hooks."""
+    hooks = (module._forward_hooks, module._forward_pre_hooks,
+             torch.nn.modules.module._global_forward_hooks,
+             torch.nn.modules.module._global_forward_pre_hooks)  # fmt: skip
+    return type(module) is torch.nn.Linear and module.bias is not None and not any(hooks)
+
+
+def _check_proxy(noise: NoiseModel) -> None:
+    """Raise if ``noise`` has no straight-through proxy (``noise.dphi``); checked once per
+    noise model (the noise models are frozen dataclasses), every time for an unhashable one."""
+    try:
+        hash(noise)
+    except TypeError:
+        noise.dphi(torch.zeros(1, 0))
+    else:
+        _check_proxy_once(noise)
+
+
+@functools.cache
+def _check_proxy_once(noise: NoiseModel) -> None:
+    noise.dphi(torch.zeros(1, 0))
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    r"""A linear head and :func:`~sklearn_bnn.nn.exact.cross_entropy_loss` as one autograd node.
+
+    Forward: the same operations as ``cross_entropy_loss(F.linear(x, W, b), y)``: logits
+    :math:`z = x W^\top + b` and :math:`\ell_b = t_b + \log\sum_c e^{z_{bc} - t_b}
+    - z_{b y_b}` with :math:`t_b = \max_c z_{bc}`; returns the losses and the logits (not
+    differentiable).  Backward, for an upstream gradient :math:`g` that is positive (a
+    mean's: the straight-through objective),
+
+    .. math::
+        G_{bc} = \frac{g_b}{S_b}\, e^{z_{bc} - t_b} - g_b\,[c = y_b], \quad
+        S_b = \textstyle\sum_c e^{z_{bc} - t_b}, \qquad
+        \nabla_x = G W, \quad \nabla_W = G^\top x, \quad \nabla_b = \textstyle\sum_b G,
+
+    the very operations that autograd runs through the written-out graph and ``addmm``'s
+    backward (for :math:`g_b > 0` the ``+ 0`` that autograd's scatter adds to the other
+    entries changes no bit), so values and gradients are autograd's bit for bit
+    (``tests/test_fast_step.py``), in one node instead of about a dozen.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, y):
+        logits = F.linear(x, weight, bias)
+        top = logits.amax(-1, keepdim=True)
+        e = (logits - top).exp()
+        s = e.sum(-1)
+        index = y.reshape(y.shape[0], 1)
+        ctx.save_for_backward(x, weight, e, s, index)
+        ctx.mark_non_differentiable(logits)
+        losses = s.log() + top.squeeze(-1) - logits.gather(-1, index).squeeze(-1)
+        return losses, logits
+
+    @staticmethod
+    def backward(ctx, g, _):
+        x, weight, e, s, index = ctx.saved_tensors
+        g_z = (g / s).unsqueeze(-1) * e
+        g_z.scatter_add_(-1, index, g.neg().unsqueeze(-1))
+        need = ctx.needs_input_grad
+        grad_x = g_z.mm(weight) if need[0] else None
+        grad_w = g_z.t().mm(x) if need[1] else None
+        grad_b = g_z.sum(0) if need[2] else None
+        return grad_x, grad_w, grad_b, None
 
 
 # -------------------------------------------------------------- one sampled path

@@ -110,8 +110,16 @@ class StochasticBinaryLinear(nn.Module):
         offset : torch.Tensor of shape (out_features,)
             :math:`\theta_i = b_i / \alpha_i` (:math:`\alpha_i` clamped at 1e-12).
         """
-        alpha = self.weight.abs().mean(dim=1).clamp_min(1e-12)
-        return self.weight >= 0, self.bias / alpha
+        signs, offset, _ = self._binary_parts()
+        return signs, offset
+
+    def _binary_parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r""":meth:`binary_parameters` and the unclamped :math:`\alpha_i = \operatorname{mean}_j
+        |M_{ij}|` they are computed from (which the fused straight-through backward,
+        :class:`~sklearn_bnn.nn.estimators.BinaryST`, differentiates), in one pass.  A
+        subclass that redefines :meth:`binary_parameters` redefines this too."""
+        alpha = self.weight.abs().mean(dim=1)
+        return self.weight >= 0, self.bias / alpha.clamp_min(1e-12), alpha
 
     def binary_field(self, dot: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         r"""Field :math:`d_i/\sqrt N + \theta_i` of the dot product ``dot`` :math:`= d_i`.
