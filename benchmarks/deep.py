@@ -107,6 +107,12 @@ def _theory(family, init, depth, q1, critical=None):
 #: family -> (network, estimator keyword arguments, critical_init keyword arguments).
 #: The residual variants measure the two choices critical_init makes without the theory:
 #: the branch share kappa (default 1) and the means' second moment (default 0.05).
+#: The training defaults of sklearn-bnn 0.1 under which the committed results were
+#: measured (before ``linear=True``, ``learning_rate_init=1e-3`` and the 256-row batch
+#: became the defaults; ``batch_size=64`` is the old "auto" below 2,048 rows).
+V01_DEFAULTS = dict(linear=False, learning_rate_init=3e-3, batch_size=64)
+
+
 FAMILIES = {
     "residual": ("residual", {}, {}),
     "res-k0.25": ("residual", {}, {"branch_share": 0.25}),
@@ -122,7 +128,7 @@ def _fit_one(family, init, depth, width, epochs, seed, data):
     Xtr, Xte, ytr, yte = data
     kind, kwargs, critical = FAMILIES[family]
     clf = BinaryNetClassifier(hidden_layer_sizes=(width,) * depth, architecture=kind, init=init,
-                              max_iter=epochs, random_state=seed, **kwargs)
+                              max_iter=epochs, random_state=seed, **{**V01_DEFAULTS, **kwargs})
     t0 = time.perf_counter()
     with warnings.catch_warnings(), _critical_choices(**critical):
         warnings.simplefilter("ignore")

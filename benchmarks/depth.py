@@ -103,6 +103,7 @@ def one_fit(dataset, variant, noise, depth, width, init, lr, epochs, seed):
         inference="surrogate",
         learning_rate_init=lr,
         batch_size=64,
+        linear=False,
         max_iter=epochs,
         n_iter_no_change=epochs + 1,
         # the all-binary network on raw features at a constant rate, the setting of the

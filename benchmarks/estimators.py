@@ -133,7 +133,7 @@ def timing_table(epochs: int, warmup: int = 2, names=None) -> None:
     clfs = {
         label: BinaryNetClassifier(
             (256, 256), surrogate="sampled", gradient_estimator=est, noise=noise,
-            batch_size=256, learning_rate_init=1e-2, random_state=0, device="cpu",
+            batch_size=256, learning_rate_init=1e-2, linear=False, random_state=0, device="cpu",
         )
         for label, est, noise in rows
     }

@@ -73,7 +73,7 @@ ALL_BINARY = {"first_layer": "binary", "encoding": "raw"}
 
 
 def trained_classifier(hidden, X, y, epochs: int, **params):
-    params = {**ALL_BINARY, **params}
+    params = {**ALL_BINARY, "linear": False, "learning_rate_init": 3e-3, **params}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return BinaryNetClassifier(hidden, max_iter=epochs, random_state=0, **params).fit(X, y)

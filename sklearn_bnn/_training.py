@@ -727,14 +727,17 @@ def fused_adam(device_type: str) -> bool:
 
 
 def auto_batch_size(n_samples: int) -> int:
-    """``batch_size="auto"``: the power of two nearest below ``n_samples / 16``, in [64, 1024].
+    """``batch_size="auto"``: the power of two nearest below ``n_samples / 16``, in
+    [256, 1024] (all rows when fewer).
 
     About 16 steps per epoch on large tables (where the per-step cost is the product of
-    batch and width, so larger batches keep every core busy), at least 64 rows per step
-    on small ones (the straight-through step is noisy; smaller batches measured worse).
+    batch and width, so larger batches keep every core busy), at least 256 rows per step
+    on small ones: the straight-through step is noisy, and with the linear term under the
+    network (``linear=True``) 256 rows per step scored best on ``benchmarks/tabular.py``,
+    in fewer steps (:ref:`tabular-benchmark`).
     """
     power = 2 ** int(math.floor(math.log2(max(n_samples, 1) / 16))) if n_samples >= 16 else 1
-    return int(min(max(power, 64), 1024, max(n_samples, 1)))
+    return int(min(max(power, 256), 1024, max(n_samples, 1)))
 
 
 def auto_epochs(n_samples: int) -> int:

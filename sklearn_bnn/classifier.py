@@ -116,7 +116,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         :func:`~sklearn.utils.class_weight.compute_sample_weight` of it.  With early
         stopping the validation accuracy is weighted the same way.  ``partial_fit``
         accepts a dict only (``"balanced"`` needs the whole ``y``).
-    linear : bool, default=False
+    linear : bool, default=True
         Add a real linear term of the input to the logits: a
         :class:`~sklearn.linear_model.LogisticRegression` fitted first (on the rows the
         network trains on, with the sample and class weights), kept fixed, while the network
@@ -129,8 +129,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is the power of two nearest below
-        ``n_samples / 16``, clipped to [64, 1024] (:ref:`tabular`).
-    learning_rate_init : float, default=3e-3
+        ``n_samples / 16``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
+    learning_rate_init : float, default=1e-3
         Adam's (initial) learning rate.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of the learning rate over the epochs of each ``fit``: ``"cosine"``
@@ -287,12 +287,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
-        linear=False,
+        linear=True,
         linear_alpha=1.0,
         class_weight=None,
         alpha=0.0,
         batch_size="auto",
-        learning_rate_init=3e-3,
+        learning_rate_init=1e-3,
         learning_rate="cosine",
         encoding="raw+thermometer",
         n_bins=8,

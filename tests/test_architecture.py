@@ -16,6 +16,9 @@ from sklearn_bnn.nn.architecture import ARCHITECTURES
 from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
 from sklearn_bnn.nn.residual import ResidualBinaryNetwork
 
+#: The training defaults of sklearn-bnn 0.1 these tests were written against.
+V01 = dict(linear=False, learning_rate_init=3e-3, batch_size=64)
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -41,7 +44,8 @@ def test_residual_estimator_builds_the_residual_network_and_exports_it_exactly(d
     np.testing.assert_array_equal(again.predict_proba(X[:50]), clf.predict_proba(X[:50]))
     summary = clf.summary()
     n_params = sum(p.numel() for p in clf.net_.module_.parameters())
-    code = sum(row["params"] for row in summary.rows if row["layer"] == "input code")
+    outside = ("input code", "linear term (real)")  # not torch parameters
+    code = sum(row["params"] for row in summary.rows if row["layer"] in outside)
     assert summary.total["params"] - code == n_params  # the branch scales are counted too
 
 
@@ -51,7 +55,8 @@ def test_residual_trains_where_the_plain_network_stops(digits):
     infinite); both from the same data, seed and schedule."""
     X, y = digits
     torch.manual_seed(0)
-    kw = dict(hidden_layer_sizes=(32,) * 20, max_iter=8, random_state=0)
+    # the networks alone (no linear term to rescue the plain one), at the 0.1 training defaults
+    kw = dict(hidden_layer_sizes=(32,) * 20, max_iter=8, random_state=0, **V01)
     plain = BinaryNetClassifier(**kw).fit(X[:1200], y[:1200]).score(X[1200:], y[1200:])
     res = BinaryNetClassifier(architecture="residual", init="critical", **kw)
     residual = res.fit(X[:1200], y[:1200]).score(X[1200:], y[1200:])
@@ -128,8 +133,9 @@ def test_fit_warns_when_the_predicting_network_is_far_below_its_surrogate(digits
     """The issue's trap: S1 with critical init at depth 10 fits, its 1-bit network does
     not; the warning carries both training scores, and they are the estimator's own."""
     X, y = digits
-    clf = BinaryNetClassifier(
-        (64,) * 10, surrogate="deterministic", init="critical", max_iter=10, random_state=0
+    clf = BinaryNetClassifier(  # without the linear term, which would rescue both networks
+        (64,) * 10, surrogate="deterministic", init="critical", max_iter=10, random_state=0,
+        **V01,
     )
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
