@@ -26,8 +26,17 @@ X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS).astype(np.float32)
 
 @pytest.fixture(scope="module")
 def digits_net():
+    # the network alone (its export against the module), trained as when the tests were
+    # written: a linear term would decide the predictions that the first layer should change
     clf = BinaryNetClassifier(
-        (64, 64), max_iter=3, first_layer="binary", encoding="raw", random_state=0
+        (64, 64),
+        max_iter=3,
+        first_layer="binary",
+        encoding="raw",
+        linear=False,
+        learning_rate_init=3e-3,
+        batch_size=64,
+        random_state=0,
     )
     return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
 
@@ -150,7 +159,12 @@ def test_real_first_layer_matrix_is_a_float_product(digits_net, tmp_path, monkey
 @pytest.fixture(scope="module")
 def coded_digits_net():
     clf = BinaryNetClassifier(
-        (24, 12), max_iter=3, first_layer="real", encoding="raw+thermometer", random_state=0
+        (24, 12),
+        max_iter=3,
+        first_layer="real",
+        encoding="raw+thermometer",
+        linear=False,  # the network alone; the linear term's bytes: test_export_regressor.py
+        random_state=0,
     )
     return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
 
@@ -219,6 +233,7 @@ def coded_pipeline(X, y, first_layer, encoding, surrogate="binary"):
         surrogate=surrogate,
         max_iter=3,
         learning_rate_init=3e-2,
+        linear=False,  # the export below is rebuilt from the network's parts alone
         random_state=0,
     )
     pipe = fit_quiet(make_pipeline(StandardScaler(), clf), X, y)

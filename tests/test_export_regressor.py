@@ -54,8 +54,10 @@ def fit_regressor(X, y, hidden=(32, 16), seed=0, **params):
 
 @pytest.fixture(scope="module")
 def pipe():
-    """StandardScaler + the default regressor (input code, real first layer), 1-D y."""
-    reg = BinaryNetRegressor((32, 16), max_iter=3, random_state=0)
+    """StandardScaler + the default regressor (input code, real first layer), 1-D y.
+
+    Without its own linear term: the tests set one by hand on the network's export."""
+    reg = BinaryNetRegressor((32, 16), linear=False, max_iter=3, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return make_pipeline(StandardScaler(), reg).fit(X_DIAB, Y_DIAB)
@@ -63,9 +65,11 @@ def pipe():
 
 @pytest.fixture(scope="module")
 def multi():
-    """An all-binary regressor (raw features) with three targets, on scaled float32 X."""
+    """An all-binary regressor (raw features) with three targets, on scaled float32 X,
+    without its own linear term (the tests set one by hand on its export)."""
     X = StandardScaler().fit_transform(X_DIAB).astype(np.float32)
-    reg = fit_regressor(X, Y_MULTI, (40, 24, 8), seed=1, first_layer="binary", encoding="raw")
+    params = {"first_layer": "binary", "encoding": "raw", "linear": False}
+    reg = fit_regressor(X, Y_MULTI, (40, 24, 8), seed=1, **params)
     return reg, X
 
 

@@ -296,7 +296,8 @@ def test_packed_network_exact_ties_give_plus_one():
 
 
 def test_packed_network_input_scaling_and_float32_input():
-    pipe = fit_pipeline(X_RANDOM, Y_RANDOM, hidden=(30, 20))
+    # linear=False: the export below is rebuilt from the network's parts alone
+    pipe = fit_pipeline(X_RANDOM, Y_RANDOM, hidden=(30, 20), linear=False)
     scaler, clf = pipe[0], pipe[-1]
     exported = clf.export_binary()
     packed = PackedBinaryNetwork(
@@ -319,7 +320,8 @@ def test_packed_network_input_scaling_and_float32_input():
 
 
 def test_stored_as_bits():
-    pipe = fit_pipeline(X_DIGITS[::3], Y_DIGITS[::3], hidden=(256, 256))
+    # linear=False: the network's own bytes (a linear term adds float64 coefficients)
+    pipe = fit_pipeline(X_DIGITS[::3], Y_DIGITS[::3], hidden=(256, 256), linear=False)
     onnx_model = bnn_onnx.to_onnx(pipe, X_DIGITS[:1], options={"zipmap": False})
     sizes = {t.name: len(t.raw_data) for t in onnx_model.graph.initializer}
     assert sizes["layer0_weight_bits"] == 64 * 256 // 8

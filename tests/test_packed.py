@@ -57,7 +57,12 @@ def random_network(n_features, sizes, n_outputs, seed, dtype=torch.float32):
 def test_digits_predictions_equal_torch_binary_inference(seed):
     clf = fit_quiet(
         BinaryNetClassifier(
-            (256, 256), max_iter=3, first_layer="binary", encoding="raw", random_state=seed
+            (256, 256),
+            max_iter=3,
+            first_layer="binary",
+            encoding="raw",
+            linear=False,  # the network alone: its logits against the brute-force net
+            random_state=seed,
         ),
         X_DIGITS_STD,
         Y_DIGITS,
@@ -89,6 +94,7 @@ def test_random_data_predictions_equal_torch_and_brute_force(seed, n_classes):
             learning_rate_init=3e-2,
             first_layer="binary",
             encoding="raw",
+            linear=False,  # the network alone: its logits against the brute-force net
             random_state=seed,
         ),
         X,
@@ -223,9 +229,9 @@ def test_input_scaling_reproduces_a_standard_scaler_pipeline():
     pipe = make_pipeline(
         StandardScaler(),
         BinaryNetClassifier(
-            (64,), max_iter=3, first_layer="binary", encoding="raw", random_state=0
+            (64,), max_iter=3, first_layer="binary", encoding="raw", linear=False, random_state=0
         ),
-    )
+    )  # linear=False: the export below is built from the module alone
     fit_quiet(pipe, X, Y_DIGITS[:600])
     scaler, clf = pipe[0], pipe[-1]
     net = clf.net_.module_
@@ -359,8 +365,8 @@ assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
 # ------------------------------------------------------------------ sizes
 def test_file_size_against_float32_state_dict_digits(tmp_path):
     clf = BinaryNetClassifier(
-        (256, 256), max_iter=1, first_layer="binary", encoding="raw", random_state=0
-    )
+        (256, 256), max_iter=1, first_layer="binary", encoding="raw", linear=False, random_state=0
+    )  # linear=False: the sizes of the network alone against its module's state dict
     fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
     packed = clf.export_binary()
     packed.save(tmp_path / "net.bnn")

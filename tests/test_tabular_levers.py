@@ -93,7 +93,8 @@ def test_thermometer_without_raw_and_bad_n_bins():
 
 @pytest.mark.parametrize("encoding", ["thermometer", "raw+thermometer"])
 def test_estimator_encodes_its_inputs(encoding):
-    clf = _fit(hidden_layer_sizes=(16,), max_iter=3, encoding=encoding, n_bins=4)
+    # linear=False: the network's own logits are the whole prediction
+    clf = _fit(hidden_layer_sizes=(16,), max_iter=3, encoding=encoding, n_bins=4, linear=False)
     width = clf.encoder_.n_features_out_
     assert clf.net_.module_.layers[0].in_features == width
     assert width == 4 * (encoding == "raw+thermometer") + 4 * 3  # 3 thresholds per feature
@@ -277,8 +278,10 @@ def test_summary_counts_the_input_code_and_the_real_first_layer():
 def test_all_binary_files_keep_format_1(tmp_path):
     import json
 
+    # linear=False: a linear term raises the version to 3 (tests/test_linear.py)
     for params, version in (({"first_layer": "binary", "encoding": "raw"}, 1), ({}, 2)):
-        packed = _fit(hidden_layer_sizes=(8,), max_iter=1, **params).export_binary()
+        packed = _fit(hidden_layer_sizes=(8,), max_iter=1, linear=False, **params)
+        packed = packed.export_binary()
         packed.save(tmp_path / "m.npz")
         header = json.loads(np.load(tmp_path / "m.npz")["header"].tobytes())
         assert header["version"] == version

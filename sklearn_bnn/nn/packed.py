@@ -620,7 +620,9 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=5036, backend='auto')
+                        nbytes=5156, backend='auto')
+    >>> packed.linear_coef.shape  # the estimator's linear term (linear=True) comes along
+    (4, 3)
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
     True
     >>> f = io.BytesIO()
