@@ -29,10 +29,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"10 classes; hidden layers {hidden}; seed {args.seed}"
     )
 
-    # the defaults (a real first layer reading the features and their thermometer code);
-    # the all-binary network (every hidden layer +-1, the smallest artefact); and the
-    # mean-propagation surrogate (S1), best in its own inference modes
-    all_binary = {"first_layer": "binary", "encoding": "raw"}
+    # the defaults (a real first layer reading the features and their thermometer code, a
+    # linear term under the network); the all-binary network (every hidden layer +-1, no
+    # linear term, the smallest artefact); and the mean-propagation surrogate (S1), best in
+    # its own inference modes
+    all_binary = {"first_layer": "binary", "encoding": "raw", "linear": False}
     configs = [
         ("defaults", {}),
         ("all-binary", all_binary),

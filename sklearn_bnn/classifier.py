@@ -150,7 +150,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         ``"binary"`` with ``"psa"``, ``"reinforce"`` and ``"arm"``.  See :ref:`tabular`.
     max_iter : int or "auto", default="auto"
         Number of epochs (the schedule's length); ``"auto"`` is ``40_000 / n_samples``
-        clipped to [10, 20].
+        clipped to [5, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4

@@ -96,7 +96,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     first_layer : {"auto", "real", "binary"}, default="auto"
         Weights of the layer that reads the input.
     max_iter : int or "auto", default="auto"
-        Number of epochs; ``"auto"`` is ``40_000 / n_samples`` clipped to [10, 20].
+        Number of epochs; ``"auto"`` is ``40_000 / n_samples`` clipped to [5, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4

@@ -164,7 +164,7 @@ def _header(packed):
 def test_file_version_is_raised_only_by_a_linear_term(iris):
     X, y = iris
     params = dict(SMALL, encoding="raw", first_layer="binary")
-    plain = fit_quiet(BinaryNetClassifier(**params), X, y).export_binary()
+    plain = fit_quiet(BinaryNetClassifier(linear=False, **params), X, y).export_binary()
     linear = fit_quiet(BinaryNetClassifier(linear=True, **params), X, y).export_binary()
     assert _header(plain)["version"] == 1  # older readers still load it
     assert _header(linear)["version"] == 3 and _header(linear)["linear"]
@@ -250,7 +250,7 @@ def test_term_helps_where_the_truth_is_linear():
     y = (X @ w + rng.normal(size=800) > 0).astype(int)
     Xtr, Xte, ytr, yte = X[:400], X[400:], y[:400], y[400:]
     params = dict(hidden_layer_sizes=(64,), max_iter=10, random_state=0)
-    without = fit_quiet(BinaryNetClassifier(**params), Xtr, ytr).score(Xte, yte)
+    without = fit_quiet(BinaryNetClassifier(linear=False, **params), Xtr, ytr).score(Xte, yte)
     with_term = fit_quiet(BinaryNetClassifier(linear=True, **params), Xtr, ytr).score(Xte, yte)
     assert with_term > without + 0.02
 
@@ -264,7 +264,7 @@ def test_warm_start_refuses_a_changed_term(iris, change):
     with pytest.raises(ValueError, match=next(iter(change))):
         clf.fit(X, y)
     # and the other way round
-    clf = fit_quiet(BinaryNetClassifier(warm_start=True, **SMALL), X, y)
+    clf = fit_quiet(BinaryNetClassifier(linear=False, warm_start=True, **SMALL), X, y)
     with pytest.raises(ValueError, match="linear: fitted False, now True"):
         clf.set_params(linear=True).fit(X, y)
 
