@@ -489,9 +489,8 @@ class BaseBinaryNetwork(BaseEstimator):
         self._linear_alpha = self.linear_alpha if self.linear else None
         self.linear_coef_ = self.linear_intercept_ = None
         if self.linear:
-            model = self._linear_model()
-            model.fit(_as_read(X), y, sample_weight=sample_weight)
-            self.linear_coef_, self.linear_intercept_ = self._linear_parameters(model, X.shape[1])
+            term = self._fit_linear_term(_as_read(X), y, sample_weight)
+            self.linear_coef_, self.linear_intercept_ = term
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
         """The linear term's coef and intercept in the units of the outputs ``predict``

@@ -429,16 +429,19 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     def _stratify(self, codes):
         return codes
 
-    def _linear_model(self):
-        C = 1.0 / self.linear_alpha if self.linear_alpha > 0 else np.inf
-        return LogisticRegression(C=C, max_iter=_LINEAR_MAX_ITER)
-
-    def _linear_parameters(self, model, n_features):
-        """Logits per class of ``classes_`` (0 for a class absent from the fitted rows;
-        with two classes, ``[0, z]``, which the softmax reads as the logistic model)."""
-        coef = np.zeros((n_features, len(self.classes_)))
+    def _fit_linear_term(self, X, codes, sample_weight):
+        """Logistic regression logits per class of ``classes_``: 0 for a class absent from
+        the fitted rows (all 0 when one class is present, as in a first ``partial_fit``
+        batch); with two classes ``[0, z]``, which the softmax reads as the logistic model.
+        """
+        coef = np.zeros((X.shape[1], len(self.classes_)))
         intercept = np.zeros(len(self.classes_))
-        present = model.classes_
+        present = np.unique(codes)
+        if len(present) < 2:
+            return coef, intercept
+        C = 1.0 / self.linear_alpha if self.linear_alpha > 0 else np.inf
+        model = LogisticRegression(C=C, max_iter=_LINEAR_MAX_ITER)
+        model.fit(X, codes, sample_weight=sample_weight)
         if len(present) == 2:
             coef[:, present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
         else:

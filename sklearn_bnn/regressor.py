@@ -291,12 +291,10 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     def _n_outputs(self) -> int:
         return len(self.target_mean_)
 
-    def _linear_model(self):
-        return Ridge(alpha=self.linear_alpha)
-
-    @staticmethod
-    def _linear_parameters(model, n_features):
-        return model.coef_.reshape(-1, n_features).T, np.atleast_1d(model.intercept_)
+    def _fit_linear_term(self, X, y, sample_weight):
+        """Ridge on the standardised targets: coef (n_features, n_outputs), intercept."""
+        model = Ridge(alpha=self.linear_alpha).fit(X, y, sample_weight=sample_weight)
+        return model.coef_.reshape(-1, X.shape[1]).T, np.atleast_1d(model.intercept_)
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
         """The linear term with the target scale folded in (exact: a power of 2)."""

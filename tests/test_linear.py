@@ -313,3 +313,16 @@ def test_sparse_input_with_the_term(iris):
     sparse = fit_quiet(BinaryNetClassifier(linear=True, **SMALL), sp.csr_matrix(X), y)
     assert np.array_equal(dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)))
     assert isinstance(dense.export_binary(), PackedBinaryNetwork)
+
+
+def test_partial_fit_first_batch_of_one_class(iris):
+    """One class in the first batch: no logistic regression can be fitted; the term is
+    zero (no preference) and the network learns the rest."""
+    X, y = iris
+    clf = BinaryNetClassifier(**SMALL)
+    clf.partial_fit(X[:40], y[:40], classes=[0, 1, 2])
+    assert np.array_equal(clf.linear_coef_, np.zeros((4, 3)))
+    assert np.array_equal(clf.linear_intercept_, np.zeros(3))
+    for _ in range(5):
+        clf.partial_fit(X, y)
+    assert clf.score(X, y) > 0.7
