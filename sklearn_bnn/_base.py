@@ -951,15 +951,16 @@ class ModelSummary:
     >>> clf = BinaryNetClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
     >>> summary = clf.summary()
     >>> summary.total
-    {'params': 391, 'binary_weights': 64, 'float32_bytes': 1564, 'packed_bytes': 1412}
+    {'params': 406, 'binary_weights': 64, 'float32_bytes': 1624, 'packed_bytes': 1532}
     >>> summary
-          layer    shape  params  binary_weights  float32_bytes  packed_bytes
-    -----------  -------  ------  --------------  -------------  ------------
-     input code  (4, 32)      28               0            112           224
-         real 1  (32, 8)     264               0           1056          1056
-       binary 2   (8, 8)      72              64            288            24
-    head (real)   (8, 3)      27               0            108           108
-          total              391              64           1564          1412
+                 layer    shape  params  binary_weights  float32_bytes  packed_bytes
+    ------------------  -------  ------  --------------  -------------  ------------
+            input code  (4, 32)      28               0            112           224
+                real 1  (32, 8)     264               0           1056          1056
+              binary 2   (8, 8)      72              64            288            24
+           head (real)   (8, 3)      27               0            108           108
+    linear term (real)   (4, 3)      15               0             60           120
+                 total              406              64           1624          1532
     on disk: packed file ... bytes, float32 state dict ... bytes (...x smaller)
     """
 

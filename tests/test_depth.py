@@ -48,6 +48,7 @@ def training_accuracy(one_thread_module):
                 first_layer="binary",
                 encoding="raw",
                 learning_rate="constant",
+                linear=False,  # the depth of the network itself is the subject
                 random_state=seed,
             )
             with warnings.catch_warnings():

@@ -193,7 +193,7 @@ def test_optimizer_step_hooks_still_run(threads):
         lambda opt, args, kwargs: calls.append(1)
     )
     try:
-        clf = _fit(max_iter=1)
+        clf = _fit(max_iter=1, batch_size=64)  # 178 rows: three steps, the last ragged
     finally:
         handle.remove()
     assert len(calls) == clf.history_[0]["train_batch_count"] == 3

@@ -55,6 +55,7 @@ def _clf(surrogate, estimator, noise, inference, **kw):
         "n_mc_samples": 16,
         "init": 0.05,
         "batch_size": 32,
+        "linear": False,  # the network's training paths are the subject, not a linear term
         "max_iter": 40,
         "learning_rate_init": 2e-2,
         "early_stopping": False,
