@@ -228,15 +228,19 @@ class SBNNet(NeuralNet):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         x, w, offset = _unpack(Xi)
-        per_sample = _offset(self._losses()[1], offset)
-        sample_loss, total = _weighted(per_sample, w, x.shape[0])
-        if self.jit_step and w is None and offset is None:
+        base = self._losses()[1]
+        sample_loss, total = _weighted(_offset(base, offset), w, x.shape[0])
+        if self.jit_step and w is None:
             module = self.module_
+            # the offset (the linear term) is an argument, so one compiled step serves
+            # every batch
             step = self._compiled(
                 self.train_mode,
-                lambda: torch.compile(lambda x, y: objective(module, x, y, per_sample)),
+                lambda: torch.compile(
+                    lambda x, y, o: objective(module, x, y, _offset(base, o))
+                ),
             )
-            loss, y_pred = step(x, yi)
+            loss, y_pred = step(x, yi, offset)
         else:
             loss, y_pred = objective(self.module_, x, yi, sample_loss)
         if self.alpha:
