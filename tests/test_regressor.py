@@ -69,7 +69,8 @@ _FITS_THE_CHECK = {
 
 def expected_failed_checks(estimator):
     failures = common_expected_failures(estimator)
-    if (estimator.surrogate, estimator.inference) not in _FITS_THE_CHECK:
+    # measured without the linear term; with it (the default) every configuration passes
+    if not estimator.linear and (estimator.surrogate, estimator.inference) not in _FITS_THE_CHECK:
         failures["check_regressors_train"] = _POOR_R2
     return failures
 
