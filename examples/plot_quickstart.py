@@ -47,13 +47,17 @@ for mode, score in zip(modes, scores):
 print(clf.summary())
 
 # %%
-# The training loss, and the fraction of 1-bit weights sign(M) that flipped in each epoch:
-# the 1-bit network settles as the flips die out and the learning rate anneals.
+# The training loss, and the fraction of 1-bit weights sign(M) that flipped in each epoch.
+# With the defaults (a linear term under the network, Adam at 1e-3 annealed over 20 epochs)
+# the weight means move less than their initial magnitude, so no sign flips: the hidden
+# binary layer keeps its initial signs and the network learns through the real first layer,
+# the thresholds and the head, on top of the linear term.  (At learning_rate_init=3e-3 with
+# batches of 64 the signs flip early and the flips die out as the rate anneals.)
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(12, 3.5))
 ax1.plot(clf.loss_curve_)
 ax1.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training")
 ax2.plot(clf.flip_ratio_)
-ax2.set(xlabel="epoch", ylabel="fraction flipped", yscale="log", title="Sign flips of M")
+ax2.set(xlabel="epoch", ylabel="fraction flipped", title="Sign flips of M")
 bars = ax3.bar(modes, scores)
 ax3.bar_label(bars, fmt="%.3f")
 ax3.set(ylim=(0.0, 1.05), ylabel="test accuracy", title="Inference modes")
