@@ -52,6 +52,19 @@ def fit_regressor(X, y, hidden=(32, 16), seed=0, **params):
     return fit_quiet(reg, X, y)
 
 
+
+def _with_scaler(pipe):
+    """The pipeline's export with its StandardScaler inside (input scaling)."""
+    scaler, plain = pipe[0], pipe[-1].export_binary()
+    return PackedBinaryNetwork(
+        plain.layers,
+        plain.head_weight,
+        plain.head_bias,
+        input_offset=scaler.mean_,
+        input_scale=scaler.scale_,
+        code=plain.code,
+    )
+
 @pytest.fixture(scope="module")
 def pipe():
     """StandardScaler + the default regressor (input code, real first layer), 1-D y.
@@ -203,15 +216,7 @@ def test_onnx_linear_term_in_its_order(pipe):
     # a linear term of full-precision float64 values on the scaled input: the graph must
     # sum it in the stated order (a matrix product's order differs in the last bits)
     _, bnn_onnx = _onnx()
-    scaler, plain = pipe[0], pipe[-1].export_binary()
-    packed = PackedBinaryNetwork(
-        plain.layers,
-        plain.head_weight,
-        plain.head_bias,
-        input_offset=scaler.mean_,
-        input_scale=scaler.scale_,
-        code=plain.code,
-    )
+    packed = _with_scaler(pipe)
     net = with_linear(packed, seed=2, scale=100.0)
     Z = network_input(net, X_TEST)
     lin = linear_reference(Z, net.linear_coef, net.linear_intercept)
@@ -298,15 +303,7 @@ def test_c_multi_output_strict_warnings(multi, tmp_path):
 def test_c_linear_term_with_input_scaling_bit_for_bit(pipe, tmp_path, flags):
     # the scaler inside the export, a linear term of full-precision values on its output;
     # the GNU-mode build would fuse the linear term's multiply-adds were it not turned off
-    scaler, plain = pipe[0], pipe[-1].export_binary()
-    packed = PackedBinaryNetwork(
-        plain.layers,
-        plain.head_weight,
-        plain.head_bias,
-        input_offset=scaler.mean_,
-        input_scale=scaler.scale_,
-        code=plain.code,
-    )
+    packed = _with_scaler(pipe)
     net = with_linear(packed, seed=3, scale=50.0)
     X32 = X_TEST.astype(np.float32)  # the C reads float32 rows
     expected = pipe.predict(X32.astype(np.float64))[:, None] + linear_reference(

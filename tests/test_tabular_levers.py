@@ -225,13 +225,15 @@ def test_format_1_files_still_load(tmp_path):
     import json
     import zipfile
 
-    packed = _fit(hidden_layer_sizes=(8,), max_iter=2, first_layer="binary", encoding="raw")
+    packed = _fit(
+        hidden_layer_sizes=(8,), max_iter=2, first_layer="binary", encoding="raw", linear=False
+    )
     packed = packed.export_binary()
     buffer = io.BytesIO()
     packed.save(buffer)
     arrays = dict(np.load(io.BytesIO(buffer.getvalue())))
     header = json.loads(arrays["header"].tobytes())
-    for key in ("n_network_inputs", "first_layer", "code"):
+    for key in ("n_network_inputs", "first_layer", "code", "linear"):
         del header[key]
     header["version"] = 1
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)

@@ -603,8 +603,8 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     n_features_in_ : int
     hidden_layer_sizes : tuple of int
     nbytes : int
-        Bytes of the stored parameters (bits, thresholds, head, input scaling), the
-        payload of the saved file.  Inference additionally keeps working copies for the
+        Bytes of the stored parameters (bits, thresholds, head, input scaling, linear
+        term), the payload of the saved file.  Inference additionally keeps working copies for the
         selected backend (row-aligned words, or :math:`\pm 1` float32 matrices) and the
         first layer's matrix in float64.
 
