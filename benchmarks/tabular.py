@@ -210,8 +210,10 @@ def fit_one(estimator, X, y, X_test, y_test) -> dict:
         return {"fit_time": np.nan, "accuracy": np.nan, "n_iter": np.nan,
                 "error": f"{type(exc).__name__}: {exc}"[:200]}
     fit_time = time.perf_counter() - start
+    flips = getattr(est, "flip_ratio_", None)
     return {"fit_time": fit_time, "accuracy": float(est.score(X_test, y_test)),
-            "n_iter": n_iter(est), "error": ""}
+            "n_iter": n_iter(est), "error": "",
+            "flips": float(np.sum(flips)) if flips is not None else np.nan}
 
 
 def run_dataset(name: str, args, folds: int, log) -> tuple[dict, list[dict]]:
@@ -257,6 +259,8 @@ def summarise(records: list[dict], labels: list[str]) -> dict:
             "acc_mean": float(np.mean(acc)), "acc_sd": float(np.std(acc)),
             "fit_median": float(np.median([r["fit_time"] for r in recs])),
             "n_iter_mean": float(np.mean([r["n_iter"] for r in recs])),
+            "flips_mean": float(np.mean([r.get("flips", np.nan) for r in recs])),
+            "flips_min": float(np.min([r.get("flips", np.nan) for r in recs])),
             "error": next((r["error"] for r in recs if r["error"]), ""),
         }
     by_fold = {(r["fold"], r["model"]): r for r in records}
@@ -275,7 +279,8 @@ def fmt(value: float, spec: str) -> str:
 
 def data_table(infos: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     header = ["data set", "source: target", "rows", "columns -> features", "classes (counts)",
-              "minority", "majority-class accuracy", "missing cells", "heavy-tailed numeric"]
+              "minority", "majority-class accuracy", "missing cells", "heavy-tailed numeric",
+              "why it is in"]
     rows = []
     for name, info in infos.items():
         spec = _tables.TABLES[name]
@@ -291,6 +296,8 @@ def data_table(infos: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
                 f" ({', '.join(info['heavy_tailed'][:4])}"
                 + (", ..." if len(info["heavy_tailed"]) > 4 else "") + ")"
                 if info["heavy_tailed"] else ""),
+            "non-linear (HGB or MLP beats LR by 2 points or more)" if spec.nonlinear
+            else "linear-friendly or mixed",
         ])
     return header, rows
 
@@ -354,12 +361,19 @@ def machine(args) -> str:
     except OSError:
         load = "load average unknown"
     device = "no GPU used" if not torch.cuda.is_available() else "GPU present (device='auto')"
-    pools = sorted({p["num_threads"] for p in threadpool_info()})
+    info = threadpool_info()
+    pools = sorted({p["num_threads"] for p in info})
+    kernels = sorted({f"{p.get('internal_api')} {p.get('architecture', '')}".strip()
+                      for p in info if p.get("user_api") == "blas"})
+    blas_env = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    env = "set: " + " ".join(blas_env) if blas_env else "unset"
     return (
         f"{os.cpu_count()}-core CPU ({cpu}), {device}, {torch.get_num_threads()} torch threads, "
         f"BLAS/OpenMP threads {'/'.join(map(str, pools)) or '-'}, {load}; "
         f"Python {platform.python_version()}, torch {torch.__version__}, "
-        f"scikit-learn {sklearn.__version__}, sklearn-bnn {sklearn_bnn.__version__}"
+        f"scikit-learn {sklearn.__version__}, sklearn-bnn {sklearn_bnn.__version__}; "
+        f"BLAS kernel (threadpoolctl) {', '.join(kernels) or '-'}; "
+        f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE {env}"
     )
 
 
@@ -409,7 +423,7 @@ def run_scaling(args, log) -> tuple[list[str], list[list[str]], list[dict]]:
 # ---------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, command: str = "python benchmarks/tabular.py") -> int:
     args = parser().parse_args(argv)
     if args.render:
         return render(args.render, args.rst)
@@ -422,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)
-    command = " ".join(["python benchmarks/tabular.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join([command, *(sys.argv[1:] if argv is None else argv)])
     lines: list[str] = []
 
     def log(text: str = "") -> None:
@@ -490,11 +504,70 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def nonlinear_table(summaries: dict, labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """On the tables where HGB or MLP beats LR by 2 points or more in this run: each BNN
+    column's share of MLP's gain over LR (100% = as far above LR as MLP)."""
+    bnns = [lab for lab in labels if lab.startswith(BNN)]
+    header = ["data set", "HGB - LR", "MLP - LR", *[f"{b} - LR" for b in bnns],
+              *[f"{b}: share of MLP's gain" for b in bnns]]
+    rows, shares = [], {b: [] for b in bnns}
+    for name, s in summaries.items():
+        if LR not in s or HGB not in s:
+            continue
+        lr = s[LR]["acc_mean"]
+        gains = {lab: 100 * (s[lab]["acc_mean"] - lr) for lab in [HGB, MLP, *bnns]}
+        if max(gains[HGB], gains[MLP]) < 2.0:
+            continue
+        share = {b: gains[b] / gains[MLP] if gains[MLP] > 0 else np.nan for b in bnns}
+        for b in bnns:
+            shares[b].append(share[b])
+        rows.append([name, *[fmt(gains[lab], "+.2f") for lab in [HGB, MLP, *bnns]],
+                     *[fmt(100 * share[b], ".0f") + "%" for b in bnns]])
+    if rows:
+        rows.append(["mean", *["" for _ in range(2 + len(bnns))],
+                     *[fmt(100 * np.nanmean(shares[b]), ".0f") + "%" for b in bnns]])
+        rows.append(["worst", *["" for _ in range(2 + len(bnns))],
+                     *[fmt(100 * np.nanmin(shares[b]), ".0f") + "%" for b in bnns]])
+    return header, rows
+
+
+FROZEN, ALONE = "BNN[frozen]", "BNN[alone]"
+
+
+def ablation_table(summaries: dict, labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """What the default's accuracy rests on (``benchmarks/ablation.py``): the default minus
+    its +-1 layers frozen at initialisation, minus the network alone, minus the linear term
+    alone (LR), in points; the means over all tables and over the non-linear ones."""
+    if FROZEN not in labels or ALONE not in labels:
+        return [], []
+    header = ["data set", "non-linear", "BNN - BNN[frozen]", "BNN - BNN[alone]", "BNN - LR",
+              "BNN flips (sum of flip_ratio_)"]
+    rows, diffs = [], []
+    for name, s in summaries.items():
+        nonlinear = _tables.TABLES[name].nonlinear
+        d = [100 * (s[BNN]["acc_mean"] - s[lab]["acc_mean"]) for lab in (FROZEN, ALONE, LR)]
+        diffs.append((nonlinear, d))
+        rows.append([name, "yes" if nonlinear else "", *[fmt(x, "+.2f") for x in d],
+                     fmt(s[BNN].get("flips_mean"), ".3f")])
+    for title, keep in (("mean", lambda nl: True), ("mean, non-linear", lambda nl: nl)):
+        sel = [d for nl, d in diffs if keep(nl)]
+        if sel:
+            rows.append([title, "", *[fmt(x, "+.2f") for x in np.mean(sel, axis=0)], ""])
+    return header, rows
+
+
 def cv_tables(infos: dict, summaries: dict, labels: list[str]) -> list[tuple]:
-    """(title, header, rows) of the data-set, accuracy and fit-time tables."""
-    return [("Data sets", *data_table(infos)),
-            ("Accuracy", *accuracy_table(summaries, labels)),
-            ("Fit time", *time_table(summaries, labels))]
+    """(title, header, rows) of the data-set, accuracy, non-linear and fit-time tables."""
+    tables = [("Data sets", *data_table(infos)),
+              ("Accuracy", *accuracy_table(summaries, labels))]
+    header, rows = nonlinear_table(summaries, labels)
+    if rows:
+        tables.append(("Non-linear tables (HGB or MLP at least 2 points above LR in this run)",
+                       header, rows))
+    header, rows = ablation_table(summaries, labels)
+    if rows:
+        tables.append(("Ablation (points)", header, rows))
+    return [*tables, ("Fit time", *time_table(summaries, labels))]
 
 
 def render(name: str, rst_path: str | None) -> int:

@@ -204,6 +204,7 @@ class BaseBinaryNetwork(BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "binary_learning_rate": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [StrOptions(set(SCHEDULES))],
         "encoding": [StrOptions(set(ENCODINGS))],
         "first_layer": [StrOptions({"auto", *FIRST_LAYERS})],
@@ -237,10 +238,11 @@ class BaseBinaryNetwork(BaseEstimator):
         linear_alpha=1.0,
         alpha=0.0,
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
+        binary_learning_rate=0.03,
         learning_rate="cosine",
         encoding="raw+thermometer",
-        n_bins=8,
+        n_bins=16,
         first_layer="auto",
         max_iter="auto",
         shuffle=True,
@@ -268,6 +270,7 @@ class BaseBinaryNetwork(BaseEstimator):
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.binary_learning_rate = binary_learning_rate
         self.learning_rate = learning_rate
         self.encoding = encoding
         self.n_bins = n_bins
@@ -555,6 +558,7 @@ class BaseBinaryNetwork(BaseEstimator):
             optimizer=torch.optim.Adam,
             optimizer__fused=fused_adam(network.device.type),
             lr=self.learning_rate_init,
+            binary_lr=self.binary_learning_rate,
             max_epochs=1,  # each fit passes its number of epochs
             iterator_train=TensorBatches,
             iterator_valid=TensorBatches,
@@ -628,7 +632,12 @@ class BaseBinaryNetwork(BaseEstimator):
         # partial_fit trains one epoch at a time: no schedule to follow
         schedule = "constant" if incremental else self.learning_rate
         callbacks = [
-            ("lr_schedule", LearningRateSchedule(schedule, self.learning_rate_init, n_epochs)),
+            (
+                "lr_schedule",
+                LearningRateSchedule(
+                    schedule, self.learning_rate_init, n_epochs, self.binary_learning_rate
+                ),
+            ),
             ("finite_loss", FiniteLoss()),
             ("flip_ratio", FlipRatio()),
             *self._score_callbacks(),
@@ -724,6 +733,10 @@ class BaseBinaryNetwork(BaseEstimator):
         self.n_iter_ = len(history)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.flip_ratio_ = np.array([row.get("flip_ratio", np.nan) for row in history])
+        n_binary = len(net.module_.binary_weights())
+        self.layer_flip_ratio_ = np.array(
+            [row.get("layer_flip_ratio", [np.nan] * n_binary) for row in history], dtype=float
+        ).reshape(len(history), n_binary)
         if early_stopping:
             key = self._valid_key
             self.validation_scores_ = [row[key] for row in history if key in row]

@@ -1006,23 +1006,24 @@ def training_forward(surrogate: str, estimator: str, noise: NoiseModel | None = 
 
 
 def resolve_first_layer(first_layer: str, train_mode: str) -> str:
-    """The first layer's kind for ``train_mode``: ``"auto"`` is ``"real"`` where the mode
-    trains a real layer (:data:`REAL_FIRST_LAYER_MODES`), ``"binary"`` otherwise.
+    """The first layer's kind for ``train_mode``: ``"auto"`` is ``"binary"`` (every weight of
+    the plain network :math:`\\pm 1`; the input code is already bits).
 
-    Raises a :class:`ValueError` when ``"real"`` is asked of a mode that cannot train it.
+    Raises a :class:`ValueError` when ``"real"`` is asked of a mode that cannot train it
+    (only :data:`REAL_FIRST_LAYER_MODES` can).
 
     Examples
     --------
     >>> from sklearn_bnn.nn.estimators import resolve_first_layer
-    >>> resolve_first_layer("auto", "binary+st"), resolve_first_layer("auto", "sampled+psa")
-    ('real', 'binary')
+    >>> resolve_first_layer("auto", "binary+st"), resolve_first_layer("real", "binary+st")
+    ('binary', 'real')
     >>> resolve_first_layer("real", "sampled+psa")
     Traceback (most recent call last):
     ...
     ValueError: first_layer='real' trains with ...
     """
     if first_layer == "auto":
-        return "real" if train_mode in REAL_FIRST_LAYER_MODES else "binary"
+        return "binary"
     if first_layer == "real" and train_mode not in REAL_FIRST_LAYER_MODES:
         raise ValueError(
             f"first_layer='real' trains with the training modes {REAL_FIRST_LAYER_MODES!r} "

@@ -100,6 +100,11 @@ class BinaryNetwork(nn.Module):
         for layer in self.layers:
             layer.project_()
 
+    def binary_weights(self) -> list[nn.Parameter]:
+        """The weight means of the :math:`\\pm 1` layers (a real first layer excluded): the
+        latent weights whose signs are the deployed 1-bit weights."""
+        return [layer.weight for layer in self.layers if not isinstance(layer, RealLinear)]
+
     def weight_signs(self) -> list[torch.Tensor]:
         """The 1-bit weights :math:`\\operatorname{sign}(M)` of each binary layer (as bools)."""
         return [layer.weight.detach() >= 0 for layer in self.layers]

@@ -242,6 +242,10 @@ class ResidualBinaryNetwork(nn.Module):
         for layer in self.layers:
             layer.project_()
 
+    def binary_weights(self) -> list[nn.Parameter]:
+        """The weight means of the :math:`\\pm 1` blocks (the real first layer excluded)."""
+        return [layer.weight for layer in self.layers[1:]]
+
     def weight_signs(self) -> list[torch.Tensor]:
         r"""The 1-bit weights :math:`\operatorname{sign}(M)` of each layer (as bools)."""
         return [layer.weight.detach() >= 0 for layer in self.layers]
