@@ -8,9 +8,22 @@ import time
 import warnings
 
 
+def _timed_fit(model, X, y) -> float:
+    """Seconds of ``model.fit(X, y)`` (convergence warnings silenced: the defaults are the
+    point)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    return time.perf_counter() - start
+
+
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_digits
-    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
@@ -29,21 +42,18 @@ def _demo(args: argparse.Namespace) -> int:
         f"10 classes; hidden layers {hidden}; seed {args.seed}"
     )
 
-    # the defaults (a real first layer reading the features and their thermometer code, a
-    # linear term under the network); the all-binary network (every hidden layer +-1, no
-    # linear term, the smallest artefact); and the mean-propagation surrogate (S1), best in
-    # its own inference modes
-    # (at sklearn-bnn 0.1's training defaults, which train it better than today's, set for
-    # the network with the linear term)
-    all_binary = {
-        "first_layer": "binary", "encoding": "raw", "linear": False,
-        "learning_rate_init": 3e-3, "batch_size": 64,
-    }  # fmt: skip
+    # the defaults (every hidden layer +-1, the first reading the features and their
+    # thermometer code, a logistic-regression term under the network); the network alone
+    # (no linear term: the 1-bit network is the whole model); the default with its +-1
+    # layers frozen at their initial signs (what the learned signs earn); and the network
+    # alone trained through the mean-propagation surrogate (S1)
     configs = [
         ("defaults", {}),
-        ("all-binary", all_binary),
-        ("all-binary, surrogate='deterministic'", {**all_binary, "surrogate": "deterministic"}),
-    ]
+        ("network alone, linear=False", {"linear": False}),
+        ("defaults, +-1 layers frozen", {"binary_learning_rate": 0.0}),
+        ("network alone, surrogate='deterministic'",
+         {"linear": False, "surrogate": "deterministic"}),
+    ]  # fmt: skip
     rows, sizes = [], []
     for name, params in configs:
         if args.max_iter is not None:
@@ -51,28 +61,25 @@ def _demo(args: argparse.Namespace) -> int:
         clf = BinaryNetClassifier(hidden, random_state=args.seed, verbose=args.verbose, **params)
         label = f"BinaryNetClassifier ({name})"
         print(f"fitting {label} ...", end=" ", flush=True)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-        print(f"{clf.n_iter_} epochs, {seconds:.1f} s")
+        seconds = _timed_fit(clf, X_train, y_train)
+        print(f"{clf.n_iter_} epochs, {seconds:.1f} s, flips {clf.flip_ratio_.sum():.3f}")
         for mode in ("binary", "surrogate", "mc"):
             clf.set_params(inference=mode)
             rows.append((label, mode, clf.score(X_test, y_test), seconds))
-        summary = clf.summary().total
-        sizes.append((label, summary))
+        sizes.append((label, clf.summary().total))
 
-    print("fitting MLPClassifier ...", end=" ", flush=True)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
-        mlp = MLPClassifier(hidden, random_state=args.seed, **extra).fit(X_train, y_train)
-    seconds = time.perf_counter() - start
-    print(f"{mlp.n_iter_} epochs, {seconds:.1f} s")
-    score = mlp.score(X_test, y_test)
-    rows.append(("MLPClassifier (float64, same sizes)", "float", score, seconds))
+    extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
+    baselines = [
+        ("MLPClassifier (float64, same sizes)", MLPClassifier(hidden, random_state=args.seed,
+                                                              **extra)),
+        ("LogisticRegression", LogisticRegression(max_iter=1000)),
+        ("HistGradientBoostingClassifier", HistGradientBoostingClassifier(random_state=args.seed)),
+    ]  # fmt: skip
+    for label, model in baselines:
+        print(f"fitting {label} ...", end=" ", flush=True)
+        seconds = _timed_fit(model, X_train, y_train)
+        print(f"{seconds:.1f} s")
+        rows.append((label, "float", model.score(X_test, y_test), seconds))
 
     width = max(len(r[0]) for r in rows)
     print()
@@ -81,7 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
     for label, mode, acc, seconds in rows:
         print(f"{label:<{width}}  {mode:<9}  {acc:>8.4f}  {seconds:>6.1f}")
     print()
-    for label, summary in sizes[:2]:
+    for label, summary in sizes[:2]:  # the defaults, the network alone
         print(
             f"{label}: {summary['binary_weights']} binary weights; "
             f"{summary['packed_bytes']} bytes packed vs {summary['float32_bytes']} as float32 "

@@ -875,6 +875,8 @@ class BaseBinaryNetwork(BaseEstimator):
             # the committed CUDA fixture (tests/data/cuda_model.pkl) was pickled before
             # these parameters and attributes existed: its values
             state = {**_FIXTURE_DEFAULTS, **state}
+        if "binary_learning_rate" not in state:  # pickled before the +-1 layers had a rate
+            state["binary_learning_rate"] = state.get("learning_rate_init", 1e-3)
         super().__setstate__(state)
         if "net_" in self.__dict__:  # skorch maps a CUDA-trained net to the CPU if need be
             self.device_ = torch.device(self.net_.device)
@@ -964,16 +966,16 @@ class ModelSummary:
     >>> clf = BinaryNetClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
     >>> summary = clf.summary()
     >>> summary.total
-    {'params': 406, 'binary_weights': 64, 'float32_bytes': 1624, 'packed_bytes': 1532}
+    {'params': 658, 'binary_weights': 544, 'float32_bytes': 2632, 'packed_bytes': 792}
     >>> summary
                  layer    shape  params  binary_weights  float32_bytes  packed_bytes
     ------------------  -------  ------  --------------  -------------  ------------
-            input code  (4, 32)      28               0            112           224
-                real 1  (32, 8)     264               0           1056          1056
+            input code  (4, 60)      56               0            224           448
+              binary 1  (60, 8)     488             480           1952            92
               binary 2   (8, 8)      72              64            288            24
            head (real)   (8, 3)      27               0            108           108
     linear term (real)   (4, 3)      15               0             60           120
-                 total              406              64           1624          1532
+                 total              658             544           2632           792
     on disk: packed file ... bytes, float32 state dict ... bytes (...x smaller)
     """
 

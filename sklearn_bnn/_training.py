@@ -31,8 +31,8 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch.nn import functional as F
-from torch.optim import optimizer as _torch_optimizer
 
+from . import _fast_step
 from .nn import FORWARDS, TRAINING
 from .nn.exact import cross_entropy_loss
 
@@ -52,7 +52,7 @@ class TrainingDivergedError(FloatingPointError):
     ...     clf.fit(X * 1e30, y)                 # far from standardised
     ... except TrainingDivergedError as exc:
     ...     print(exc)
-    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.001)
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003)
     or standardise the features. The largest |feature| in X is 3.09e+30.
     """
 
@@ -213,9 +213,17 @@ class SBNNet(NeuralNet):
         return cache[key]
 
     def _penalty(self, total):
-        """``0.5 * alpha * ||W||^2 / total`` over weight means and head weights."""
+        """``0.5 * alpha * ||W||^2 / total`` over the real weights (head, a real first layer).
+
+        The latent means of the :math:`\\pm 1` layers are not penalised: their deployed
+        weights have magnitude 1 whatever the mean, and a pull towards zero only makes
+        their signs coin flips (the 1-bit network then parts from the surrogate).
+        """
+        latents = {id(p) for p in self.module_.binary_weights()}
         params = self.module_.named_parameters()
-        penalty = sum(p.pow(2).sum() for n, p in params if n.endswith("weight"))
+        penalty = sum(
+            p.pow(2).sum() for n, p in params if n.endswith("weight") and id(p) not in latents
+        )
         return 0.5 * self.alpha * penalty / total
 
     def _losses(self):
@@ -274,16 +282,17 @@ class SBNNet(NeuralNet):
         optimiser once, then project the weights onto [-1, 1].
 
         The same operations in the same order as :meth:`skorch.NeuralNet.train_step` (whose
-        optimiser closure is called exactly once by Adam), without the closure, the step
-        accumulator and an ``on_grad_computed`` notification that no callback listens to,
-        and without torch's profiler labels around ``zero_grad`` and ``step``
-        (:func:`_zero_grad`, :func:`_optimizer_step`).
+        optimiser closure is called exactly once by Adam), without the closure and the step
+        accumulator.  The zeroing, the step and the hooks to call are
+        :mod:`sklearn_bnn._fast_step`'s: on its fast path without an ``on_grad_computed``
+        notification that no callback listens to, and without torch's profiler labels
+        around ``zero_grad`` and ``step``.
         """
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         for optimizer in optimizers:
             _zero_grad(optimizer)
         step = self.train_step_single(batch, **fit_params)
-        hooks = _listeners(self, "on_grad_computed")
+        hooks = _fast_step.listeners(self, "on_grad_computed")
         if hooks:
             params = TeeGenerator(self.get_all_learnable_params())
             for hook in hooks:
@@ -308,8 +317,10 @@ class SBNNet(NeuralNet):
         rows = self.history[-1]["batches"]
         first = len(rows)
         losses = []
-        # the net's own hook (a new history row) and the callbacks that define one
-        begin, end = _listeners(self, "on_batch_begin"), _listeners(self, "on_batch_end")
+        # the net's own hook (a new history row) and the callbacks' (on the fast path only
+        # those that define one)
+        begin = _fast_step.listeners(self, "on_batch_begin")
+        end = _fast_step.listeners(self, "on_batch_end")
         key = prefix + "_batch_size"
         for batch in iterator:
             for hook in begin:
@@ -417,122 +428,11 @@ def _named_failures(fn):
     return call
 
 
-def _zero_grad(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.zero_grad()`` (``set_to_none=True``, skorch's call) without its profiler
-    label: every parameter's gradient becomes ``None``."""
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            param.grad = None
-
-
-def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.step()``; when no step hook is registered, fused Adam's kernels called
-    directly (:func:`_fused_adam_step`) or the step itself, without the wrapper that torch
-    puts around it for the profiler and the hooks (``__wrapped__``).
-
-    Falls back to ``optimizer.step()`` whenever that wrapper is not the expected one.
-    """
-    if _fused_adam_step(optimizer):
-        return
-    step = type(optimizer).step
-    inner = getattr(step, "__wrapped__", None)
-    if inner is None or not getattr(step, "hooked", False) or not _no_step_hooks(optimizer):
-        optimizer.step()
-    else:
-        inner(optimizer)
-
-
-def _no_step_hooks(optimizer) -> bool:
-    """Whether no optimiser step hook, global or of ``optimizer``, is registered (``False``
-    also where torch keeps them elsewhere than this code knows)."""
-    hooks = (
-        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
-        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
-        getattr(optimizer, "_optimizer_step_pre_hooks", None),
-        getattr(optimizer, "_optimizer_step_post_hooks", None),
-    )
-    return not any(h is None or h for h in hooks)
-
-
-def _fused_adam_step(optimizer) -> bool:
-    """The two kernels that ``torch.optim.Adam(fused=True).step()`` runs, called directly.
-
-    For a plain fused Adam (no amsgrad, no decoupled decay, float hyper-parameters, no
-    gradient scaler, no step hook) whose state exists (after its first step), over real
-    dense tensors of one device and dtype: ``torch._foreach_add_`` of the step counts, then
-    ``torch._fused_adam_`` with the group's hyper-parameters, the very calls of
-    ``torch.optim.adam._fused_adam``, without the per-step Python around them (state and
-    argument checks, grouping by device).  Returns ``False``, having done nothing, wherever
-    any of this does not hold; the caller then runs the optimiser's own step.
-    """
-    if type(optimizer) is not torch.optim.Adam or not _no_step_hooks(optimizer):
-        return False
-    if getattr(optimizer, "grad_scale", None) is not None:
-        return False
-    if getattr(optimizer, "found_inf", None) is not None:
-        return False
-    work = []
-    for group in optimizer.param_groups:
-        plan = _fused_adam_plan(optimizer, group)
-        if plan is None:
-            return False
-        if plan:
-            work.append((group, *plan))
-    with torch.no_grad():
-        for group, params, grads, exp_avgs, exp_avg_sqs, steps in work:
-            beta1, beta2 = group["betas"]
-            torch._foreach_add_(steps, 1)
-            torch._fused_adam_(
-                params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
-                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                eps=group["eps"], maximize=group["maximize"], grad_scale=None, found_inf=None,
-            )  # fmt: skip
-    return True
-
-
-def _fused_adam_plan(optimizer, group):
-    """``(params, grads, exp_avgs, exp_avg_sqs, steps)`` of ``group`` for
-    :func:`_fused_adam_step`, ``()`` if no parameter has a gradient, ``None`` if the direct
-    call does not apply."""
-    flags = ("fused", "amsgrad", "differentiable", "decoupled_weight_decay", "capturable")
-    if [bool(group.get(flag)) for flag in flags] != [True, False, False, False, False]:
-        return None
-    numbers = (group["lr"], *group["betas"], group["weight_decay"], group["eps"])
-    if not all(type(x) in (int, float) for x in numbers):
-        return None
-    params = [p for p in group["params"] if p.grad is not None]
-    if not params:
-        return ()
-    states = [optimizer.state.get(p) for p in params]
-    first = params[0]
-    kind = (first.device, first.dtype)
-    for p, state in zip(params, states):
-        if not state or (p.device, p.dtype) != kind or p.is_complex() or p.grad.is_sparse:
-            return None
-    return (
-        params,
-        [p.grad for p in params],
-        [state["exp_avg"] for state in states],
-        [state["exp_avg_sq"] for state in states],
-        [state["step"] for state in states],
-    )
-
-
-def _listeners(net, hook: str) -> list:
-    """The bound ``hook`` methods that :meth:`skorch.NeuralNet.notify` calls and that do
-    something, in its order: the net's own (unless it is skorch's empty default), then
-    those of the callbacks that override :class:`~skorch.callbacks.Callback`'s empty one."""
-    own = hook not in _EMPTY_NET_HOOKS or getattr(type(net), hook) is not getattr(NeuralNet, hook)
-    empty = getattr(Callback, hook)
-    callbacks = [
-        getattr(cb, hook) for _, cb in net.callbacks_ if getattr(type(cb), hook) is not empty
-    ]
-    return [getattr(net, hook), *callbacks] if own else callbacks
-
-
-#: Hooks that :class:`skorch.NeuralNet` defines with an empty body (``on_batch_begin`` and
-#: ``on_epoch_begin`` add history rows).
-_EMPTY_NET_HOOKS = frozenset({"on_batch_end", "on_grad_computed"})
+#: The fast step's public functions (:mod:`sklearn_bnn._fast_step`) under the names that
+#: :class:`SBNNet` calls, which tests/test_binary_learning.py imports and
+#: benchmarks/profile_fit.py times (it replaces these names in this module).
+_zero_grad = _fast_step.zero_grad
+_optimizer_step = _fast_step.optimizer_step
 
 
 class FiniteLoss(Callback):
@@ -558,7 +458,8 @@ class FlipRatio(Callback):
     A real first layer is not counted (its weights are not signs).
 
     The signs taken at the end of an epoch are those at the start of the next one unless a
-    parameter was modified in between (its version counter tells), so they are reused.
+    parameter was modified in between (its version counter tells), so they are reused
+    (on :mod:`sklearn_bnn._fast_step`'s fast path; the plain path takes them again).
     """
 
     def on_train_begin(self, net, **kwargs):
@@ -566,7 +467,8 @@ class FlipRatio(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         last = getattr(self, "_last", None)
-        if last is not None and last[1] == _versions(net.module_):
+        versions = _fast_step.parameter_versions(net.module_)
+        if last is not None and versions is not None and last[1] == versions:
             self._signs = last[0]
         else:
             self._signs = _all_signs(net.module_)
@@ -580,7 +482,7 @@ class FlipRatio(Callback):
         net.history.record("flip_ratio", sum(flipped) / max(sum(sizes), 1))
         net.history.record("layer_flip_ratio", [f / n for f, n in zip(flipped, sizes)])
         del self._signs
-        self._last = (now, _versions(net.module_))
+        self._last = (now, _fast_step.parameter_versions(net.module_))
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -592,11 +494,6 @@ class FlipRatio(Callback):
 def _all_signs(module) -> list[torch.Tensor]:
     """The signs of each :math:`\\pm 1` layer's latent weights (``binary_weights()``)."""
     return [w.detach() >= 0 for w in module.binary_weights()]
-
-
-def _versions(module) -> list[int]:
-    """The in-place version counters of ``module``'s parameters (any change bumps one)."""
-    return [p._version for p in module.parameters()]
 
 
 def _clone_tensors(tree):
@@ -614,8 +511,8 @@ def _clone_tensors(tree):
 class _Snapshot:
     """Copies of the module's state, the optimiser's state and hyper-parameters and the RNG.
 
-    Taken at every epoch's end, so made cheap: the tensors are copied with one
-    ``torch._foreach_copy_`` into the previous snapshot's copies when the layout is
+    Taken at every epoch's end, so made cheap: the tensors are copied into the previous
+    snapshot's copies (:func:`sklearn_bnn._fast_step.copy_into`) when the layout is
     unchanged (the same state names, optimiser state keys and shapes), cloned otherwise.
     :meth:`restore` puts back what ``load_state_dict`` of the module's and the optimiser's
     state dicts would (the optimiser's state tensors become the copies themselves).
@@ -643,7 +540,7 @@ class _Snapshot:
         layout = (names, keys, [(t.shape, t.dtype, t.device) for t in tensors])
         if previous is not None and _same_layout(previous.layout, layout):
             copies = previous.copies
-            torch._foreach_copy_(copies, tensors)
+            _fast_step.copy_into(copies, tensors)
         else:
             copies = [t.clone() for t in tensors]
         groups = [

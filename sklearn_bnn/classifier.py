@@ -35,9 +35,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     cross-entropy through a continuous surrogate of the stochastic network [SGL20]_ or a
     gradient estimator for sampled units [SY21]_ [SYF20]_.  Prediction uses, by default,
     the deterministic 1-bit network :math:`W = \operatorname{sign}(M)`,
-    :math:`x = \operatorname{sign}(h)`.  With the defaults the first layer keeps real
-    weights and reads the features and a thermometer code of each (``first_layer``,
-    ``encoding``; :ref:`tabular`); every later hidden layer is 1-bit.
+    :math:`x = \operatorname{sign}(h)`.  With the defaults every hidden layer is
+    :math:`\pm 1`, the first one reading the features and a thermometer code of each
+    (``first_layer``, ``encoding``); the signs are learned at their own rate
+    (``binary_learning_rate``); a real linear term of the input is added to the logits
+    (``linear``).  What each part earns is measured in :ref:`tabular`.
 
     Parameters
     ----------
@@ -126,12 +128,25 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     linear_alpha : float, default=1.0
         L2 penalty of the linear term, ``1 / C`` of the logistic regression (0: none).
     alpha : float, default=0.0
-        L2 penalty on weights (means and head), scaled as in ``MLPClassifier``.
+        L2 penalty on the real weights (head, a real first layer), scaled as in
+        ``MLPClassifier``; the means of the :math:`\pm 1` layers are not penalised (their
+        deployed weights have magnitude 1; a pull towards 0 makes their signs coin flips).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is the power of two nearest below
         ``n_samples / 16``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam's (initial) learning rate.
+    binary_learning_rate : float >= 0, default=0.03
+        Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
+        whose signs are the deployed 1-bit weights; every real parameter (head, biases, a
+        real first layer, the residual stream's scales) trains at ``learning_rate_init``.
+        It follows the same schedule.  A sign changes only when its mean crosses zero, and
+        Adam moves a mean by at most about this rate per step: over :math:`T` steps of the
+        cosine schedule a mean of initial magnitude :math:`\sqrt{\sigma_m^2}` (``init``)
+        can flip only if ``binary_learning_rate * T / 2`` exceeds it.  ``0`` freezes the
+        :math:`\pm 1` weights at their initial signs (the control of
+        ``benchmarks/ablation.py``).  No extra cost per step: one Adam parameter group more.
+        See :ref:`tabular`.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of the learning rate over the epochs of each ``fit``: ``"cosine"``
         anneals it towards 0 (the 1-bit network settles; a fit that completes the schedule
@@ -141,16 +156,16 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         Input of the first layer: the features, a quantile thermometer code of each
         feature (:class:`~sklearn_bnn.encoding.ThermometerEncoder`, fitted on the first
         ``fit`` and part of the export), or both.
-    n_bins : int >= 2, default=8
+    n_bins : int >= 2, default=16
         Quantile bins of the thermometer code (at most ``n_bins - 1`` bits per feature).
     first_layer : {"auto", "real", "binary"}, default="auto"
-        Weights of the layer that reads the input: real (float32; every later hidden
-        layer is 1-bit) or :math:`\pm 1` like the others.  ``"real"`` trains with the
-        estimators ``"auto"`` and ``"st"`` only; ``"auto"`` is ``"real"`` there and
-        ``"binary"`` with ``"psa"``, ``"reinforce"`` and ``"arm"``.  See :ref:`tabular`.
+        Weights of the layer that reads the input: :math:`\pm 1` like the others
+        (``"binary"``, what ``"auto"`` is for ``architecture="plain"``), or real (float32;
+        trains with the estimators ``"auto"`` and ``"st"`` only).  The residual family's
+        first layer is always real (``"auto"`` or ``"real"``).  See :ref:`tabular`.
     max_iter : int or "auto", default="auto"
-        Number of epochs (the schedule's length); ``"auto"`` is ``40_000 / n_samples``
-        clipped to [5, 20].
+        Number of epochs (the schedule's length); ``"auto"`` is ``80_000 / n_samples``
+        clipped to [10, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4
@@ -230,7 +245,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         stopping monitors: the 1-bit score by default) and ``valid_acc_binary`` (the 1-bit
         network's, whatever ``inference`` is).
     flip_ratio_ : ndarray of shape (`n_iter_`,)
-        Fraction of 1-bit weights :math:`\operatorname{sign}(M)` that changed per epoch.
+        Fraction of the :math:`\pm 1` weights :math:`\operatorname{sign}(M)` that changed
+        per epoch (a real first layer is not counted).
+    layer_flip_ratio_ : ndarray of shape (`n_iter_`, n_binary_layers)
+        The same per :math:`\pm 1` layer, in order.
     init_ : dict
         The init actually drawn: the ``init`` value and per-layer ``sigma_m2``, ``sigma_b2``.
     critical_init_ : dict or None

@@ -82,21 +82,34 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     linear_alpha : float, default=1.0
         L2 penalty of the linear term, Ridge's ``alpha`` (0: least squares).
     alpha : float, default=0.0
-        L2 penalty on weights (means and head), scaled as in ``MLPRegressor``.
+        L2 penalty on the real weights (head, a real first layer), scaled as in
+        ``MLPRegressor``; the means of the :math:`\pm 1` layers are not penalised.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` as in the classifier.
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam's (initial) learning rate.
+    binary_learning_rate : float >= 0, default=0.03
+        Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
+        whose signs are the deployed 1-bit weights; every real parameter (head, biases, a
+        real first layer, the residual stream's scales) trains at ``learning_rate_init``.
+        It follows the same schedule.  A sign changes only when its mean crosses zero, and
+        Adam moves a mean by at most about this rate per step: over :math:`T` steps of the
+        cosine schedule a mean of initial magnitude :math:`\sqrt{\sigma_m^2}` (``init``)
+        can flip only if ``binary_learning_rate * T / 2`` exceeds it.  ``0`` freezes the
+        :math:`\pm 1` weights at their initial signs (the control of
+        ``benchmarks/ablation.py``).  No extra cost per step: one Adam parameter group more.
+        See :ref:`tabular`.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of the learning rate over the epochs of each ``fit``.
     encoding : {"raw+thermometer", "thermometer", "raw"}, default="raw+thermometer"
         Input of the first layer: the features, a quantile thermometer code, or both.
-    n_bins : int >= 2, default=8
+    n_bins : int >= 2, default=16
         Quantile bins of the thermometer code.
     first_layer : {"auto", "real", "binary"}, default="auto"
-        Weights of the layer that reads the input.
+        Weights of the layer that reads the input: :math:`\pm 1` (``"auto"`` with the
+        plain architecture) or real.
     max_iter : int or "auto", default="auto"
-        Number of epochs; ``"auto"`` is ``40_000 / n_samples`` clipped to [5, 20].
+        Number of epochs; ``"auto"`` is ``80_000 / n_samples`` clipped to [10, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4
@@ -152,7 +165,9 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Per epoch: ``train_loss``, ``flip_ratio``, ``lr``, ``dur``; with early stopping
         also ``valid_loss``, ``valid_r2`` and ``valid_r2_binary``.
     flip_ratio_ : ndarray of shape (`n_iter_`,)
-        Fraction of 1-bit weights that changed per epoch.
+        Fraction of the :math:`\pm 1` weights whose sign changed per epoch.
+    layer_flip_ratio_ : ndarray of shape (`n_iter_`, n_binary_layers)
+        The same per :math:`\pm 1` layer.
     init_, critical_init_ : dict, dict or None
         The init drawn, and the mean-field solver's choice with ``init="critical"``.
     device_ : torch.device

@@ -101,6 +101,6 @@ def test_frozen_control_leaves_every_sign_and_latent_unchanged(Estimator):
     assert est.net_.module_.binary_weights()
     assert np.all(est.flip_ratio_ == 0.0)
     # the default init draws every mean as +-sqrt(sigma_m2): untouched, they still are
-    s = np.sqrt(est.init_["layers"][-1]["sigma_m2"])
+    s = np.sqrt(est.init_["sigma_m2"][-1])
     for w in est.net_.module_.binary_weights():
         np.testing.assert_array_equal(np.abs(w.detach().numpy()), np.float32(s))

@@ -25,7 +25,9 @@ def make(**kw):
     # batch 32 over 150 rows: a ragged last batch of 22, so the compiled step meets two shapes
     # no linear term: its offset would send the binary path's step through eager autograd
     params = dict(
-        hidden_layer_sizes=(16, 16), batch_size=32, max_iter=4, random_state=0, linear=False
+        hidden_layer_sizes=(16, 16), batch_size=32, max_iter=4, random_state=0, linear=False,
+        # the rates at which the round-off above was measured (one rate for every parameter)
+        learning_rate_init=1e-3, binary_learning_rate=1e-3,
     )
     return BinaryNetClassifier(**{**params, **kw})
 

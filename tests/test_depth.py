@@ -40,6 +40,7 @@ def training_accuracy(one_thread_module):
                 init=init,
                 inference="surrogate",
                 learning_rate_init=3e-3,
+                binary_learning_rate=3e-3,  # one rate for every parameter, as measured
                 batch_size=32,
                 max_iter=10,
                 n_iter_no_change=100,

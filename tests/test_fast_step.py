@@ -6,7 +6,14 @@ loss through autograd of :func:`~sklearn_bnn.nn.exact.cross_entropy_loss`, the f
 ``BinaryST`` backward (alpha recomputed, ``sub_`` of the product) and ``FlipRatio`` taking
 the signs at every epoch's start, counted per layer.  A seeded fit through each must give
 equal tensors.
+
+The private torch calls live in :mod:`sklearn_bnn._fast_step`, behind its switch (the flag
+``FAST_STEP``, the environment variable ``SKLEARN_BNN_FAST_STEP`` and the verified torch
+range): fits with the switch off, or on a torch outside the range, must equal the fast
+fit too, and must not reach the private calls.
 """
+
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +24,7 @@ from skorch.callbacks import Callback
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from sklearn_bnn import BinaryNetClassifier
+from sklearn_bnn import _fast_step as fast_step
 from sklearn_bnn import _training as training
 from sklearn_bnn.nn import BinaryNetwork, estimators, get_noise
 from sklearn_bnn.nn.estimators import BinaryST, LinearCrossEntropy
@@ -24,6 +32,19 @@ from sklearn_bnn.nn.exact import cross_entropy_loss
 
 X_WINE, Y_WINE = load_wine(return_X_y=True)
 X_WINE = (X_WINE - X_WINE.mean(0)) / X_WINE.std(0)
+
+needs_fast_path = pytest.mark.skipif(
+    not fast_step.VERIFIED_TORCH[0] <= fast_step.TORCH_VERSION < fast_step.VERIFIED_TORCH[1],
+    reason=f"torch {torch.__version__} is outside the fast step's verified range: "
+    "every fit takes the plain path",
+)
+
+
+@pytest.fixture(autouse=True)
+def switch_at_its_default(monkeypatch):
+    """The switch as a user gets it (whatever this shell's SKLEARN_BNN_FAST_STEP says)."""
+    monkeypatch.delenv(fast_step.ENV_VAR, raising=False)
+    monkeypatch.setattr(fast_step, "FAST_STEP", None)
 
 
 class PlainNet(training.SBNNet):
@@ -96,6 +117,7 @@ def plain_path(monkeypatch):
         monkeypatch.setattr(training, "LOSSES", losses)
         monkeypatch.setattr(training.FlipRatio, "on_epoch_begin", plain_flip_begin)
         monkeypatch.setattr(training.FlipRatio, "on_epoch_end", plain_flip_end)
+        monkeypatch.setattr(fast_step, "FAST_STEP", False)  # the epoch snapshot's copies
 
     return switch
 
@@ -124,6 +146,10 @@ def _assert_same_fit(fast, plain):
             assert torch.equal(a[key][name], b[key][name]), (key, name)
     assert fast.loss_curve_ == plain.loss_curve_
     np.testing.assert_array_equal(fast.flip_ratio_, plain.flip_ratio_)
+    # batch losses, rates, flip ratios (per layer where both record them), not durations
+    for a, b in zip(fast.net_.history, plain.net_.history, strict=True):
+        keys = (a.keys() & b.keys()) - {"dur"}
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
     np.testing.assert_array_equal(fast.predict_proba(X_WINE), plain.predict_proba(X_WINE))
 
 
@@ -199,7 +225,8 @@ def test_optimizer_step_hooks_still_run(threads):
     assert len(calls) == clf.history_[0]["train_batch_count"] == 3
 
 
-def test_listeners_are_what_notify_calls():
+@needs_fast_path
+def test_listeners_are_what_notify_calls(monkeypatch):
     class Counting(Callback):
         def on_batch_end(self, net, **kwargs):
             pass
@@ -209,11 +236,18 @@ def test_listeners_are_what_notify_calls():
         module__hidden_layer_sizes=(3,), module__n_outputs=2, callbacks=[("count", Counting())],
     )
     net.initialize()
-    ends = training._listeners(net, "on_batch_end")
+    ends = fast_step.listeners(net, "on_batch_end")
     assert [type(h.__self__) for h in ends] == [Counting]
-    begins = training._listeners(net, "on_batch_begin")
+    begins = fast_step.listeners(net, "on_batch_begin")
     assert [h.__self__ for h in begins] == [net]  # the net's own hook: a new history row
-    assert training._listeners(net, "on_grad_computed") == []
+    assert fast_step.listeners(net, "on_grad_computed") == []
+    # the plain path: every hook that notify calls, the empty ones included
+    monkeypatch.setattr(fast_step, "FAST_STEP", False)
+    everyone = [net, *(cb for _, cb in net.callbacks_)]
+    for hook in ("on_batch_begin", "on_batch_end", "on_grad_computed"):
+        hooks = fast_step.listeners(net, hook)
+        assert [h.__self__ for h in hooks] == everyone
+        assert [h.__func__ for h in hooks] == [getattr(type(o), hook) for o in everyone]
 
 
 def test_proxy_check_still_raises_for_sign_noise():
@@ -250,17 +284,206 @@ def test_epoch_snapshot_restores_what_load_state_dict_would():
             assert torch.equal(value, optim_ref["state"][index][key]), (index, key)
 
 
-def test_the_fast_fit_calls_fused_adam_directly(monkeypatch):
+@needs_fast_path
+@pytest.mark.parametrize("batch_size", ["auto", 64])
+def test_the_fast_fit_calls_fused_adam_directly(monkeypatch, batch_size):
     """The control of the equality tests: after its first step Adam's kernels are called
-    directly (the plain path runs ``optimizer.step()`` every time)."""
+    directly, for both parameter groups (the real parameters and the latent weights of the
+    +-1 layers); the plain path runs ``optimizer.step()`` every time."""
     direct = []
-    step = training._fused_adam_step
+    step = fast_step._fused_adam_step
 
     def counted(optimizer):
         direct.append(step(optimizer))
         return direct[-1]
 
-    monkeypatch.setattr(training, "_fused_adam_step", counted)
-    clf = _fit(max_iter=2)
+    monkeypatch.setattr(fast_step, "_fused_adam_step", counted)
+    clf = _fit(max_iter=2, batch_size=batch_size)
+    groups = clf.net_.optimizer_.param_groups
+    assert [bool(g.get("binary")) for g in groups] == [False, True]
     n_steps = sum(row["train_batch_count"] for row in clf.history_)
     assert direct == [False] + [True] * (n_steps - 1)
+    # each group's step count is the number of steps: every one of them took every step
+    for group in groups:
+        for p in group["params"]:
+            assert clf.net_.optimizer_.state[p]["step"].item() == n_steps
+
+
+# --- the switch of sklearn_bnn._fast_step -----------------------------------------------
+
+#: How each test turns the fast path off: the environment variable, the module's flag, or
+#: a torch release on either side of the verified range (the switch reads
+#: ``fast_step.TORCH_VERSION``; the torch that runs is this one).
+SWITCHES = {
+    "env": lambda mp: mp.setenv(fast_step.ENV_VAR, "0"),
+    "flag": lambda mp: mp.setattr(fast_step, "FAST_STEP", False),
+    "torch-2.1": lambda mp: mp.setattr(fast_step, "TORCH_VERSION", (2, 1)),
+    "torch-next": lambda mp: mp.setattr(
+        fast_step, "TORCH_VERSION", fast_step.VERIFIED_TORCH[1]
+    ),
+}
+
+#: Seeded fits on wine: the defaults (one batch per epoch; two Adam groups, the latent
+#: weights of the +-1 layers at binary_learning_rate), several ragged batches, sample
+#: weights, and two groups at rates of their own.
+CASES = {
+    "default": {},
+    "batches": {"batch_size": 64},
+    "sample-weight": {"batch_size": 64, "sample_weight": np.linspace(0.5, 2.0, len(Y_WINE))},
+    "two-groups": {"batch_size": 50, "learning_rate_init": 2e-3, "binary_learning_rate": 0.1},
+}
+
+
+def _spy(monkeypatch, name, calls):
+    """Record, for every call of ``torch.<name>``, the module it was called from."""
+    real = getattr(torch, name)
+
+    def spy(*args, **kwargs):
+        calls.append(sys._getframe(1).f_globals.get("__name__"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, spy)
+
+
+@pytest.mark.parametrize(
+    "version, on",
+    [((2, 1), False), ((2, 3), False), ((2, 4), True), ((2, 13), True), ((2, 14), True),
+     ((2, 15), False), ((3, 0), False), ((0, 0), False)],
+)  # fmt: skip
+def test_the_switch_reads_the_flag_the_environment_and_the_torch_version(
+    monkeypatch, version, on
+):
+    monkeypatch.setattr(fast_step, "TORCH_VERSION", version)
+    assert fast_step.enabled() is on
+    for value, allowed in [("1", True), ("0", False), (" OFF ", False), ("yes", True)]:
+        monkeypatch.setenv(fast_step.ENV_VAR, value)
+        assert fast_step.enabled() is (on and allowed)
+    monkeypatch.setattr(fast_step, "FAST_STEP", True)  # the flag overrides the variable
+    assert fast_step.enabled() is on  # but never the torch range
+    monkeypatch.setattr(fast_step, "FAST_STEP", False)
+    monkeypatch.delenv(fast_step.ENV_VAR)
+    assert fast_step.enabled() is False
+
+
+def test_torch_release_parsing():
+    assert fast_step._release("2.13.0+cpu") == (2, 13)
+    assert fast_step._release("2.4.0a0+git1234") == (2, 4)
+    assert fast_step._release("10.2") == (10, 2)
+    assert fast_step._release("nightly") == (0, 0)
+    assert fast_step.TORCH_VERSION == fast_step._release(torch.__version__)
+
+
+@needs_fast_path
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_switched_off_fit_equals_fast_fit(monkeypatch, switch, case):
+    """The plain path is the reference: the same seeded fit, bit for bit, through either."""
+    params = dict(CASES[case])
+    fast = _fit(**params)
+    assert len(fast.net_.optimizer_.param_groups) == 2
+    with pytest.MonkeyPatch.context() as mp:
+        SWITCHES[switch](mp)
+        assert not fast_step.enabled()
+        plain = _fit(**params)
+    _assert_same_fit(fast, plain)
+    assert [row.keys() for row in fast.history_] == [row.keys() for row in plain.history_]
+    if case == "two-groups":
+        rates = [g["lr"] for g in plain.net_.optimizer_.param_groups]
+        assert rates == [g["lr"] for g in fast.net_.optimizer_.param_groups]
+        assert rates[1] / rates[0] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_switched_off_fit_calls_no_private_torch_function(monkeypatch, switch):
+    """With the switch off, sklearn_bnn never calls torch's private functions (torch's own
+    optimiser step still does), zeroes and steps through the optimiser's public methods
+    once per batch, and the fast step's direct call never runs."""
+    private = ("_fused_adam_", "_foreach_add_", "_foreach_copy_")
+    calls = {name: [] for name in private}
+    for name in private:
+        _spy(monkeypatch, name, calls[name])
+    zeroed, stepped = [], []
+    zero_grad = torch.optim.Optimizer.zero_grad
+
+    def counted_zero_grad(self, set_to_none=True):
+        zeroed.append(set_to_none)
+        return zero_grad(self, set_to_none)
+
+    def never(optimizer):
+        raise AssertionError("the fast step ran with the switch off")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "zero_grad", counted_zero_grad)
+    monkeypatch.setattr(fast_step, "_fused_adam_step", never)
+    SWITCHES[switch](monkeypatch)
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: stepped.append(1))
+    try:
+        clf = _fit(batch_size=64, max_iter=3)
+    finally:
+        handle.remove()
+    n_steps = sum(row["train_batch_count"] for row in clf.history_)
+    assert n_steps == 9
+    assert zeroed == [True] * n_steps and len(stepped) == n_steps
+    for name in private:
+        assert not [m for m in calls[name] if m.startswith("sklearn_bnn")], name
+    # Adam's own step: one kernel call per parameter group and step
+    assert calls["_fused_adam_"] == ["torch.optim.adam"] * (2 * n_steps)
+
+
+@needs_fast_path
+def test_fast_fit_calls_the_private_functions_from_one_module(monkeypatch):
+    """The control of the previous test: on the fast path the direct calls happen, all of
+    them from sklearn_bnn._fast_step, and the optimiser's public zero_grad is not used."""
+    private = ("_fused_adam_", "_foreach_add_", "_foreach_copy_")
+    calls = {name: [] for name in private}
+    for name in private:
+        _spy(monkeypatch, name, calls[name])
+    zeroed = []
+    monkeypatch.setattr(torch.optim.Optimizer, "zero_grad", lambda *a, **k: zeroed.append(1))
+    clf = _fit(batch_size=64, max_iter=3)
+    n_steps = sum(row["train_batch_count"] for row in clf.history_)
+    ours = {name: [m for m in calls[name] if m.startswith("sklearn_bnn")] for name in private}
+    assert set().union(*ours.values()) == {"sklearn_bnn._fast_step"}
+    # the first step initialises Adam's state through torch's own step; then two groups
+    # per step, directly
+    first, rest = ["torch.optim.adam"] * 2, ["sklearn_bnn._fast_step"] * (2 * (n_steps - 1))
+    assert calls["_fused_adam_"] == first + rest
+    assert len(ours["_foreach_copy_"]) == len(clf.history_) - 1  # snapshots after the first
+    assert not zeroed
+
+
+def test_a_fit_on_an_old_torch_takes_the_plain_path(monkeypatch):
+    """pyproject admits torch 2.1: there the switch is off, and Adam is not fused on the CPU
+    (fused CPU kernels came with torch 2.4).  Simulated: the switch reads 2.1 and the
+    estimator's probe says no fused Adam; fused Adam's kernel must not run at all."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("fused Adam ran on a simulated torch 2.1")
+
+    def fit():
+        return _fit(batch_size=64, max_iter=3, sample_weight=np.linspace(0.5, 2.0, 178))
+
+    direct = fast_step._fused_adam_step
+    monkeypatch.setattr("sklearn_bnn._base.fused_adam", lambda device_type: False)
+    monkeypatch.setattr(torch, "_fused_adam_", never)
+    monkeypatch.setattr(fast_step, "_fused_adam_step", never)
+    monkeypatch.setattr(fast_step, "TORCH_VERSION", (2, 1))
+    old = fit()
+    assert not old.net_.optimizer_.defaults["fused"]
+    assert old.n_iter_ == 3 and np.isfinite(old.loss_curve_).all()
+    assert old.score(X_WINE, Y_WINE) > 0.8
+    # the same non-fused fit on the fast path: the direct call declines a non-fused Adam,
+    # and the undecorated step runs
+    monkeypatch.setattr(fast_step, "_fused_adam_step", direct)
+    monkeypatch.setattr(fast_step, "TORCH_VERSION", fast_step.VERIFIED_TORCH[0])
+    if fast_step.enabled():
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch wraps Adam.step
+        undecorated, calls = torch.optim.Adam.step.__wrapped__, []
+
+        def counted(optimizer):
+            calls.append(1)
+            return undecorated(optimizer)
+
+        monkeypatch.setattr(torch.optim.Adam.step, "__wrapped__", counted)
+        fast = fit()
+        _assert_same_fit(fast, old)
+        assert len(calls) == sum(row["train_batch_count"] for row in fast.history_)

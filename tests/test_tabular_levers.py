@@ -125,7 +125,8 @@ def test_real_first_layer_rejects_binary_weight_estimators():
         hidden_layer_sizes=(8,), max_iter=2, surrogate="sampled", gradient_estimator="reinforce"
     )
     assert auto.net_.module_.first_layer == "binary"
-    assert _fit(hidden_layer_sizes=(8,), max_iter=2).net_.module_.first_layer == "real"
+    # "auto" is binary for every plain network (the +-1 weights learn at binary_learning_rate)
+    assert _fit(hidden_layer_sizes=(8,), max_iter=2).net_.module_.first_layer == "binary"
 
 
 # ------------------------------------------------------------------ schedule
@@ -210,7 +211,7 @@ def test_export_with_code_and_real_first_layer_is_exact(surrogate, first_layer, 
     assert loaded.n_features_in_ == 4 and loaded.nbytes == packed.nbytes
 
 
-@pytest.mark.parametrize("change", [{"encoding": "raw"}, {"n_bins": 4}, {"first_layer": "binary"}])
+@pytest.mark.parametrize("change", [{"encoding": "raw"}, {"n_bins": 4}, {"first_layer": "real"}])
 def test_warm_start_refuses_a_changed_code_or_first_layer(change):
     clf = _fit(hidden_layer_sizes=(8,), max_iter=2, warm_start=True)
     before = clf.predict_proba(IRIS_X)
@@ -269,7 +270,7 @@ def test_unfitted_estimator_stays_unfitted_through_pickle():
 
 
 def test_summary_counts_the_input_code_and_the_real_first_layer():
-    clf = _fit(hidden_layer_sizes=(8, 8), max_iter=2)
+    clf = _fit(hidden_layer_sizes=(8, 8), max_iter=2, first_layer="real")
     rows = {row["layer"]: row for row in clf.summary().rows}
     packed = clf.export_binary()
     assert rows["input code"]["packed_bytes"] == packed.code.nbytes
