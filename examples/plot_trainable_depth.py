@@ -65,9 +65,16 @@ for slope in (1.0, "unit"):
                 init=init,
                 inference="surrogate",
                 learning_rate_init=3e-3,
+                binary_learning_rate=3e-3,  # one rate for every parameter, as in the paper
                 batch_size=64,
                 max_iter=8,
                 n_iter_no_change=100,
+                # the network itself is the subject: no linear term under it (logistic
+                # regression alone fits digits' training set to 0.999), the all-binary
+                # network on the raw features, as in benchmarks/depth.py
+                linear=False,
+                first_layer="binary",
+                encoding="raw",
                 random_state=0,
             )
             with warnings.catch_warnings():
@@ -83,6 +90,12 @@ print(f"{len(results)} fits in {time.perf_counter() - start:.0f} s")
 for (slope, depth, init), acc in results.items():
     print(f"slope={slope!s:>4} depth {depth:>2} init={init:<8} training accuracy {acc:.3f} "
           f"(its 1-bit network: {onebit[slope, depth, init]:.3f})")
+
+# what this example shows, checked: critical initialisation trains where Glorot does not,
+# and the unit-slope neuron keeps it trainable at depth 30
+for slope in (1.0, "unit"):
+    assert results[slope, 10, "critical"] >= results[slope, 10, "glorot"] + 0.4, results
+assert results["unit", 30, "critical"] >= 0.8 >= results["unit", 30, "glorot"], results
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
 for ax, slope in zip(axes, (1.0, "unit")):
@@ -127,7 +140,7 @@ fig.tight_layout()
 def fit_residual(X, y, depth, width=64, epochs=8, seed=0):
     clf = BinaryNetClassifier(
         (width,) * depth, architecture="residual", init="critical", max_iter=epochs,
-        random_state=seed,
+        linear=False, random_state=seed,
     )
     return clf.fit(X, y).score(X, y)  # predict: the deployed 1-bit network
 
@@ -139,6 +152,10 @@ for depth in depths:
           f"{results['unit', depth, 'critical']:.3f}, its 1-bit network "
           f"{onebit['unit', depth, 'critical']:.3f}")
 
+# checked: the S1 surrogate's 1-bit network loses what the surrogate learned, the residual
+# 1-bit network keeps it
+for depth in depths:
+    assert onebit["unit", depth, "critical"] <= 0.3 and residual[depth] >= 0.85, depth
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
 bars = {
     "S1 unit-slope surrogate (not deployable)": [results["unit", d, "critical"] for d in depths],

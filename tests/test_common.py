@@ -11,7 +11,7 @@ tests/test_regressor.py runs the regressor's checks again on a small network.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import common_expected_failures
+from conftest import S1_ONEBIT_REASON, common_expected_failures
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
 from sklearn_bnn.nn import COMBINATIONS, INFERENCE
@@ -91,7 +91,10 @@ _CLASSIFIER_POOR = {
 
 def expected_failed_checks(estimator):
     failures = common_expected_failures(estimator)
-    if estimator.linear:  # the default linear term fits the checks' toy data: all pass
+    s1_onebit = (estimator.surrogate, estimator.inference) == ("deterministic", "binary")
+    if isinstance(estimator, BinaryNetRegressor) and s1_onebit:
+        failures["check_regressors_train"] = S1_ONEBIT_REASON.format("-0.13", "0.88")
+    if estimator.linear:  # the linear term fits the checks' toy data: the rest pass
         return failures
     # measured without the linear term (sklearn-bnn 0.1's defaults)
     pair = (estimator.surrogate, estimator.inference)
@@ -99,6 +102,15 @@ def expected_failed_checks(estimator):
         failures["check_regressors_train"] = _POOR_R2
     if isinstance(estimator, BinaryNetClassifier) and pair in _CLASSIFIER_POOR:
         failures["check_classifiers_train"] = _CLASSIFIER_POOR[pair]
+    if isinstance(estimator, BinaryNetClassifier) and pair == ("binary", "binary"):
+        failures["check_class_weight_classifiers"] = (
+            "the check sets max_iter=1000 and n_iter_no_change=20 on 50 rows (one step an "
+            "epoch): the training loss stops improving after about 70 epochs, with the "
+            "cosine schedule still near its peak and the +-1 weights still flipping at "
+            "binary_learning_rate=0.03; measured 0.80 of the test rows predicted as class 0 "
+            "on 3 blobs, 0.92 on 2 (the check asks > 0.87); 1.0 and 1.0 at "
+            "binary_learning_rate=0.001 or with the default linear term"
+        )
     if estimator.surrogate == "sampled" and estimator.gradient_estimator == "reinforce":
         failures["check_class_weight_classifiers"] = _CLASSIFIER_POOR[pair]
     return failures

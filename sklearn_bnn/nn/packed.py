@@ -620,7 +620,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     >>> packed = clf.export_binary()
     >>> packed
     PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
-                        nbytes=5156, backend='auto')
+                        nbytes=1524, backend='auto')
     >>> packed.linear_coef.shape  # the estimator's linear term (linear=True) comes along
     (4, 3)
     >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
