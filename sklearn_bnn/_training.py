@@ -659,16 +659,15 @@ def fused_adam(device_type: str) -> bool:
 
 
 def auto_batch_size(n_samples: int) -> int:
-    """``batch_size="auto"``: the power of two nearest below ``n_samples / 16``, in
+    """``batch_size="auto"``: the power of two nearest below ``n_samples / 8``, in
     [256, 1024] (all rows when fewer).
 
-    About 16 steps per epoch on large tables (where the per-step cost is the product of
-    batch and width, so larger batches keep every core busy), at least 256 rows per step
-    on small ones: the straight-through step is noisy, and with the linear term under the
-    network (``linear=True``) 256 rows per step scored best on ``benchmarks/tabular.py``,
-    in fewer steps (:ref:`tabular-benchmark`).
+    About 8 to 16 steps per epoch on tables of 4,000 to 16,000 rows, where a step's fixed
+    cost dominates and larger batches keep the fit within ``MLPClassifier``'s time, and at
+    least 256 rows per step on small tables: the straight-through step is noisy
+    (measured in :ref:`tabular-benchmark`).
     """
-    power = 2 ** int(math.floor(math.log2(max(n_samples, 1) / 16))) if n_samples >= 16 else 1
+    power = 2 ** int(math.floor(math.log2(max(n_samples, 1) / 8))) if n_samples >= 8 else 1
     return int(min(max(power, 256), 1024, max(n_samples, 1)))
 
 
@@ -677,10 +676,9 @@ def auto_epochs(n_samples: int) -> int:
 
     The cosine schedule anneals over this many epochs: 20 on tables of up to 4,000 rows,
     fewer on larger ones (10 from 8,000 rows), which have more steps per epoch.  The
-    :math:`\\pm 1` weights need steps to change sign (``binary_learning_rate``): with the
-    5-epoch floor of earlier versions the large non-linear tables of
-    ``benchmarks/tabular.py`` stayed well below MLPClassifier; 10 epochs keep the fit
-    within MLPClassifier's time there (:ref:`tabular-benchmark`).
+    :math:`\\pm 1` weights need steps to change sign (``binary_learning_rate``); the
+    floor of 10 epochs is for the large non-linear tables of ``benchmarks/tabular.py``
+    (:ref:`tabular-benchmark`).
     """
     return int(min(max(round(80_000 / max(n_samples, 1)), 10), 20))
 

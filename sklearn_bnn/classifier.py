@@ -133,7 +133,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         deployed weights have magnitude 1; a pull towards 0 makes their signs coin flips).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is the power of two nearest below
-        ``n_samples / 16``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
+        ``n_samples / 8``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
     learning_rate_init : float, default=3e-3
         Adam's (initial) learning rate.
     binary_learning_rate : float >= 0, default=0.03
