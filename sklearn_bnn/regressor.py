@@ -90,15 +90,8 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Adam's (initial) learning rate.
     binary_learning_rate : float >= 0, default=0.03
         Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
-        whose signs are the deployed 1-bit weights; every real parameter (head, biases, a
-        real first layer, the residual stream's scales) trains at ``learning_rate_init``.
-        It follows the same schedule.  A sign changes only when its mean crosses zero, and
-        Adam moves a mean by at most about this rate per step: over :math:`T` steps of the
-        cosine schedule a mean of initial magnitude :math:`\sqrt{\sigma_m^2}` (``init``)
-        can flip only if ``binary_learning_rate * T / 2`` exceeds it.  ``0`` freezes the
-        :math:`\pm 1` weights at their initial signs (the control of
-        ``benchmarks/ablation.py``).  No extra cost per step: one Adam parameter group more.
-        See :ref:`tabular`.
+        as in :class:`~sklearn_bnn.BinaryNetClassifier`; ``0`` freezes them at their
+        initial signs.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of the learning rate over the epochs of each ``fit``.
     encoding : {"raw+thermometer", "thermometer", "raw"}, default="raw+thermometer"
