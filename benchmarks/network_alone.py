@@ -105,7 +105,8 @@ def main(argv=None) -> int:
         params = {"hidden_layer_sizes": (256, 256), "random_state": args.seed, **params}
         row = fit_row(params, split)
         frozen = fit_row({**params, "binary_learning_rate": 0.0}, split)
-        emit(f"| plain (256, 256) | {name} | {row['binary']:.4f} | {row['surrogate']:.4f} | "
+        surrogate = "-" if np.isnan(row["surrogate"]) else f"{row['surrogate']:.4f}"
+        emit(f"| plain (256, 256) | {name} | {row['binary']:.4f} | {surrogate} | "
              f"{row['flips']:.3f} | {frozen['binary']:.4f} | {row['epochs']} | "
              f"{row['seconds']:.1f} |")
     for depth in args.depths:
