@@ -104,3 +104,27 @@ def test_frozen_control_leaves_every_sign_and_latent_unchanged(Estimator):
     s = np.sqrt(est.init_["sigma_m2"][-1])
     for w in est.net_.module_.binary_weights():
         np.testing.assert_array_equal(np.abs(w.detach().numpy()), np.float32(s))
+
+
+def test_alpha_penalises_the_real_weights_only():
+    """The L2 penalty covers the head and a real first layer, never the +-1 latent means."""
+    X, y = _checkerboard(200)
+    clf = BinaryNetClassifier((8, 8), first_layer="real", alpha=1.0, max_iter=1, random_state=0)
+    clf.fit(X, y)
+    module = clf.net_.module_
+    real = module.head.weight.pow(2).sum() + module.layers[0].weight.pow(2).sum()
+    torch.testing.assert_close(clf.net_._penalty(1.0), 0.5 * real)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_flips_beat_frozen_signs_on_either_thread_count(threads):
+    X, y = _checkerboard()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        learned = BinaryNetClassifier(random_state=0).fit(Xtr, ytr)
+        frozen = BinaryNetClassifier(binary_learning_rate=0.0, random_state=0).fit(Xtr, ytr)
+    finally:
+        torch.set_num_threads(before)
+    assert learned.score(Xte, yte) >= frozen.score(Xte, yte) + 0.05
