@@ -8,8 +8,11 @@ A *thermometer code* gives each feature :math:`x_j` extra :math:`\pm 1` inputs
 .. math::  b_{jk} = \begin{cases} +1 & x_j \ge t_{jk} \\ -1 & \text{otherwise} \end{cases}
     \qquad (k = 1, \dots, K_j),
 
-at thresholds :math:`t_{jk}` placed at the training data's quantiles.  Through binary weights
-:math:`s_{jk}` a unit then sees :math:`\sum_k s_{jk} b_{jk}`, a step function of
+at thresholds :math:`t_{jk}` from the training data's quantiles, each moved to the middle of
+the gap between the two adjacent distinct training values around it (as histogram gradient
+boosting places its bin edges): no training value sits on a threshold, so two float32
+computations of the same scaled input that differ by an ulp give the same code.  Through
+binary weights :math:`s_{jk}` a unit then sees :math:`\sum_k s_{jk} b_{jk}`, a step function of
 :math:`x_j` with :math:`K_j + 1` levels that need not be monotone: the layer learns a
 per-feature response curve, the way a tree splits a feature, and heavy tails or outliers
 move no more than one threshold.  Keeping the raw (standardised) features beside the code
@@ -53,16 +56,26 @@ _QUANTILE_ROWS = 200_000
 
 def _column_thresholds(cuts: np.ndarray, column: np.ndarray) -> np.ndarray:
     """The distinct quantile cuts above the column's minimum (a cut at the minimum is a
-    constant bit); a column with two or more distinct values whose cuts all sit at its
-    minimum (a rare level, e.g. a one-hot column) gets one bit at its second value."""
-    low = column.min()
+    constant bit), each moved to the midpoint of the gap between the adjacent distinct
+    values of ``column`` that holds it (as histogram gradient boosting places its bin
+    edges): no training value sits on a threshold, so a rounding of one ulp cannot move a
+    row across one, and every training row keeps the bit the cut gave it.  A column with
+    two or more distinct values whose cuts all sit at its minimum (a rare level, e.g. a
+    one-hot column) gets one bit, between its two lowest values."""
+    values = np.unique(column)
+    if len(values) < 2:
+        return values[:0]
     t = np.unique(cuts)
-    t = t[t > low]
-    if len(t) == 0:
-        above = column[column > low]
-        if len(above):
-            t = np.array([above.min()], dtype=column.dtype)
-    return t
+    t = t[t > values[0]]
+    gap = np.searchsorted(values, t, side="left") if len(t) else np.array([1])
+    return _midpoints(values[gap - 1], values[gap])
+
+
+def _midpoints(below: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """A float32 threshold ``t`` with ``below < t <= above``, halfway where float32 allows."""
+    mid = (below.astype(np.float64) + above.astype(np.float64)) / 2
+    t = mid.astype(np.float32)
+    return np.where(t > below, t, above).astype(np.float32)
 
 
 class ThermometerEncoder(TransformerMixin, BaseEstimator):
@@ -84,7 +97,8 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
     feature_ : ndarray of int, shape (n_bits,)
         Input column of each bit.
     threshold_ : ndarray of float32, shape (n_bits,)
-        Bit :math:`k` is +1 iff ``X[:, feature_[k]] >= threshold_[k]``.
+        Bit :math:`k` is +1 iff ``X[:, feature_[k]] >= threshold_[k]``; each threshold lies
+        halfway between two adjacent distinct training values of its feature.
     n_features_in_ : int
     n_features_out_ : int
 
@@ -95,7 +109,7 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
     >>> X = np.arange(8, dtype=float).reshape(-1, 1)
     >>> enc = ThermometerEncoder(n_bins=4, keep_raw=False).fit(X)
     >>> enc.threshold_
-    array([1.75, 3.5 , 5.25], dtype=float32)
+    array([1.5, 3.5, 5.5], dtype=float32)
     >>> enc.transform(X[[0, 4, 7]])
     array([[-1., -1., -1.],
            [ 1.,  1., -1.],
@@ -125,7 +139,7 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         cuts = np.quantile(rows.astype(np.float64), levels, axis=0).astype(np.float32)
         features, thresholds = [], []
         for j in range(X.shape[1]):
-            t = _column_thresholds(cuts[:, j], rows[:, j])
+            t = _column_thresholds(cuts[:, j], X[:, j])
             features.append(np.full(len(t), j, dtype=np.intp))
             thresholds.append(t)
         self.feature_ = np.concatenate(features)

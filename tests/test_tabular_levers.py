@@ -64,11 +64,18 @@ def test_thermometer_thresholds_are_quantiles_and_bits_count_them():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.standard_normal(500), rng.integers(0, 3, 500), np.ones(500)])
     enc = ThermometerEncoder(n_bins=5).fit(X)
-    # column 0: the 4 inner quantiles; column 1: levels 1 and 2 only; column 2: nothing
+    # column 0: the 4 inner quantiles, each moved to the middle of the gap between the
+    # adjacent distinct values around it; column 1: between 0|1 and 1|2; column 2: nothing
+    x0 = np.unique(X[:, 0].astype(np.float32)).astype(np.float64)
     q = np.quantile(X[:, 0].astype(np.float32).astype(np.float64), [0.2, 0.4, 0.6, 0.8])
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], q.astype(np.float32))
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 1], [1.0, 2.0])
+    above = np.searchsorted(x0, q.astype(np.float32), side="left")
+    mid = ((x0[above - 1] + x0[above]) / 2).astype(np.float32)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], mid)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 1], [0.5, 1.5])
     assert not (enc.feature_ == 2).any()
+    # every training row keeps the bit its quantile cut gives it
+    cut_bits = X[:, [0]].astype(np.float32) >= q.astype(np.float32)
+    np.testing.assert_array_equal(enc.transform(X)[:, 3:7] > 0, cut_bits)
     Z = enc.transform(X)
     assert Z.dtype == np.float32 and Z.shape == (500, 3 + 6)
     np.testing.assert_array_equal(Z[:, :3], X.astype(np.float32))
@@ -87,8 +94,38 @@ def test_thermometer_without_raw_and_bad_n_bins():
     X = np.arange(10.0).reshape(-1, 1)
     enc = ThermometerEncoder(n_bins=2, keep_raw=False).fit(X)
     np.testing.assert_array_equal(enc.transform(X).ravel(), np.where(X.ravel() >= 4.5, 1, -1))
+    assert enc.threshold_[0] == 4.5  # the median 4.5 already lies between 4 and 5
     with pytest.raises(ValueError, match="n_bins"):
         ThermometerEncoder(n_bins=1).fit(X)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_training_value_sits_on_a_threshold(seed):
+    # discrete columns put quantile cuts exactly on training values; an ulp of rounding
+    # (float32 vs float64 scaling) then moved rows across them
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([
+        rng.integers(0, 17, 400), rng.poisson(2, 400), rng.standard_normal(400),
+        np.repeat([0.0, 1.0], [397, 3]),
+    ]).astype(np.float32)
+    enc = ThermometerEncoder(n_bins=16).fit(X)
+    for j in range(X.shape[1]):
+        t = enc.threshold_[enc.feature_ == j]
+        assert len(t) and not np.isin(t, X[:, j]).any()
+    bits = enc.transform(X)[:, X.shape[1]:]
+    for direction in (-np.inf, np.inf):
+        moved = enc.transform(np.nextafter(X, np.float32(direction)))
+        np.testing.assert_array_equal(moved[:, X.shape[1]:], bits)
+
+
+def test_thresholds_stay_between_adjacent_float32_values():
+    # two distinct values one ulp apart: the threshold is the upper one, never the lower
+    lo = np.float32(1.0)
+    hi = np.nextafter(lo, np.float32(2))
+    X = np.array([[lo]] * 5 + [[hi]] * 5, dtype=np.float32)
+    enc = ThermometerEncoder(n_bins=2, keep_raw=False).fit(X)
+    assert enc.threshold_.tolist() == [hi]
+    np.testing.assert_array_equal(enc.transform(X).ravel(), [-1] * 5 + [1] * 5)
 
 
 @pytest.mark.parametrize("encoding", ["thermometer", "raw+thermometer"])
