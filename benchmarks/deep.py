@@ -18,7 +18,7 @@ Families (``--families``):
 * ``residual``: ``BinaryNetClassifier(architecture="residual")``
   (:class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork`, trained by its straight-through
   objective); ``export_binary`` returns the exact
-  :class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`, and the ``exact`` column
+  :class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`, and the ``exact`` column
   says whether its ``predict`` equals the estimator's on the test rows.
   ``res-k0.25``, ``res-k4``, ``res-m0.5``: ``init="critical"`` with another branch share
   :math:`\\kappa` (default 1) or means' second moment (default 0.05), the two choices

@@ -57,6 +57,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
 from sklearn_bnn.nn import BinaryNetwork, _kernel
+from sklearn_bnn.nn.bridge import pack_module
 
 N_TEST = 1000
 ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -245,7 +246,7 @@ def main() -> None:
         clf = trained_classifier((256, 256), X, y, args.epochs)
         small = (clf.export_binary(), clf.net_.module_.eval(), clf)
         module = random_module(X.shape[1], (1024, 1024, 1024), 10)
-        big = (PackedBinaryNetwork.from_module(module), module, None)
+        big = (pack_module(module), module, None)
         nets = {(256, 256): small, (1024, 1024, 1024): big}
         mlps = {hidden: float_mlp(hidden, X, y) for hidden in nets}
         c_functions = {

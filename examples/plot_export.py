@@ -3,7 +3,7 @@ Deploying the 1-bit network: export, save, load, predict without torch
 ======================================================================
 
 :meth:`~sklearn_bnn.BinaryNetClassifier.export_binary` turns a fitted classifier into a
-:class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork`: the weight signs bit-packed with
+:class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`: the weight signs bit-packed with
 ``np.packbits``, one integer popcount threshold per hidden unit (the biases folded in
 exactly), a float threshold per first-layer unit and the real output layer.  Its
 ``predict`` uses numpy only (XNOR-popcount with ``np.bitwise_count``) and equals the
@@ -23,8 +23,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn.nn import _kernel
-from sklearn_bnn.nn.packed import PackedBinaryNetwork
+from sklearn_bnn.deploy import _kernel
+from sklearn_bnn.deploy.packed import PackedBinaryNetwork
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
@@ -39,12 +39,10 @@ print(f"1-bit test accuracy: {clf.score(scaler.transform(X_test), y_test):.4f}")
 
 # %%
 # Export, with the scaler folded into the artefact so that it takes raw pixels.
-packed = PackedBinaryNetwork.from_module(
-    clf.net_.module_, classes=clf.classes_,
-    input_offset=scaler.mean_, input_scale=scaler.scale_,
-)
+packed = clf.export_binary().with_input_scaling(scaler.mean_, scaler.scale_)
 same = np.array_equal(packed.predict(X_test), clf.predict(scaler.transform(X_test)))
 print(f"packed predictions equal the classifier's: {same}")
+assert same, "the exported network must predict what the classifier predicts"
 
 # %%
 # Save to one file and load it back; compare its size with the float32 state dict.

@@ -34,7 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklearn_bnn import BinaryNetClassifier
-from sklearn_bnn.nn.packed import PackedBinaryNetwork
+from sklearn_bnn.deploy.packed import PackedBinaryNetwork
 
 # A table of a few thousand rows trains in batches of a few hundred: one torch thread does
 # it as fast as several, and more threads than free cores slow it down (:ref:`practical`).

@@ -62,7 +62,7 @@ from .encoding import ENCODINGS, ThermometerEncoder
 from .init import DEFAULT_SIGMA_M2, INITS, resolve_init
 from .nn import ESTIMATORS, INFERENCE, NOISES, FIRST_LAYERS, NoiseModel, get_noise
 from .nn.architecture import ARCHITECTURES
-from .nn.packed import PackedBinaryNetwork, linear_term
+from .deploy.packed import PackedBinaryNetwork, linear_term
 from .nn.spec import SURROGATE_SPECS, check_compile, resolve_slope
 
 __all__ = ["BaseBinaryNetwork", "ModelSummary"]
@@ -809,8 +809,8 @@ class BaseBinaryNetwork(BaseEstimator):
     def _packed(self, **kwargs) -> PackedBinaryNetwork:
         check_is_fitted(self)
         code = None if self.encoder_ is None else self.encoder_.input_code()
-        packed = ARCHITECTURES[self.architecture].packed
-        packed = packed.from_module(self.net_.module_, code=code, **kwargs)
+        export = ARCHITECTURES[self.architecture].export
+        packed = export(self.net_.module_, code=code, **kwargs)
         if self.linear_coef_ is not None:
             packed.set_linear(*self._linear())
         return packed

@@ -773,7 +773,7 @@ def float64_head(features: torch.Tensor, weight: np.ndarray, bias: np.ndarray) -
     operations, so each row's output is the same whatever other rows, batch split or
     thread count (a matrix product picks its kernel and summation order by shape).  For
     :math:`\pm 1` features (the 1-bit network) the sum is exact, so it equals the head of
-    the packed export (:meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.logits`).
+    the packed export (:meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.logits`).
     """
     f = np.asfortranarray(to_numpy(features), dtype=np.float64)
     out = np.zeros((len(f), weight.shape[0]))

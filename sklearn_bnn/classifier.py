@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from ._base import BaseBinaryNetwork, ModelSummary  # noqa: F401
 from ._training import softmax
 from .init import DEFAULT_SIGMA_M2
-from .nn.packed import PackedBinaryNetwork
+from .deploy.packed import PackedBinaryNetwork
 
 __all__ = ["BinaryNetClassifier", "ModelSummary"]
 
@@ -53,7 +53,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
         network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
         training at depths where the plain network stops (:ref:`depth`); its export is
-        exact (:class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`), ONNX and
+        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), ONNX and
         C export are for ``"plain"`` only.
     surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness.
@@ -524,7 +524,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         and the input code a list of thresholds.
 
         Its ``predict`` returns this estimator's ``predict`` with ``inference="binary"``,
-        whatever ``inference`` is set to (see :mod:`sklearn_bnn.nn.packed` for the exactness
+        whatever ``inference`` is set to (see :mod:`sklearn_bnn.deploy.packed` for the exactness
         argument); ``save``/``load`` write and read one ``.npz`` file.
 
         Returns

@@ -21,7 +21,7 @@ move no more than one threshold.  Keeping the raw (standardised) features beside
 learned step function of each feature all the same.
 
 The thresholds are float32 numbers compared with the float32 input, so the code is the same
-bit for bit in numpy, torch, ONNX and C (:class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork`
+bit for bit in numpy, torch, ONNX and C (:class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`
 stores ``feature`` and ``threshold`` arrays and applies them exactly).
 
 :class:`ThermometerEncoder` is a scikit-learn transformer;
@@ -38,7 +38,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from .nn.packed import InputCode, thermometer_code
+from .deploy.packed import InputCode, thermometer_code
 
 __all__ = ["ENCODINGS", "ThermometerEncoder"]
 

@@ -12,17 +12,17 @@ says whether its logits are a classifier's or a regressor's predictions).
 
 **What the graph computes** is the 1-bit network of
 :meth:`BinaryNetClassifier.export_binary <sklearn_bnn.BinaryNetClassifier.export_binary>`,
-operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` with its
-``"matmul"`` backend (see :mod:`sklearn_bnn.nn.packed` for why that is the torch model's
+operation for operation as :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork` with its
+``"matmul"`` backend (see :mod:`sklearn_bnn.deploy.packed` for why that is the torch model's
 ``predict``):
 
 * the input is cast to float32 (the network's dtype);
-* the input code of ``encoding`` (:class:`~sklearn_bnn.nn.packed.InputCode`), when there
+* the input code of ``encoding`` (:class:`~sklearn_bnn.deploy.packed.InputCode`), when there
   is one: ``Gather`` of the columns ``feature``, ``GreaterOrEqual`` with the float32
   ``threshold`` (exact), ``Where`` :math:`\pm 1`, and ``Concat`` after the input when the
   code keeps it;
 * the first layer: the (coded) input cast to float64, its dot products :math:`d = x\,S^\top`
-  with :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.first_layer_matrix` (the
+  with :meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.first_layer_matrix` (the
   :math:`\pm 1` signs, or the float32 weights of ``first_layer="real"`` widened to float64)
   a float64 ``MatMul``, cast once to float32 and compared ``GreaterOrEqual`` with the
   folded thresholds :math:`v_i`;
@@ -35,7 +35,7 @@ operation for operation as :class:`~sklearn_bnn.nn.packed.PackedBinaryNetwork` w
 * the linear term, when the network has one (``linear=True``): the float32 input of the
   network (after input scaling, before the code) widened to float64, ``intercept`` plus
   ``x[:, j] * coef[j]`` for ``j = 0, 1, ...`` (``Mul``, ``Split``, a chain of ``Add``: the
-  order of :func:`~sklearn_bnn.nn.packed.linear_term`), added to the logits last;
+  order of :func:`~sklearn_bnn.deploy.packed.linear_term`), added to the logits last;
 * a classifier: ``Softmax``; the label is the ``ArgMax`` of the logits (the first on
   ties, as numpy and torch), looked up in the class labels.  A regressor: the logits are
   the predictions, output ``variable`` cast to the input's float type (skl2onnx's
@@ -100,8 +100,8 @@ from functools import partial
 
 import numpy as np
 
-from .nn.packed import PackedBinaryNetwork
-from .nn.packed_residual import PackedResidualNetwork
+from .deploy.packed import PackedBinaryNetwork
+from .deploy.packed_residual import PackedResidualNetwork
 
 __all__ = [
     "ALIAS",
@@ -153,7 +153,7 @@ def _first_layer_weight(packed: PackedBinaryNetwork) -> np.ndarray:
     """The first layer's weight matrix, shape (n_out, n_in), in its own dtype.
 
     The one place the graph reads it, from
-    :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.first_layer_matrix`: the
+    :meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.first_layer_matrix`: the
     :math:`\\pm 1` signs (stored as bits), or the real weights of ``first_layer="real"``
     (stored as float32, widened to float64 in the graph: the same values numpy multiplies).
     """
@@ -179,7 +179,7 @@ def _label_array(classes: np.ndarray) -> np.ndarray:
 
 _NOT_PLAIN = (
     "ONNX export is implemented for architecture='plain' only; the residual network exports "
-    "exactly to numpy (export_binary(), sklearn_bnn.nn.packed_residual), not yet to ONNX."
+    "exactly to numpy (export_binary(), sklearn_bnn.deploy.packed_residual), not yet to ONNX."
 )
 
 
@@ -399,7 +399,7 @@ def _add_linear(g: _Graph, x: str, logits: str, linear) -> str:
     """``logits + lin``, the linear term of the network's input ``x`` (float32) added last.
 
     ``lin = intercept``, then ``lin += x[:, j] * coef[j]`` for ``j = 0, 1, ...`` in float64,
-    as :func:`~sklearn_bnn.nn.packed.linear_term`: one ``Mul`` gives every rounded product,
+    as :func:`~sklearn_bnn.deploy.packed.linear_term`: one ``Mul`` gives every rounded product,
     ``Split`` their columns, and a chain of ``Add`` sums them in the feature order (a
     ``MatMul`` or ``ReduceSum`` would sum in an order of its own).
     """
@@ -420,7 +420,7 @@ def _add_linear(g: _Graph, x: str, logits: str, linear) -> str:
 
 
 def _write_code(g: _Graph, x: str, code, dtype) -> str:
-    """The input code (:func:`~sklearn_bnn.nn.packed.thermometer_code`) of ``x`` (``dtype``).
+    """The input code (:func:`~sklearn_bnn.deploy.packed.thermometer_code`) of ``x`` (``dtype``).
 
     ``Gather`` the columns ``code.feature``, ``GreaterOrEqual`` with ``code.threshold``
     (compared in the wider of the two float types, as numpy promotes: exact), ``Where``

@@ -15,7 +15,7 @@ from sklearn.metrics import r2_score
 from ._base import BaseBinaryNetwork
 from .init import DEFAULT_SIGMA_M2
 from ._training import head_parameters
-from .nn.packed import PackedBinaryNetwork
+from .deploy.packed import PackedBinaryNetwork
 
 __all__ = ["BinaryNetRegressor"]
 
@@ -55,7 +55,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
         network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
         training at depths where the plain network stops (:ref:`depth`); its export is
-        exact (:class:`~sklearn_bnn.nn.packed_residual.PackedResidualNetwork`), ONNX and
+        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), ONNX and
         C export are for ``"plain"`` only.
     surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness; see
@@ -343,7 +343,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         r"""The deployable 1-bit network as a numpy-only artefact (no torch, no pickle).
 
         Its head is this estimator's head with the target scaling folded in (float64), so
-        its :meth:`~sklearn_bnn.nn.packed.PackedBinaryNetwork.logits` are the predictions:
+        its :meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.logits` are the predictions:
         ``logits(X)`` equals ``predict(X)`` with ``inference="binary"`` (a column per
         target; ``logits(X)[:, 0]`` for a 1-D ``y``).  Its ``predict`` and
         ``predict_proba`` are the classifier's and mean nothing here.

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
 from sklearn_bnn.nn.architecture import ARCHITECTURES
-from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
+from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
 from sklearn_bnn.nn.residual import ResidualBinaryNetwork
 
 #: The training defaults of sklearn-bnn 0.1 these tests were written against.

@@ -11,7 +11,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
-from sklearn_bnn.nn.c_export import generate
+from sklearn_bnn.deploy.c_export import generate
+from sklearn_bnn.nn.bridge import pack_module
 from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -209,7 +210,7 @@ def test_float64_network_strict_warnings_and_float_labels(tmp_path):
         for layer in module.layers:
             layer.weight.uniform_(-1.0, 1.0)
             layer.bias.normal_(0.0, 0.5)
-    net = PackedBinaryNetwork.from_module(module, classes=np.array([0.5, -1.0, 2.0]))
+    net = pack_module(module, classes=np.array([0.5, -1.0, 2.0]))
     strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes")
     compiled = CompiledNet(net, tmp_path, name="wide", extra=strict)
     assert "threshold in double" in compiled.header

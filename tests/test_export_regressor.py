@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetRegressor, PackedBinaryNetwork
-from sklearn_bnn.nn.c_export import generate, write
+from sklearn_bnn.deploy.c_export import generate, write
 from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread")

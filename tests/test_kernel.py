@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from sklearn_bnn.nn import _kernel
-from sklearn_bnn.nn import packed as packed_module
-from sklearn_bnn.nn.packed import PackedBinaryNetwork, PackedLayer
+from sklearn_bnn.deploy import _kernel
+from sklearn_bnn.deploy import packed as packed_module
+from sklearn_bnn.deploy.packed import PackedBinaryNetwork, PackedLayer
 
 
 def _native_or_skip():

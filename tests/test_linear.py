@@ -22,8 +22,8 @@ from conftest import fit_quiet
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
 from sklearn_bnn._training import LOSSES, SBNNet, TensorBatches, TensorData, _offset
-from sklearn_bnn.nn.packed import PackedBinaryNetwork, linear_term
-from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
+from sklearn_bnn.deploy.packed import PackedBinaryNetwork, linear_term
+from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
 from sklearn_bnn.nn import BinaryNetwork
+from sklearn_bnn.nn.bridge import pack_module
 
 pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
@@ -264,7 +265,7 @@ def test_packed_network_odd_widths_every_layer(dtype):
     # uniform means in [-1, 1] and N(0, 0.5) biases: many units near their threshold;
     # 7 x 65 and 129 x 8 weights are not whole bytes (the graph drops the padding)
     net = random_network(7, (65, 1, 129, 8), 4, seed=0, dtype=dtype)
-    packed = PackedBinaryNetwork.from_module(net, classes=np.array([3, 5, 7, 11]))
+    packed = pack_module(net, classes=np.array([3, 5, 7, 11]))
     X = np.random.default_rng(0).normal(size=(2000, 7))
     onnx_model = bnn_onnx.to_onnx(packed)
     for got, expected in zip(graph_units(onnx_model, X, 4), torch_units(net, X)):
@@ -290,7 +291,7 @@ def test_packed_network_exact_ties_give_plus_one():
         h0 = net.layers[0].binary_forward(x)
         h1 = net.layers[1].binary_forward(torch.where(h0 >= 0, 1.0, -1.0))
     assert (h0 == 0).any() and (h1 == 0).any()  # the test exercises ties in both layers
-    onnx_model = bnn_onnx.to_onnx(PackedBinaryNetwork.from_module(net))
+    onnx_model = bnn_onnx.to_onnx(pack_module(net))
     for got, expected in zip(graph_units(onnx_model, X, 2), torch_units(net, X)):
         np.testing.assert_array_equal(got, expected)
 

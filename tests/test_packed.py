@@ -16,7 +16,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork, PackedFormatError
 from sklearn_bnn.nn import BinaryNetwork
-from sklearn_bnn.nn import packed as packed_module
+from sklearn_bnn.deploy import packed as packed_module
+from sklearn_bnn.nn.bridge import pack_module
 from conftest import fit_quiet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -118,7 +119,7 @@ def test_random_data_predictions_equal_torch_and_brute_force(seed, n_classes):
 def test_untrained_random_networks_and_odd_widths(seed):
     # uniform means in [-1, 1] and N(0, 0.5) biases: many units near their threshold
     net = random_network(7, (65, 1, 129, 8), 4, seed)
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     X = np.random.default_rng(seed).normal(size=(2000, 7))
     for backend in packed_module.BACKENDS:
         packed.backend = backend
@@ -130,7 +131,7 @@ def test_untrained_random_networks_and_odd_widths(seed):
 
 def test_float64_network():
     net = random_network(5, (40, 40), 3, seed=3, dtype=torch.float64)
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     assert packed.layers[0].threshold.dtype == np.float64
     X = np.random.default_rng(0).normal(size=(1000, 5))
     np.testing.assert_array_equal(packed.transform(X), torch_units(net, X, torch.float64))
@@ -158,7 +159,7 @@ def test_exact_ties_give_plus_one():
         x1 = torch.where(h0 >= 0, 1.0, -1.0)
         h1 = net.layers[1].binary_forward(x1)
     assert (h0 == 0).any() and (h1 == 0).any()  # the test exercises ties in both layers
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     for backend in packed_module.BACKENDS:
         packed.backend = backend
         np.testing.assert_array_equal(packed.transform(X), torch_units(net, X))
@@ -177,7 +178,7 @@ def test_ties_after_float_rounding():
             below = torch.nextafter(cancel, torch.tensor(-np.inf))
             layer.bias.copy_(torch.where(torch.arange(len(dots)) % 2 == 0, cancel, below))
     X = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)], dtype=float)
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     for backend in packed_module.BACKENDS:
         packed.backend = backend
         np.testing.assert_array_equal(packed.transform(X), torch_units(net, X))
@@ -188,7 +189,7 @@ def test_zero_means_are_plus_one_weights():
     with torch.no_grad():
         net.layers[0].weight[:, :3] = 0.0
         net.layers[1].weight[:2] = 0.0
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     assert packed.layers[0].signs()[:, :3].all() and packed.layers[1].signs()[:2].all()
     X = np.random.default_rng(0).normal(size=(500, 6))
     np.testing.assert_array_equal(packed.transform(X), torch_units(net, X))
@@ -202,7 +203,7 @@ def test_lookup_table_popcount_matches_bitwise_count(monkeypatch):
     net = random_network(8, (100, 70), 3, seed=1)
     X = np.random.default_rng(1).normal(size=(300, 8))
     monkeypatch.setattr(packed_module, "_bitwise_count", packed_module._bitwise_count_table)
-    packed = PackedBinaryNetwork.from_module(net)
+    packed = pack_module(net)
     np.testing.assert_array_equal(packed.transform(X), torch_units(net, X))
 
 
@@ -235,7 +236,7 @@ def test_input_scaling_reproduces_a_standard_scaler_pipeline():
     fit_quiet(pipe, X, Y_DIGITS[:600])
     scaler, clf = pipe[0], pipe[-1]
     net = clf.net_.module_
-    packed = PackedBinaryNetwork.from_module(
+    packed = pack_module(
         net, clf.classes_, input_offset=scaler.mean_, input_scale=scaler.scale_
     )
     np.testing.assert_array_equal(packed.predict(X_DIGITS), pipe.predict(X_DIGITS))
@@ -247,7 +248,7 @@ def test_input_scaling_reproduces_a_standard_scaler_pipeline():
 
 
 def test_rejects_bad_inputs():
-    packed = PackedBinaryNetwork.from_module(random_network(3, (8,), 2, seed=0))
+    packed = pack_module(random_network(3, (8,), 2, seed=0))
     with pytest.raises(ValueError, match="4 features, but this network expects 3"):
         packed.predict(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="2-D"):
@@ -270,7 +271,7 @@ def test_rejects_bad_inputs():
 )
 def test_save_load_round_trip(tmp_path, classes):
     net = random_network(6, (30, 20), 3, seed=0)
-    packed = PackedBinaryNetwork.from_module(net, classes)
+    packed = pack_module(net, classes)
     path = tmp_path / "net.bnn"
     packed.save(path)
     assert path.exists() and not (tmp_path / "net.bnn.npz").exists()
@@ -290,7 +291,7 @@ def test_save_load_round_trip(tmp_path, classes):
 
 def test_unsaveable_labels_are_refused():
     labels = np.array([(1,), "a"], dtype=object)
-    packed = PackedBinaryNetwork.from_module(random_network(2, (4,), 2, seed=0), labels)
+    packed = pack_module(random_network(2, (4,), 2, seed=0), labels)
     with pytest.raises(ValueError, match="without pickle"):
         packed.save(io.BytesIO())
 
@@ -312,7 +313,7 @@ def _rewrite(data: bytes, **changes) -> bytes:
 
 
 def test_load_refuses_wrong_corrupted_and_newer_files(tmp_path):
-    data = _saved(PackedBinaryNetwork.from_module(random_network(6, (300, 40), 3, seed=0)))
+    data = _saved(pack_module(random_network(6, (300, 40), 3, seed=0)))
     state_dict = io.BytesIO()
     torch.save(random_network(6, (30,), 3, seed=0).state_dict(), state_dict)
     npy = io.BytesIO()
@@ -343,7 +344,7 @@ def test_load_refuses_wrong_corrupted_and_newer_files(tmp_path):
 def test_inference_needs_numpy_only(tmp_path):
     # packed.py loaded on its own file path, with torch made unimportable
     net = random_network(5, (40, 24), 3, seed=0)
-    packed = PackedBinaryNetwork.from_module(net, np.array(["a", "b", "c"]))
+    packed = pack_module(net, np.array(["a", "b", "c"]))
     packed.save(tmp_path / "net.bnn")
     X = np.random.default_rng(0).normal(size=(50, 5))
     np.save(tmp_path / "X.npy", X)

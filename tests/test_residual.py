@@ -15,13 +15,14 @@ import torch
 
 from sklearn_bnn.meanfield import residual as mf
 from sklearn_bnn.nn.exact import cross_entropy_loss
-from sklearn_bnn.nn.packed_residual import PackedResidualNetwork
+from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
 from sklearn_bnn.nn.residual import (
     TRAIN_MODE,
     ResidualBinaryNetwork,
     ResidualStraightThrough,
     initialize_residual,
 )
+from sklearn_bnn.nn.bridge import pack_residual
 
 WIDTH, N_PAIRS = 1000, 8
 Q_RTOL, C_ATOL, GAIN_RTOL = 0.05, 0.03, 0.06
@@ -203,7 +204,7 @@ def test_export_is_bit_exact(backend):
     net = _trained_like()
     X = np.random.default_rng(0).normal(size=(300, 7)).astype(np.float32)
     Xt = torch.from_numpy(X)
-    packed = PackedResidualNetwork.from_module(net, classes=np.array(["a", "b", "c", "d"]),
+    packed = pack_residual(net, classes=np.array(["a", "b", "c", "d"]),
                                                backend=backend)
     with torch.no_grad():
         stream = net.streams(Xt)[-1].numpy()
@@ -262,7 +263,7 @@ def test_trains_through_the_package_loop():
     initialize_residual(net.module_, "critical")
     net.partial_fit(TensorData(torch.from_numpy(X), torch.from_numpy(y)), None)
     assert net.train_mode == TRAIN_MODE
-    packed = PackedResidualNetwork.from_module(net.module_)
+    packed = pack_residual(net.module_)
     acc = float((packed.predict(X) == y).mean())
     assert acc > 0.9
     assert all(layer.weight.abs().max() <= 1.0 for layer in net.module_.layers)

@@ -23,7 +23,7 @@ from .noise import (
     UniformNoise,
     get_noise,
 )
-from .packed import PackedBinaryNetwork, PackedFormatError
+from ..deploy.packed import PackedBinaryNetwork, PackedFormatError
 from .surrogates import FORWARDS, INFERENCE
 
 __all__ = [

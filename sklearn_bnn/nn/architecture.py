@@ -39,8 +39,9 @@ from .._registry import Registry
 from .estimators import resolve_first_layer, training_forward
 from .network import BinaryNetwork
 from .noise import NoiseModel
-from .packed import PackedBinaryNetwork
-from .packed_residual import PackedResidualNetwork
+from ..deploy.packed import PackedBinaryNetwork
+from ..deploy.packed_residual import PackedResidualNetwork
+from .bridge import pack_module, pack_residual
 from .residual import TRAIN_MODE, ResidualBinaryNetwork
 
 __all__ = ["ARCHITECTURES", "ArchitectureSpec"]
@@ -95,7 +96,10 @@ class ArchitectureSpec:
         The torch module (``module(n_features, hidden_layer_sizes, n_outputs, noise=,
         slope=, first_layer=)``).
     packed : type
-        The numpy artefact; ``packed.from_module(module, classes=, code=)`` exports it.
+        The numpy artefact (:mod:`sklearn_bnn.deploy`).
+    export : callable
+        ``export(module, classes=, code=, ...)`` reads the torch module into ``packed``
+        (:mod:`sklearn_bnn.nn.bridge`).
     train_mode : callable
         ``(surrogate, gradient_estimator, noise) -> training mode`` (a key of
         :data:`~sklearn_bnn.nn.estimators.TRAINING`); raises on a combination that does
@@ -126,6 +130,7 @@ class ArchitectureSpec:
     name: str
     module: type
     packed: type
+    export: Callable
     train_mode: Callable[[str, str, NoiseModel | None], str]
     first_layer: Callable[[str, str], str]
     initialize: Callable
@@ -162,6 +167,7 @@ ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
                 name="plain",
                 module=BinaryNetwork,
                 packed=PackedBinaryNetwork,
+                export=pack_module,
                 train_mode=lambda s, e, noise: training_forward(s, e, noise=noise),
                 first_layer=resolve_first_layer,
                 initialize=_plain_init,
@@ -170,6 +176,7 @@ ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
                 name="residual",
                 module=ResidualBinaryNetwork,
                 packed=PackedResidualNetwork,
+                export=pack_residual,
                 train_mode=_residual_train_mode,
                 first_layer=_residual_first_layer,
                 initialize=_residual_init,

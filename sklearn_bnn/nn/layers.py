@@ -101,7 +101,7 @@ class StochasticBinaryLinear(nn.Module):
         unit unchanged, gives binary weights and one real offset per unit,
         :math:`\theta_i = b_i/\alpha_i`.  This is the single definition of the 1-bit
         layer: :meth:`binary_forward` and the exporter
-        (:mod:`sklearn_bnn.nn.packed`) both read it.
+        (:mod:`sklearn_bnn.deploy.packed`) both read it.
 
         Returns
         -------
@@ -174,7 +174,7 @@ class RealLinear(StochasticBinaryLinear):
     deterministic: :meth:`moments` returns variance 0 and every forward pass
     (:meth:`binary_forward`, :meth:`sample_forward`) computes the same field.  The deployed
     network keeps this layer as a float32 matrix and a threshold per unit
-    (:mod:`sklearn_bnn.nn.packed`); every later layer stays 1-bit.
+    (:mod:`sklearn_bnn.deploy.packed`); every later layer stays 1-bit.
 
     Examples
     --------
@@ -203,7 +203,7 @@ class RealLinear(StochasticBinaryLinear):
     def binary_forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Field of the deployed layer: the dot product :math:`Wx` summed in float64 and
         rounded once to the network's dtype, then :meth:`binary_field`, as the exported
-        network computes it (:mod:`sklearn_bnn.nn.packed`)."""
+        network computes it (:mod:`sklearn_bnn.deploy.packed`)."""
         dot = F.linear(x.double(), self.weight.double()).to(x.dtype)
         return self.binary_field(dot, self.bias)
 

@@ -16,7 +16,7 @@ deployed network), a real per-unit branch scale :math:`\gamma^l` and offset
 :math:`\beta^l` (the block's bias); the head reads :math:`\operatorname{sign}(h^L)`.  The
 first layer keeps real weights (``first_layer="real"`` of ``BinaryNetwork``).  The deployed
 network is exact: an integer popcount, then real multiply-adds in a fixed order
-(:mod:`sklearn_bnn.nn.packed_residual` reproduces them bit for bit).
+(:mod:`sklearn_bnn.deploy.packed_residual` reproduces them bit for bit).
 
 Why: the plain 1-bit network contracts input correlations by :math:`\le 0.64` a layer and
 has no initialisation that changes it (``docs/user_guide/depth.rst``); the residual stream
@@ -160,7 +160,7 @@ class ResidualBinaryNetwork(nn.Module):
 
     def _block(self, h, block, unit, weights):
         """Block ``block`` (0-based): ``(h + dot * coef) + beta``, the deployed order
-        (:mod:`sklearn_bnn.nn.packed_residual`)."""
+        (:mod:`sklearn_bnn.deploy.packed_residual`)."""
         layer = self.layers[block + 1]
         dot = F.linear(unit(h), weights(layer))
         return h + dot * self.block_coef(block) + layer.bias

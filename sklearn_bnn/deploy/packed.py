@@ -1,0 +1,1154 @@
+r"""Export of the 1-bit network: bit-packed weights and exact numpy-only inference.
+
+:class:`PackedBinaryNetwork` holds the deterministic 1-bit network of a trained
+:class:`~sklearn_bnn.nn.network.BinaryNetwork` (the ``"binary"`` forward pass) in a few
+small numpy arrays, predicts with numpy alone and saves to a single file without pickle.
+
+**Semantics.**  Binary layer :math:`k` has weights :math:`s_{ij} = \operatorname{sign}(M_{ij})`
+(``sign(0) = +1``) and one real offset :math:`\theta_i` per unit, both given by
+:meth:`StochasticBinaryLinear.binary_parameters
+<sklearn_bnn.nn.layers.StochasticBinaryLinear.binary_parameters>`.  Its unit is
+
+.. math::
+    x'_i = \begin{cases} +1 & \text{if } h_i \ge 0 \\ -1 & \text{otherwise,} \end{cases}
+    \qquad h_i = \tfrac{1}{\sqrt N}\textstyle\sum_j s_{ij} x_j + \theta_i,
+
+with :math:`h_i` computed by the layer's own ``binary_field`` (floating point, the dtype of
+the network).  The first layer reads the real input; later layers read :math:`\pm 1`
+units; the real output head maps the last units to logits.
+
+**Thresholds, folded.**  The unit depends on the data only through the dot product
+:math:`d_i = \sum_j s_{ij} x_j`, and ``binary_field`` is non-decreasing in :math:`d_i`, so
+:math:`x'_i = +1 \iff d_i \ge v_i` for one number :math:`v_i` per unit.
+
+* Layers with :math:`\pm 1` inputs: :math:`d_i` is an integer, and with bits
+  :math:`1 \leftrightarrow +1` it is :math:`d_i = N - 2\,\operatorname{popcount}(s_i \oplus x)`.
+  The exporter evaluates ``binary_field`` (with torch, the same operations the torch model
+  runs) at every possible :math:`d \in \{-N, -N+2, \dots, N\}` and stores the integer
+  :math:`P_i`: the unit is :math:`+1` iff :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`
+  (:math:`P_i = -1`: never, :math:`P_i = N`: always).  Float rounding at ties and the
+  ``sign(0) = +1`` convention are reproduced bit for bit.
+* The first layer (real input): :math:`v_i` is the smallest floating-point number (of the
+  network's dtype) at which ``binary_field`` is :math:`\ge 0`, found by bisection over the
+  ordered floating-point numbers with torch.  At inference :math:`d_i` is accumulated in
+  float64 (the exact sum of float32 inputs unless their magnitudes span more than about
+  :math:`2^{29}/N`), rounded once to float32 and compared with :math:`v_i`.  Torch
+  accumulates :math:`d_i` in float32 in an order chosen by its BLAS, so the two differ only
+  where torch's own rounding error (about :math:`\sqrt N` ulps of :math:`\sum_j |x_j|`)
+  straddles :math:`v_i`; they agree exactly whenever torch's sum is exact (integer or
+  few-bit inputs).
+* The head: logits :math:`W x + c` accumulated in float64 from the float32 parameters.
+  Torch accumulates in float32, so logits agree to about 1e-6 and labels differ only
+  where the two largest logits are that close.
+
+**Input scaling.**  A slot for an affine map applied first, ``(X - input_offset) /
+input_scale`` in float64 (exactly as :class:`~sklearn.preprocessing.StandardScaler` with
+``input_offset=mean_``, ``input_scale=scale_``), then cast to the network's dtype.
+:class:`~sklearn_bnn.BinaryNetClassifier` uses its inputs as given, so its export leaves
+both ``None``.
+
+**Backends** for the :math:`\pm 1` layers (:data:`BACKENDS`), all giving identical units:
+
+* ``"native"``: a bit-packed XOR + popcount GEMM in C (:mod:`sklearn_bnn.deploy._kernel`),
+  compiled on first use with the system C compiler, cached on disk and loaded with ctypes;
+  AVX-512 VPOPCNTDQ where the CPU has it (chosen at run time), a scalar popcount otherwise;
+  OpenMP threads, limited by ``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits`` or
+  ``SKLEARN_BNN_NUM_THREADS``.
+* ``"matmul"``: float32 product with the :math:`\pm 1` weights (numpy's BLAS), exact for
+  integer sums up to :math:`2^{24}`.
+* ``"popcount"``: XOR of 64-bit words and :func:`numpy.bitwise_count` (a byte lookup table
+  on numpy < 2.0); single-threaded, no float copy of the units and no BLAS.
+
+The default, ``"auto"``, runs ``"native"`` where the kernel builds and loads, and
+``"matmul"`` otherwise (no compiler, ``SKLEARN_BNN_NATIVE=0``, or this file copied without
+``_kernel.py``); naming ``"native"`` where it cannot load raises
+:class:`~sklearn_bnn.deploy._kernel.NativeKernelError`.  The choice rests on
+``benchmarks/packed.py`` (figures in ``benchmarks/results/packed_cpu.txt``): the native
+kernel is the fastest on a CPU with AVX-512, and the float32 product beat numpy's popcount
+ufuncs.  numpy stays the reference and the always-available fallback.  The first layer (real
+input) and the head run in numpy for every backend, so their float64 sums, and hence the
+results, are the same whichever backend runs the binary layers.
+
+**C export.**  :meth:`PackedBinaryNetwork.to_c` writes a dependency-free C99 ``.h``/``.c``
+pair with the same semantics (:mod:`sklearn_bnn.deploy.c_export`).  Every consumer of the first
+layer reads its matrix from :meth:`PackedBinaryNetwork.first_layer_matrix`.
+
+**Real first layer and input code.**  With ``first_layer="real"`` the first layer keeps
+its real weights (:class:`~sklearn_bnn.nn.layers.RealLinear`): ``layers[0].weight`` holds
+them (float32) and the unit is :math:`+1` iff the float64 dot product, rounded once to
+float32, is ``>= threshold``, as for the :math:`\pm 1` first layer.  The torch model's
+``"binary"`` forward computes that dot product in float64 too, so the two differ only where
+two float64 sums of the same exact products, added in different orders, round to different
+float32 numbers.  With ``encoding`` the estimator's thermometer code (:class:`InputCode`,
+:func:`thermometer_code`) is applied after input scaling and before the first layer;
+its comparisons are in float32, exact.  Every hidden layer after the first stays 1-bit.
+
+**Linear term.**  A network exported from an estimator fitted with ``linear=True`` carries
+a real linear model of its input (:class:`LinearTerm`): :func:`linear_term` of the input as
+the network reads it (float32, widened to float64), summed feature by feature in a fixed
+order, is added to the head's float64 logits.  The estimator computes the same function on
+the same values, so the two agree bit for bit.
+
+**File format** (:data:`FORMAT_VERSION` 3, written only when a linear term needs it; 2 when
+a real first layer or an input code needs it; else 1; all load): one ``.npz`` archive
+(deflate-compressed zip of ``.npy`` arrays), read with ``allow_pickle=False``.  ``header``
+is UTF-8 JSON stored as a uint8 array (format name, version, sizes, how to restore the
+class labels, the first layer's kind, whether an input code keeps the raw features);
+``layer{k}.bits`` is ``np.packbits`` of the row-major :math:`(N_\text{out}, N_\text{in})`
+sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose matrix is
+``layer0.weight``); ``layer0.threshold`` holds :math:`v_i`, ``layer{k}.threshold`` for
+:math:`k \ge 1` holds :math:`P_i` (int16 where it fits); ``code.feature`` and
+``code.threshold`` for an input code; ``head.weight``, ``head.bias``; ``classes``
+(numbers, or strings as a fixed-width unicode array); ``input.offset`` and ``input.scale``
+when present; ``linear.coef`` and ``linear.intercept`` (float64) for a linear term.
+
+This module imports numpy only (the torch model is read by :mod:`sklearn_bnn.nn.bridge`).
+The file can be copied next to an application and used without the rest of the package (with
+``_kernel.py`` beside it in a package for the native backend).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "InputCode",
+    "LinearTerm",
+    "PackedBinaryNetwork",
+    "PackedFormatError",
+    "PackedLayer",
+    "linear_term",
+    "thermometer_code",
+]
+
+#: Format name stored in the header of every saved file.
+FORMAT_NAME = "sklearn-bnn-packed"
+#: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
+#: newer version are refused with a :class:`PackedFormatError`.
+FORMAT_VERSION = 3
+
+# Rows per block of the forward pass (bounds the working memory for large X).
+_BLOCK_ROWS = 4096
+# Words per XOR/popcount temporary: 32768 uint64 = 256 KiB, about half an L2 cache.
+_POPCOUNT_WORDS = 32768
+
+
+class PackedFormatError(ValueError):
+    """A file is not a packed binary network this version can read.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn_bnn import PackedBinaryNetwork, PackedFormatError
+    >>> f = io.BytesIO()
+    >>> np.savez(f, weights=np.ones(3))      # an .npz archive, but not a packed network
+    >>> try:
+    ...     PackedBinaryNetwork.load(io.BytesIO(f.getvalue()))
+    ... except PackedFormatError as exc:
+    ...     print(exc)
+    the file is not a readable sklearn-bnn-packed file: no header
+    """
+
+
+# What numpy, zipfile and json raise on foreign or damaged archives.
+_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+# ----------------------------------------------------------------------------- popcount
+_POPCOUNT_TABLE = np.array([(i).bit_count() for i in range(256)], dtype=np.uint8)
+
+
+def _bitwise_count_table(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Popcount of each uint64 via a byte lookup table (numpy < 2.0 has no bitwise_count)."""
+    octets = words.view(np.uint8).reshape(*words.shape, 8)
+    return np.sum(_POPCOUNT_TABLE[octets], axis=-1, dtype=np.uint8, out=out)
+
+
+_bitwise_count: Callable[..., np.ndarray] = getattr(np, "bitwise_count", _bitwise_count_table)
+
+
+def _pack_rows(on: np.ndarray) -> np.ndarray:
+    """Bool (n, N) -> uint64 words (n, ceil(N / 64)); bit order of np.packbits, zero-padded."""
+    n, n_in = on.shape
+    packed = np.zeros((n, 8 * -(-n_in // 64)), dtype=np.uint8)
+    packed[:, : -(-n_in // 8)] = np.packbits(on, axis=1)
+    return packed.view(np.uint64)
+
+
+def _plus_minus(on: np.ndarray, dtype) -> np.ndarray:
+    """Bool -> +1 / -1 of ``dtype`` (ten times faster than ``np.where(on, 1.0, -1.0)``)."""
+    x = on.astype(dtype)
+    x *= 2
+    x -= 1
+    return x
+
+
+def _prepare_popcount(signs: np.ndarray, max_mismatch: np.ndarray):
+    return np.ascontiguousarray(_pack_rows(signs).T), max_mismatch.astype(np.int32)
+
+
+def _run_popcount(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer: popcount(s_i XOR x) <= P_i, by 64-bit words."""
+    words_t, max_mismatch = kernel
+    n_words, n_out = words_t.shape
+    x = _pack_rows(on)
+    n = len(x)
+    acc_dtype = np.uint16 if 64 * n_words < 2**16 else np.uint32
+    chunk = max(1, _POPCOUNT_WORDS // n_out)
+    tmp = np.empty((min(chunk, n), n_out), dtype=np.uint64)
+    ones = np.empty(tmp.shape, dtype=np.uint8)
+    acc = np.empty(tmp.shape, dtype=acc_dtype)
+    out = np.empty((n, n_out), dtype=bool)
+    for start in range(0, n, chunk):
+        xs = x[start : start + chunk]
+        m = len(xs)
+        t, c, a = tmp[:m], ones[:m], acc[:m]
+        a.fill(0)
+        for w in range(n_words):
+            np.bitwise_xor(xs[:, w, None], words_t[w], out=t)
+            _bitwise_count(t, out=c)
+            a += c
+        np.less_equal(a, max_mismatch, out=out[start : start + m])
+    return out
+
+
+def _prepare_matmul(signs: np.ndarray, max_mismatch: np.ndarray):
+    n_in = signs.shape[1]
+    weight_t = np.ascontiguousarray(_plus_minus(signs, np.float32).T)
+    # popcount <= P  <=>  d = N - 2 popcount >= N - 2P (integers, exact in float32)
+    min_dot = (n_in - 2 * max_mismatch.astype(np.int64)).astype(np.float32)
+    return weight_t, min_dot
+
+
+def _run_matmul(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer: float32 product with the +-1 weights, d >= N - 2 P_i."""
+    weight_t, min_dot = kernel
+    return (_plus_minus(on, np.float32) @ weight_t) >= min_dot
+
+
+def _native():
+    """The native kernel module, or None when this file runs outside the package."""
+    try:
+        from . import _kernel
+    except ImportError:
+        return None
+    return _kernel
+
+
+def _prepare_native(signs: np.ndarray, max_mismatch: np.ndarray):
+    kernel = _native()
+    if kernel is None:
+        raise RuntimeError("the native backend needs _kernel.py next to this module")
+    return kernel.prepare(signs, max_mismatch)
+
+
+def _run_native(on: np.ndarray, kernel) -> np.ndarray:
+    """Units of a +-1-input layer by the compiled XOR + popcount kernel (``_kernel``)."""
+    return _native().run(on, kernel)
+
+
+#: Ways to run the layers with +-1 inputs: name -> (prepare(signs, P), run(units, kernel)).
+#: All give identical units; they differ in speed, working memory and requirements
+#: (``"native"`` needs a C compiler the first time, see :mod:`sklearn_bnn.deploy._kernel`).
+BACKENDS: dict[str, tuple[Callable, Callable]] = {
+    "popcount": (_prepare_popcount, _run_popcount),
+    "matmul": (_prepare_matmul, _run_matmul),
+    "native": (_prepare_native, _run_native),
+}
+#: Backend used unless one is named: ``"auto"`` runs ``"native"`` where the kernel builds
+#: and loads, else ``"matmul"`` (module docstring, ``benchmarks/packed.py``).
+DEFAULT_BACKEND = "auto"
+
+
+def _check_backend(backend: str) -> str:
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(
+            f"backend={backend!r} is not available. Valid backends: "
+            f"{', '.join(map(repr, BACKENDS))}, 'auto'."
+        )
+    if backend == "native":
+        kernel = _native()
+        if kernel is None:
+            raise ValueError("backend='native' needs _kernel.py next to this module")
+        kernel.load()  # a clear NativeKernelError now rather than at predict
+    return backend
+
+
+def _resolve_backend(backend: str) -> str:
+    """``"auto"`` -> ``"native"`` when the kernel is available, else ``"matmul"``."""
+    if backend != "auto":
+        return backend
+    kernel = _native()
+    return "native" if kernel is not None and kernel.available() else "matmul"
+
+
+# ----------------------------------------------------------------------------- input code
+def thermometer_code(
+    X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, keep_raw: bool
+) -> np.ndarray:
+    """Apply a thermometer code: ``[X (if keep_raw), where(X[:, feature] >= threshold, 1, -1)]``.
+
+    The one definition of the code (:mod:`sklearn_bnn.encoding` fits it; the packed
+    network, its C and its ONNX graph apply it).  Comparisons in the dtype of ``X`` and
+    ``threshold`` (both float32 when exported from a float32 network), so exact.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    feature : ndarray of int, shape (n_bits,)
+        Input column of each bit.
+    threshold : ndarray of shape (n_bits,)
+    keep_raw : bool
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features * keep_raw + n_bits), the dtype of ``X``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.deploy.packed import thermometer_code
+    >>> X = np.array([[0.0, 5.0], [2.0, 1.0]], dtype=np.float32)
+    >>> thermometer_code(X, np.array([0, 0, 1]), np.array([1, 2, 3], np.float32), False)
+    array([[-1., -1.,  1.],
+           [ 1.,  1., -1.]], dtype=float32)
+    """
+    n_raw = X.shape[1] if keep_raw else 0
+    out = np.empty((len(X), n_raw + len(feature)), dtype=X.dtype)
+    if keep_raw:
+        out[:, :n_raw] = X
+    out[:, n_raw:] = _plus_minus(X[:, feature] >= threshold, X.dtype)
+    return out
+
+
+@dataclass(frozen=True)
+class InputCode:
+    """A fitted thermometer code applied to the (scaled) input before the first layer.
+
+    Attributes
+    ----------
+    n_features : int
+        Input features it reads.
+    feature : ndarray of int32, shape (n_bits,)
+    threshold : ndarray of shape (n_bits,)
+        Bit ``k`` is +1 iff ``X[:, feature[k]] >= threshold[k]``, in the network's dtype.
+    keep_raw : bool
+        The input features come first, then the bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.deploy.packed import InputCode
+    >>> code = InputCode(2, np.array([1], np.int32), np.array([0.5], np.float32), True)
+    >>> code.n_outputs, code.apply(np.array([[3.0, 1.0]], np.float32))
+    (3, array([[3., 1., 1.]], dtype=float32))
+    """
+
+    n_features: int
+    feature: np.ndarray
+    threshold: np.ndarray
+    keep_raw: bool
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_features * self.keep_raw + len(self.feature)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.feature.nbytes + self.threshold.nbytes)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        return thermometer_code(X, self.feature, self.threshold, self.keep_raw)
+
+    def check(self) -> None:
+        if self.feature.dtype.kind not in "iu" or self.feature.ndim != 1:
+            raise ValueError("code feature must be a 1-D integer array")
+        if self.threshold.dtype.kind != "f" or self.threshold.shape != self.feature.shape:
+            raise ValueError("code threshold must be a float array shaped as code feature")
+        if len(self.feature) and (self.feature.min() < 0 or self.feature.max() >= self.n_features):
+            raise ValueError(f"code features must index the {self.n_features} inputs")
+
+
+# ----------------------------------------------------------------------------- the network
+@dataclass(frozen=True)
+class PackedLayer:
+    r"""One binary layer: bit-packed signs and a folded threshold.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        ``(n_out, n_in)``.
+    bits : ndarray of uint8, shape (ceil(n_out * n_in / 8),)
+        ``np.packbits`` of the flattened row-major sign matrix, 1 for :math:`+1`.
+    threshold : ndarray of shape (n_out,)
+        First layer (real input, float dtype): the unit is :math:`+1` iff the dot product,
+        rounded to this dtype, is ``>= threshold``.  Later layers (integer dtype): the unit
+        is :math:`+1` iff ``popcount(signs XOR inputs) <= threshold``.
+    weight : ndarray of shape (n_out, n_in), default=None
+        First layer only: real weights (``first_layer="real"``) used instead of the signs;
+        ``bits`` is then empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.deploy.packed import PackedLayer
+    >>> signs = np.array([[True, False, True], [False, False, True]])
+    >>> layer = PackedLayer((2, 3), np.packbits(signs), np.zeros(2, dtype=np.float32))
+    >>> layer.bits, layer.nbytes
+    (array([164], dtype=uint8), 9)
+    >>> bool((layer.signs() == signs).all())
+    True
+    """
+
+    shape: tuple[int, int]
+    bits: np.ndarray
+    threshold: np.ndarray
+    weight: np.ndarray | None = None
+
+    def signs(self) -> np.ndarray:
+        """The sign matrix as bool, shape ``(n_out, n_in)`` (``True`` is :math:`+1`)."""
+        if self.weight is not None:
+            raise ValueError("this layer has real weights, not signs (see weight)")
+        n_out, n_in = self.shape
+        return np.unpackbits(self.bits, count=n_out * n_in).reshape(n_out, n_in).astype(bool)
+
+    @property
+    def nbytes(self) -> int:
+        real = 0 if self.weight is None else self.weight.nbytes
+        return int(self.bits.nbytes + self.threshold.nbytes + real)
+
+def linear_term(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``intercept + X @ coef`` in float64, summed feature by feature in a fixed order.
+
+    Elementwise products and additions, feature ``0`` first: each row's result is the same
+    whatever other rows it is computed with (a matrix product picks its summation order by
+    shape), and the estimators and the packed export compute it identically.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Widened to float64.
+    coef : ndarray of shape (n_features, n_outputs)
+    intercept : ndarray of shape (n_outputs,)
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples, n_outputs)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bnn.deploy.packed import linear_term
+    >>> X = np.array([[1.0, 2.0], [0.5, -1.0]])
+    >>> linear_term(X, np.array([[1.0], [10.0]]), np.array([0.25]))
+    array([[21.25],
+           [-9.25]])
+    """
+    X = np.asfortranarray(X, dtype=np.float64)
+    out = np.empty((len(X), len(intercept)))
+    out[:] = intercept
+    for j in range(coef.shape[0]):
+        out += X[:, j, None] * coef[j]
+    return out
+
+
+class LinearTerm:
+    """An optional real linear term of the input, added to a packed network's logits.
+
+    ``linear_coef`` (float64, ``(n_features_in, n_outputs)``) and ``linear_intercept``
+    (float64, ``(n_outputs,)``), both ``None`` when absent; set with :meth:`set_linear`.
+    The estimators' ``linear=True`` fits it (a ridge or logistic regression) before the
+    network, which learns what the linear model leaves.  Shared by
+    :class:`PackedBinaryNetwork` and
+    :class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((16,), linear=True, max_iter=5, random_state=0).fit(X, y)
+    >>> packed = clf.export_binary()
+    >>> packed.linear_coef.shape, packed.linear_intercept.shape
+    ((4, 3), (3,))
+    >>> bool(np.array_equal(packed.predict_proba(X), clf.predict_proba(X)))
+    True
+    """
+
+    linear_coef: np.ndarray | None = None
+    linear_intercept: np.ndarray | None = None
+
+    def set_linear(self, coef, intercept) -> None:
+        """Set (or, with ``None``, remove) the linear term; shapes and values are checked.
+
+        Parameters
+        ----------
+        coef : array-like of shape (n_features_in, n_outputs) or None
+        intercept : array-like of shape (n_outputs,) or None
+        """
+        if coef is None and intercept is None:
+            self.linear_coef = self.linear_intercept = None
+            return
+        coef = np.asarray(coef, dtype=np.float64)
+        intercept = np.asarray(intercept, dtype=np.float64)
+        n_outputs = len(self.head_bias)
+        if coef.shape != (self.n_features_in_, n_outputs) or intercept.shape != (n_outputs,):
+            raise ValueError(
+                f"the linear term needs coef of shape ({self.n_features_in_}, {n_outputs}) "
+                f"and intercept of shape ({n_outputs},); got {coef.shape} and "
+                f"{intercept.shape}."
+            )
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ValueError("the linear term's coef and intercept must be finite.")
+        self.linear_coef, self.linear_intercept = coef, intercept
+
+    def _add_linear(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out`` (float64 logits of validated rows ``X``) plus the linear term, in place."""
+        if self.linear_coef is not None:
+            out += linear_term(X, self.linear_coef, self.linear_intercept)
+        return out
+
+    def _linear_nbytes(self) -> int:
+        if self.linear_coef is None:
+            return 0
+        return int(self.linear_coef.nbytes + self.linear_intercept.nbytes)
+
+    def _linear_arrays(self) -> dict:
+        """The ``.npz`` entries of the linear term (none when absent)."""
+        if self.linear_coef is None:
+            return {}
+        return {"linear.coef": self.linear_coef, "linear.intercept": self.linear_intercept}
+
+
+class LogitReadout:
+    """The classifier read-out of a packed network's ``logits(X)``: scores, softmax, labels.
+
+    Shared by :class:`PackedBinaryNetwork` and
+    :class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`: a subclass provides
+    ``logits(X)`` (float64) and ``classes_``.
+    """
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits; for two classes, as scikit-learn, ``logit[1] - logit[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+        """
+        z = self.logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Softmax of the logits, float64, shape (n_samples, n_classes)."""
+        z = self.logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (``classes_``) of the largest logit, shape (n_samples,)."""
+        return self.classes_[self.logits(X).argmax(axis=1)]
+
+
+class PackedBinaryNetwork(LinearTerm, LogitReadout):
+    r"""The 1-bit network of a trained binary network, bit-packed, for numpy-only inference.
+
+    Usually obtained from :meth:`BinaryNetClassifier.export_binary
+    <sklearn_bnn.BinaryNetClassifier.export_binary>`, :func:`sklearn_bnn.deploy.load` or
+    :meth:`load`.
+    ``predict`` returns exactly what the torch model returns with ``inference="binary"``
+    (see the module docstring for the one caveat, the first layer's float32 rounding).
+
+    Parameters
+    ----------
+    layers : list of PackedLayer
+        Binary layers, input first.  The first has a float threshold, the others integer
+        popcount thresholds.
+    head_weight : ndarray of shape (n_outputs, n_units)
+        Real output layer (float32 when exported from a float32 network).
+    head_bias : ndarray of shape (n_outputs,)
+    classes : array-like of shape (n_outputs,), default=None
+        Labels returned by :meth:`predict`; ``None`` means ``0 .. n_outputs - 1``.
+    input_offset, input_scale : ndarray of shape (n_features,), default=None
+        Optional affine input scaling, ``(X - input_offset) / input_scale`` in float64
+        before the cast to the network's dtype.  ``None``: inputs used as given.
+    backend : {"auto", "native", "matmul", "popcount"}, default="auto"
+        How the :math:`\pm 1`-input layers run (:data:`BACKENDS`); results are identical.
+        ``"auto"`` is ``"native"`` where the compiled kernel loads, else ``"matmul"``.
+    linear_coef, linear_intercept : ndarray, default=None
+        A real linear term of the input added to the logits (:class:`LinearTerm`).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_outputs,)
+    n_features_in_ : int
+    hidden_layer_sizes : tuple of int
+    nbytes : int
+        Bytes of the stored parameters (bits, thresholds, head, input scaling, linear
+        term), the payload of the saved file.  Inference additionally keeps working copies for the
+        selected backend (row-aligned words, or :math:`\pm 1` float32 matrices) and the
+        first layer's matrix in float64.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = BinaryNetClassifier((32, 32), max_iter=30, random_state=0).fit(X, y)
+    >>> packed = clf.export_binary()
+    >>> packed
+    PackedBinaryNetwork(n_features_in=4, hidden_layer_sizes=(32, 32), n_classes=3,
+                        nbytes=1524, backend='auto')
+    >>> packed.linear_coef.shape  # the estimator's linear term (linear=True) comes along
+    (4, 3)
+    >>> bool(np.array_equal(packed.predict(X), clf.predict(X)))
+    True
+    >>> f = io.BytesIO()
+    >>> packed.save(f)
+    >>> loaded = PackedBinaryNetwork.load(io.BytesIO(f.getvalue()))
+    >>> bool(np.array_equal(loaded.predict(X), clf.predict(X)))
+    True
+    """
+
+    def __init__(
+        self,
+        layers: list[PackedLayer],
+        head_weight: np.ndarray,
+        head_bias: np.ndarray,
+        classes=None,
+        *,
+        input_offset: np.ndarray | None = None,
+        input_scale: np.ndarray | None = None,
+        code: InputCode | None = None,
+        backend: str = DEFAULT_BACKEND,
+        linear_coef: np.ndarray | None = None,
+        linear_intercept: np.ndarray | None = None,
+    ) -> None:
+        if not layers:
+            raise ValueError("a PackedBinaryNetwork needs at least one binary layer")
+        self.layers = list(layers)
+        self.head_weight = np.asarray(head_weight)
+        self.head_bias = np.asarray(head_bias)
+        n_outputs = self.head_weight.shape[0]
+        self.classes_ = np.arange(n_outputs) if classes is None else np.asarray(classes)
+        self.input_offset = None if input_offset is None else np.asarray(input_offset, np.float64)
+        self.input_scale = None if input_scale is None else np.asarray(input_scale, np.float64)
+        self.code = code
+        self.backend = backend
+        self._check()
+        self.set_linear(linear_coef, linear_intercept)
+        self._kernels: dict[str, list] = {}
+        self._first = None
+
+    def __getstate__(self) -> dict:
+        """Pickle the parameters only; working arrays are rebuilt on the next predict."""
+        state = self.__dict__.copy()
+        state["_kernels"], state["_first"] = {}, None
+        return state
+
+    def with_input_scaling(self, offset, scale) -> PackedBinaryNetwork:
+        """A copy that first maps its input by ``(X - offset) / scale`` (float64).
+
+        Folds a fitted :class:`~sklearn.preprocessing.StandardScaler` (``offset=mean_``,
+        ``scale=scale_``) into the artefact, so that it reads the unscaled features.
+
+        Parameters
+        ----------
+        offset, scale : array-like of shape (n_features_in_,)
+
+        Returns
+        -------
+        PackedBinaryNetwork
+        """
+        if self.input_offset is not None or self.input_scale is not None:
+            raise ValueError("this network already scales its input")
+        offset = np.asarray(offset, np.float64)
+        scale = np.asarray(scale, np.float64)
+        n = self.n_features_in_
+        if offset.shape != (n,) or scale.shape != (n,):
+            raise ValueError(f"offset and scale must have shape ({n},)")
+        state = self.__getstate__()
+        new = object.__new__(type(self))
+        new.__dict__.update(state)
+        new.input_offset, new.input_scale = offset, scale
+        new._check()
+        return new
+
+    # ------------------------------------------------------------------ structure
+    def _check(self) -> None:
+        """Shapes and dtypes consistent; raises ValueError (PackedFormatError on load)."""
+        _check_backend(self.backend)
+        n_in = self.layers[0].shape[1]
+        for k, layer in enumerate(self.layers):
+            n_out, n_layer_in = layer.shape
+            if n_layer_in != n_in:
+                raise ValueError(f"layer {k} has {n_layer_in} inputs, expected {n_in}")
+            n_bytes = -(-n_out * n_in // 8) if layer.weight is None else 0
+            if layer.bits.dtype != np.uint8 or layer.bits.shape != (n_bytes,):
+                raise ValueError(f"layer {k}: bits must be uint8 of shape ({n_bytes},)")
+            if layer.weight is not None and (k > 0 or layer.weight.shape != layer.shape):
+                raise ValueError(f"layer {k}: only the first layer has real weights {layer.shape}")
+            kind = "f" if k == 0 else "i"
+            if layer.threshold.dtype.kind != kind or layer.threshold.shape != (n_out,):
+                what = "a float" if k == 0 else "an integer"
+                raise ValueError(f"layer {k}: threshold must be {what} array of shape ({n_out},)")
+            if k > 0 and ((layer.threshold < -1) | (layer.threshold > n_in)).any():
+                raise ValueError(f"layer {k}: popcount thresholds must lie in [-1, {n_in}]")
+            n_in = n_out
+        n_outputs = self.head_weight.shape[0] if self.head_weight.ndim == 2 else -1
+        if self.head_weight.ndim != 2 or self.head_weight.shape[1] != n_in:
+            raise ValueError(f"head_weight must have shape (n_outputs, {n_in})")
+        if self.head_bias.shape != (n_outputs,):
+            raise ValueError(f"head_bias must have shape ({n_outputs},)")
+        if self.classes_.shape != (n_outputs,):
+            raise ValueError(f"classes must have {n_outputs} entries, got {self.classes_.shape}")
+        if self.code is not None:
+            self.code.check()
+            if self.code.n_outputs != self.layers[0].shape[1]:
+                raise ValueError(
+                    f"the input code gives {self.code.n_outputs} inputs, layer 0 reads "
+                    f"{self.layers[0].shape[1]}"
+                )
+        for name in ("input_offset", "input_scale"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (self.n_features_in_,):
+                raise ValueError(f"{name} must have shape ({self.n_features_in_},)")
+        if (self.input_offset is None) != (self.input_scale is None):
+            raise ValueError("give both input_offset and input_scale, or neither")
+
+    @property
+    def n_features_in_(self) -> int:
+        return self.layers[0].shape[1] if self.code is None else self.code.n_features
+
+    @property
+    def hidden_layer_sizes(self) -> tuple[int, ...]:
+        return tuple(layer.shape[0] for layer in self.layers)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._backend = _check_backend(value)
+
+    def layer_nbytes(self) -> list[int]:
+        """Bytes stored per binary layer (bits and thresholds), then the head."""
+        return [layer.nbytes for layer in self.layers] + [
+            int(self.head_weight.nbytes + self.head_bias.nbytes)
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        scaling = [] if self.input_scale is None else [self.input_offset, self.input_scale]
+        code = 0 if self.code is None else self.code.nbytes
+        scaling_bytes = sum(int(a.nbytes) for a in scaling)
+        return sum(self.layer_nbytes()) + scaling_bytes + code + self._linear_nbytes()
+
+    def __repr__(self) -> str:
+        return (
+            f"PackedBinaryNetwork(n_features_in={self.n_features_in_}, "
+            f"hidden_layer_sizes={self.hidden_layer_sizes}, n_classes={len(self.classes_)}, "
+            f"nbytes={self.nbytes}, backend={self.backend!r})"
+        )
+
+    # ------------------------------------------------------------------ export
+    def to_c(
+        self, directory, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+    ):
+        """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
+
+        Packed weight words, thresholds and the float head as ``static const`` arrays, no
+        dynamic allocation; entry points ``int name_predict(const float *x)`` (class
+        index, label in ``name_classes``), ``name_predict_proba``, ``name_logits`` and
+        ``name_predict_batch``; with ``task="regression"``,
+        ``void name_predict(const float *x, double *y)`` and its batch form write the
+        outputs (the logits: a regressor's export has its target scaling in the head).  The
+        header comment states the word size and the bytes of constants and of stack
+        buffers.  See :mod:`sklearn_bnn.deploy.c_export`.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing; existing files of the same names are overwritten.
+        name : str, default="bnn"
+            Prefix of the files and of every C symbol; a C identifier.
+        word_bits : {64, 32}, default=64
+            Width of the packed words (``uint64_t`` or ``uint32_t``).
+        task : {"classification", "regression"}, default="classification"
+            The entry points written: class index and probabilities, or real outputs
+            (for :meth:`BinaryNetRegressor.export_binary
+            <sklearn_bnn.BinaryNetRegressor.export_binary>`).
+
+        Returns
+        -------
+        header_path, source_path : pathlib.Path
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bnn import BinaryNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BinaryNetClassifier((32,), max_iter=5, random_state=0).fit(X, y)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     header, source = clf.export_binary().to_c(tmp, name="iris")
+        ...     print(header.name, source.name)
+        iris.h iris.c
+        """
+        from .c_export import write
+
+        return write(self, directory, name=name, word_bits=word_bits, task=task)
+
+    # ------------------------------------------------------------------ inference
+    def first_layer_matrix(self) -> np.ndarray:
+        r"""The first layer's real matrix, shape ``(n_out, n_features)``, network dtype.
+
+        The :math:`\pm 1` signs of ``layers[0]``, or its real ``weight`` (a real first
+        layer).  Every consumer of the first layer (the numpy forward pass, :meth:`to_c`,
+        the ONNX graph) reads it from here.
+
+        Returns
+        -------
+        matrix : ndarray of shape (hidden_layer_sizes[0], n_features_in_)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_bnn.deploy.packed import PackedBinaryNetwork, PackedLayer
+        >>> signs = np.array([[True, False], [False, False]])
+        >>> first = PackedLayer((2, 2), np.packbits(signs), np.zeros(2, dtype=np.float32))
+        >>> net = PackedBinaryNetwork([first], np.ones((1, 2), np.float32), np.zeros(1, np.float32))
+        >>> net.first_layer_matrix()
+        array([[ 1., -1.],
+               [-1., -1.]], dtype=float32)
+        """
+        first = self.layers[0]
+        if first.weight is not None:
+            return first.weight
+        return _plus_minus(first.signs(), first.threshold.dtype)
+
+    def _prepared(self, backend: str):
+        """Working arrays: first layer (float64), backend kernels, head in float64."""
+        if self._first is None:
+            first = self.layers[0]
+            weight_t = np.ascontiguousarray(self.first_layer_matrix().astype(np.float64).T)
+            head_t = np.ascontiguousarray(self.head_weight.astype(np.float64).T)
+            self._first = (weight_t, first.threshold, head_t, self.head_bias.astype(np.float64))
+        if backend not in self._kernels:
+            prepare = BACKENDS[backend][0]
+            self._kernels[backend] = [
+                prepare(layer.signs(), layer.threshold) for layer in self.layers[1:]
+            ]
+        return self._first, self._kernels[backend]
+
+    def _validate(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2-D array of shape (n_samples, {self.n_features_in_}), "
+                f"got an array of shape {X.shape}."
+            )
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but this network expects {self.n_features_in_}."
+            )
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+        dtype = self.layers[0].threshold.dtype
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(dtype)  # as scikit-learn's validation: ints straight to float32
+        if self.input_scale is not None:
+            X = (X.astype(np.float64) - self.input_offset) / self.input_scale
+        X = X.astype(dtype, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        return X
+
+    def _units(self, X: np.ndarray) -> np.ndarray:
+        """Last binary layer's units as bool (True is +1) for validated X."""
+        backend = _resolve_backend(self.backend)
+        (weight_t, threshold, _, _), kernels = self._prepared(backend)
+        run = BACKENDS[backend][1]
+        if self.code is not None:
+            X = self.code.apply(X)
+        on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
+        for kernel in kernels:
+            on = run(on, kernel)
+        return on
+
+    def transform(self, X) -> np.ndarray:
+        r"""Units of the last binary layer, :math:`\pm 1`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        units : ndarray of int8, shape (n_samples, hidden_layer_sizes[-1])
+        """
+        X = self._validate(X)
+        blocks = [self._units(X[i : i + _BLOCK_ROWS]) for i in range(0, len(X), _BLOCK_ROWS)]
+        on = np.concatenate(blocks) if blocks else np.empty((0, self.hidden_layer_sizes[-1]), bool)
+        return _plus_minus(on, np.int8)
+
+    def logits(self, X) -> np.ndarray:
+        """Output of the real head (plus the linear term, if any), float64, shape
+        (n_samples, n_outputs)."""
+        X = self._validate(X)
+        (_, _, head_t, bias), _ = self._prepared(_resolve_backend(self.backend))
+        out = np.empty((len(X), len(bias)))
+        for i in range(0, len(X), _BLOCK_ROWS):
+            units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
+            out[i : i + _BLOCK_ROWS] = units @ head_t + bias
+        return self._add_linear(X, out)
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def format_name(cls) -> str:
+        """The format name in the header of the files this class writes."""
+        return FORMAT_NAME
+
+    def save(self, file) -> None:
+        """Write the network to one ``.npz`` file, without pickle.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Written as given (no ``.npz`` suffix is added).
+        """
+        classes, classes_dtype = _classes_to_array(self.classes_)
+        header = {
+            "format": FORMAT_NAME,
+            # the layout of format 1 unless a real first layer or a code needs format 2,
+            # so that older readers still load all-binary networks
+            "version": self._format_version(),
+            "n_features_in": self.n_features_in_,
+            "layer_sizes": list(self.hidden_layer_sizes),
+            "n_outputs": int(self.head_weight.shape[0]),
+            "classes_dtype": classes_dtype,
+            "input_scaling": self.input_scale is not None,
+            "n_network_inputs": self.layers[0].shape[1],
+            "first_layer": "binary" if self.layers[0].weight is None else "real",
+            "code": None if self.code is None else {"keep_raw": bool(self.code.keep_raw)},
+            "linear": self.linear_coef is not None,
+        }
+        arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+        for k, layer in enumerate(self.layers):
+            arrays[f"layer{k}.bits"] = layer.bits
+            arrays[f"layer{k}.threshold"] = layer.threshold
+            if layer.weight is not None:
+                arrays[f"layer{k}.weight"] = layer.weight
+        if self.code is not None:
+            arrays["code.feature"] = self.code.feature
+            arrays["code.threshold"] = self.code.threshold
+        arrays["head.weight"] = self.head_weight
+        arrays["head.bias"] = self.head_bias
+        arrays["classes"] = classes
+        if self.input_scale is not None:
+            arrays["input.offset"] = self.input_offset
+            arrays["input.scale"] = self.input_scale
+        arrays.update(self._linear_arrays())
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "wb") as f:
+                np.savez_compressed(f, **arrays)
+        else:
+            np.savez_compressed(file, **arrays)
+
+    def _format_version(self) -> int:
+        """The oldest layout that holds this network, so that older readers load it."""
+        if self.linear_coef is not None:
+            return 3
+        return 2 if self.code is not None or self.layers[0].weight is not None else 1
+
+    @classmethod
+    def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+        backend : {"auto", "native", "matmul", "popcount"}, default="auto"
+
+        Returns
+        -------
+        PackedBinaryNetwork
+
+        Raises
+        ------
+        PackedFormatError
+            The file is not such a network, is corrupted, or was written by a newer
+            format version.  (A missing file raises ``FileNotFoundError``.)
+        """
+        _check_backend(backend)
+        name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else "the file"
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "rb") as f:
+                return cls._read(f, name, backend)
+        return cls._read(file, name, backend)
+
+    @classmethod
+    def _read(cls, f, name: str, backend: str) -> PackedBinaryNetwork:
+        bad = f"{name} is not a readable {FORMAT_NAME} file"
+        try:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise PackedFormatError(f"{bad}: not an .npz archive")
+            with npz:
+                if "header" not in npz.files:
+                    raise PackedFormatError(f"{bad}: no header")
+                header = json.loads(npz["header"].tobytes().decode("utf-8"))
+                _check_header(header, bad)
+                n_layers = len(header["layer_sizes"])
+                arrays = {key: npz[key] for key in _expected_keys(n_layers, header)}
+            n_inputs = header.get("n_network_inputs", header["n_features_in"])
+            sizes = [n_inputs, *header["layer_sizes"]]
+            layers = [
+                PackedLayer(
+                    (n_out, n_in),
+                    arrays[f"layer{k}.bits"],
+                    arrays[f"layer{k}.threshold"],
+                    arrays.get(f"layer{k}.weight"),
+                )
+                for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+            ]
+            code = None
+            if header.get("code") is not None:
+                code = InputCode(
+                    header["n_features_in"],
+                    arrays["code.feature"],
+                    arrays["code.threshold"],
+                    bool(header["code"]["keep_raw"]),
+                )
+            classes = arrays["classes"]
+            if header.get("classes_dtype") == "object":
+                classes = classes.astype(object)
+            return cls(
+                layers,
+                arrays["head.weight"],
+                arrays["head.bias"],
+                classes,
+                input_offset=arrays.get("input.offset"),
+                input_scale=arrays.get("input.scale"),
+                code=code,
+                backend=backend,
+                linear_coef=arrays.get("linear.coef"),
+                linear_intercept=arrays.get("linear.intercept"),
+            )
+        except PackedFormatError:
+            raise
+        except _READ_ERRORS as exc:
+            raise PackedFormatError(f"{bad} ({type(exc).__name__}: {exc})") from exc
+
+
+# ----------------------------------------------------------------------------- helpers
+def read_format_name(file) -> str | None:
+    """The format named in the header of a saved network (``None`` when it names none);
+    a file object is left at the position it had."""
+    position = file.tell() if hasattr(file, "read") else None
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile) or "header" not in npz.files:
+                raise PackedFormatError(f"{_describe(file)} is not a saved sklearn-bnn network")
+            header = json.loads(npz["header"].tobytes().decode("utf-8"))
+    except PackedFormatError:
+        raise
+    except _READ_ERRORS as exc:
+        raise PackedFormatError(f"{_describe(file)} is not a saved sklearn-bnn network "
+                                f"({type(exc).__name__}: {exc})") from exc
+    finally:
+        if position is not None:
+            file.seek(position)
+    return header.get("format") if isinstance(header, dict) else None
+
+
+def _describe(file) -> str:
+    return repr(os.fspath(file)) if isinstance(file, str | os.PathLike) else "the file"
+
+
+def _check_header(header, bad: str) -> None:
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise PackedFormatError(f"{bad}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise PackedFormatError(
+            f"{bad}: it was written with format version {version}, newer than this "
+            f"sklearn-bnn reads (up to {FORMAT_VERSION}). Upgrade sklearn-bnn to load it."
+        )
+    sizes = header.get("layer_sizes")
+    if (
+        not isinstance(header.get("n_features_in"), int)
+        or not isinstance(sizes, list)
+        or not sizes
+        or not all(isinstance(s, int) and s > 0 for s in sizes)
+    ):
+        raise PackedFormatError(f"{bad}: invalid sizes in the header")
+
+
+def _expected_keys(n_layers: int, header: dict) -> list[str]:
+    keys = [f"layer{k}.{part}" for k in range(n_layers) for part in ("bits", "threshold")]
+    keys += ["head.weight", "head.bias", "classes"]
+    if header.get("input_scaling"):
+        keys += ["input.offset", "input.scale"]
+    if header.get("first_layer") == "real":
+        keys += ["layer0.weight"]
+    if header.get("code") is not None:
+        keys += ["code.feature", "code.threshold"]
+    if header.get("linear"):
+        keys += ["linear.coef", "linear.intercept"]
+    return keys
+
+
+def _classes_to_array(classes: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Labels as a pickle-free array, and how to restore their dtype."""
+    if classes.dtype.kind in "biufU":
+        return classes, None
+    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+        return classes.astype(str), "object"
+    raise ValueError(
+        f"class labels of dtype {classes.dtype} cannot be saved without pickle; "
+        "use integer, float, bool or string labels."
+    )
+
+
+def _float_keys(dtype):
+    """Unsigned ints ordered as the floats of ``dtype`` (for bisection over floats)."""
+    uint = np.dtype(f"uint{8 * np.dtype(dtype).itemsize}")
+    top = uint.type(1) << uint.type(8 * uint.itemsize - 1)
+
+    def to_key(values):
+        u = np.asarray(values, dtype=dtype).view(uint)
+        return np.where(u & top, ~u, u | top)
+
+    def from_key(keys):
+        keys = keys.astype(uint)
+        return np.where(keys & top, keys & ~top, ~keys).view(dtype)
+
+    return to_key, from_key
