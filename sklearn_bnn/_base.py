@@ -80,6 +80,9 @@ _DEPLOY_ROWS = 2048
 _SPARSE_FORMATS = ("csr", "csc")
 
 
+_ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which SBNNet keeps
+
+
 def _check_float32_range(X: np.ndarray) -> None:
     """Reject finite float64 values that would become +-inf when cast to float32."""
     if X.dtype == np.float64 and X.size:
@@ -613,6 +616,7 @@ class BaseBinaryNetwork(BaseEstimator):
         """skorch ends the loop quietly on ``KeyboardInterrupt`` (and ``EpochCheckpoint``
         rolls back to the last completed epoch); anything else propagates and ``_fit``
         restores the estimator as it was."""
+        self._check_penalty(net)
         try:
             net.partial_fit(fit.train, None, epochs=fit.epochs)
         except TrainingDivergedError as exc:
@@ -620,13 +624,31 @@ class BaseBinaryNetwork(BaseEstimator):
                 f"{exc} The largest |feature| in X is {float(np.abs(fit.X).max()):.3g}."
             ) from exc
         except RuntimeError as exc:
-            if "overflow" not in str(exc):
+            rate = max(self.learning_rate_init, self.binary_learning_rate)
+            if "overflow" not in str(exc) or rate / (1 - _ADAM_BETA1) <= _FLOAT32_MAX:
                 raise
-            # e.g. Adam's step size lr / (1 - beta1) beyond float32's range
+            # Adam's step size lr / (1 - beta1) beyond float32's range: a setting, not
+            # a divergence
             raise TrainingDivergedError(
-                f"training diverged: {exc}. Lower learning_rate_init "
-                f"(now {self.learning_rate_init:g})."
+                f"Adam's step size, the learning rate / (1 - beta1) = {rate:g} / "
+                f"{1 - _ADAM_BETA1:g}, overflows float32 ({exc}). Lower learning_rate_init "
+                f"(now {self.learning_rate_init:g}) and binary_learning_rate (now "
+                f"{self.binary_learning_rate:g})."
             ) from exc
+
+    def _check_penalty(self, net: SBNNet) -> None:
+        """Refuse an ``alpha`` whose L2 penalty is not a float32 number at the start."""
+        if self.alpha == 0:
+            return
+        with torch.no_grad():
+            penalty = float(net._penalty(1.0))
+        if not np.isfinite(penalty):
+            raise ValueError(
+                f"alpha={self.alpha:g} is too large: the L2 penalty 0.5 * alpha * ||W||^2 "
+                f"over the real weights is {penalty} in float32 (largest float32: "
+                f"{_FLOAT32_MAX:.3g}) before the first step. Use a smaller alpha; the "
+                "penalty is divided by the number of training samples, as in MLPClassifier."
+            )
 
     def _callbacks(self, early_stopping: bool, incremental: bool, n_epochs: int) -> list:
         # partial_fit trains one epoch at a time: no schedule to follow

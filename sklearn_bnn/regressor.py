@@ -20,6 +20,18 @@ from .deploy.packed import PackedBinaryNetwork
 __all__ = ["BinaryNetRegressor"]
 
 
+def _target_moments(Y: np.ndarray, sample_weight) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of each column of ``Y`` (float64), computed on
+    ``Y`` divided by its largest magnitude, so that the squares of targets beyond about
+    1e154 do not overflow (both results are at most that magnitude)."""
+    peak = np.abs(Y).max(axis=0) if len(Y) else np.ones(Y.shape[1])
+    peak = np.where(peak > 0, peak, 1.0)
+    Z = Y / peak
+    mean = np.average(Z, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average((Z - mean) ** 2, axis=0, weights=sample_weight))
+    return mean * peak, std * peak
+
+
 class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     r"""Stochastic binary neural network regressor (+-1 weights, +-1 activations).
 
@@ -284,8 +296,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if first:
             self._y_ndim = np.ndim(y)
-            self.target_mean_ = np.average(Y, axis=0, weights=sample_weight)
-            std = np.sqrt(np.average((Y - self.target_mean_) ** 2, axis=0, weights=sample_weight))
+            self.target_mean_, std = _target_moments(Y, sample_weight)
             safe = np.where(std > 0, std, 1.0)
             self.target_scale_ = np.where(std > 0, 2.0 ** np.round(np.log2(safe)), 1.0)
         elif Y.shape[1] != len(self.target_mean_):

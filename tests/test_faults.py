@@ -208,7 +208,7 @@ def test_negative_sample_weight_is_rejected():
     [
         (dict(learning_rate_init=1e30, alpha=1.0), "loss became (inf|nan).*Lower learning_rate"),
         # the unfused Adam overflows in its step size; the fused kernel's loss becomes nan
-        (dict(learning_rate_init=1e38), "(overflow.|loss became nan.*) Lower learning_rate_init"),
+        (dict(learning_rate_init=1e38), "(overflows float32|loss became nan).* Lower learning"),
     ],
 )
 def test_diverging_learning_rate_is_an_error_and_leaves_nothing_fitted(params, match):
@@ -216,6 +216,40 @@ def test_diverging_learning_rate_is_an_error_and_leaves_nothing_fitted(params, m
     with pytest.raises(TrainingDivergedError, match=match):
         clf.fit(X, Y)
     assert_unfitted(clf)
+
+
+def test_huge_alpha_is_named_not_called_divergence():
+    # 0.5 * alpha * ||W||^2 is not a float32 number before the first step
+    clf = small(alpha=1e39)
+    with pytest.raises(ValueError, match=r"alpha=1e\+39 is too large: the L2 penalty") as info:
+        clf.fit(X, Y)
+    assert not isinstance(info.value, TrainingDivergedError)
+    assert_unfitted(clf)
+    fit_quiet(small(alpha=1e30), X, Y)  # large, but a float32 penalty: trains
+
+
+def test_other_overflow_errors_are_not_relabelled(monkeypatch):
+    # only Adam's step-size overflow (a huge learning rate) is reported as the rate's fault
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("value cannot be converted to type int8 without overflow")
+
+    monkeypatch.setattr(SBNNet, "partial_fit", boom)
+    with pytest.raises(RuntimeError, match="int8 without overflow") as info:
+        small().fit(X, Y)
+    assert not isinstance(info.value, TrainingDivergedError)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_regressor_on_extreme_target_scales_fits_and_predicts(scale):
+    # squares of y around 1e300 overflow float64: the standardisation must not
+    from sklearn_bnn import BinaryNetRegressor
+
+    y = (X[:, 2] + 3.0) * scale
+    reg = fit_quiet(BinaryNetRegressor((16,), max_iter=5, random_state=0), X, y)
+    assert np.isfinite(reg.target_scale_).all() and (reg.target_scale_ > 0).all()
+    pred = reg.predict(X)
+    assert np.isfinite(pred).all()
+    assert np.corrcoef(pred / scale, y / scale)[0, 1] > 0.8
 
 
 def test_huge_but_finite_loss_still_predicts_finite():
