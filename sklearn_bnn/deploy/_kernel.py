@@ -23,250 +23,69 @@ Small products run on one thread.  On a machine shared with other jobs, a fork-j
 region waits for its slowest thread, so more threads can be much slower than one;
 ``OMP_DYNAMIC=true`` lets the OpenMP runtime (libgomp) use fewer threads when the load
 average says the cores are busy.  Without OpenMP (a compiler lacking ``-fopenmp``) the
-kernel runs serially.
+kernel runs serially.  One thread enters no OpenMP region at all.  A process forked from
+one that imported this module runs the kernel on one thread whatever it asks for
+(``os.register_at_fork``): after the parent has run a parallel region, GNU libgomp in a
+forked child waits forever for the parent's threads, which the child does not have.
 
-**Build and cache.**  The C source below is compiled on first use with ``$CC`` (else
-``cc``, ``gcc``, ``clang``) into a shared object named by a hash of the source, the
-compiler's identity and the flags, in ``$SKLEARN_BNN_CACHE_DIR``, else
-``$XDG_CACHE_HOME/sklearn-bnn`` or ``~/.cache/sklearn-bnn``.  It is written under a
-temporary name and renamed into place, so concurrent processes never load a half-written
-file; when that directory cannot be written (read-only home), a private temporary directory
-is used for the process.  No compiler, or a failing one, raises :class:`NativeKernelError`.
+**Build and cache.**  The C source, :data:`SOURCE_FILE` (``_kernel.c`` beside this module),
+is compiled on first use with ``$CC`` (split as a shell would, so ``CC="ccache gcc"``
+works; else ``cc``, ``gcc``, ``clang``) into a shared object named by a hash of the source,
+the compiler's identity and the flags, in ``$SKLEARN_BNN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/sklearn-bnn`` or ``~/.cache/sklearn-bnn`` (created with mode 0700).  That
+directory is used only if it is not a symbolic link, belongs to the current user, and no
+group or other user can write it; otherwise (or when it cannot be created or written) a
+private temporary directory is used for the process and a :class:`NativeKernelWarning` says
+why, once.  A library is compiled in a private subdirectory, made readable by its owner
+only, fsynced, its SHA-256 written atomically to ``<library>.sha256``, and renamed into
+place (``os.replace``, then an fsync of the directory).  A cached library is opened without
+following symbolic links, through a descriptor of the checked directory; it must be a
+regular file of the current user that no one else can write, with the recorded SHA-256;
+the bytes so checked are the ones loaded (``/proc/self/fd/<fd>`` of the open file, or
+elsewhere a private copy).  A missing, truncated, altered or unloadable library is compiled
+again and replaces it.  No compiler, or a failing one, raises :class:`NativeKernelError`;
+:func:`available` then returns False and warns once.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import hashlib
 import os
 import platform
+import secrets
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 
 import numpy as np
 
-__all__ = ["TILE_ROWS", "NativeKernelError", "available", "load"]
+__all__ = ["TILE_ROWS", "NativeKernelError", "NativeKernelWarning", "available", "load"]
 
 #: Rows per tile (packed once, then swept by every group of 8 output units).
 TILE_ROWS = 32
 
-SOURCE = r"""
-/* sklearn-bnn native kernel: units of a +-1-input binary layer by XOR + popcount. */
-#include <stddef.h>
-#include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#define TILE_ROWS 32
-#define MIN_PARALLEL_WORK 2097152 /* word popcounts (about 1 ms) below which one thread runs */
-
-#if !defined(BNN_PORTABLE) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BNN_X86 1
-#include <immintrin.h>
-#endif
-
-static uint64_t popcount_swar(uint64_t v)
-{
-    v = v - ((v >> 1) & 0x5555555555555555ULL);
-    v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
-    v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-    return (v * 0x0101010101010101ULL) >> 56;
-}
-
-#if !defined(BNN_PORTABLE) && (defined(__GNUC__) || defined(__clang__))
-#define BNN_POPCOUNT(v) ((uint64_t)__builtin_popcountll(v))
-#else
-#define BNN_POPCOUNT(v) popcount_swar(v)
-#endif
-
-/* Bytes (0 / non-0) -> words, bit j of word k = byte 64 k + j; padding bits 0. */
-static void pack_rows(const uint8_t *on, int64_t rows, int64_t n_in, int64_t n_words,
-                      uint64_t *x)
-{
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t *src = on + r * n_in;
-        for (int64_t k = 0; k < n_words; ++k) {
-            int64_t m = n_in - 64 * k < 64 ? n_in - 64 * k : 64;
-            uint64_t v = 0;
-            for (int64_t j = 0; j < m; ++j)
-                v |= (uint64_t)(src[64 * k + j] != 0) << j;
-            x[r * n_words + k] = v;
-        }
-    }
-}
-
-/* Scalar tile: w is (n_groups, n_words, 8), p is (8 n_groups) int64. */
-#define BNN_SCALAR_TILE(NAME, ATTR)                                                       \
-    ATTR static void NAME(const uint64_t *x, int64_t rows, int64_t n_words,               \
-                          const uint64_t *w, const int64_t *p, int64_t n_out, uint8_t *out) \
-    {                                                                                     \
-        int64_t n_groups = (n_out + 7) / 8;                                               \
-        for (int64_t g = 0; g < n_groups; ++g) {                                          \
-            const uint64_t *wg = w + g * n_words * 8;                                     \
-            int64_t m = n_out - 8 * g < 8 ? n_out - 8 * g : 8;                            \
-            for (int64_t r = 0; r < rows; ++r) {                                          \
-                const uint64_t *xr = x + r * n_words;                                     \
-                uint64_t c[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                 \
-                for (int64_t k = 0; k < n_words; ++k)                                     \
-                    for (int u = 0; u < 8; ++u)                                           \
-                        c[u] += BNN_POPCOUNT(wg[8 * k + u] ^ xr[k]);                      \
-                for (int64_t u = 0; u < m; ++u)                                           \
-                    out[r * n_out + 8 * g + u] = (int64_t)c[u] <= p[8 * g + u];           \
-            }                                                                             \
-        }                                                                                 \
-    }
-
-BNN_SCALAR_TILE(tile_portable, )
-
-#ifdef BNN_X86
-BNN_SCALAR_TILE(tile_popcnt, __attribute__((target("popcnt"))))
-
-#define BNN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vpopcntdq")))
-
-BNN_AVX512 static void pack_rows_avx512(const uint8_t *on, int64_t rows, int64_t n_in,
-                                        int64_t n_words, uint64_t *x)
-{
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t *src = on + r * n_in;
-        for (int64_t k = 0; k < n_words; ++k) {
-            int64_t m = n_in - 64 * k < 64 ? n_in - 64 * k : 64;
-            __mmask64 valid = m == 64 ? ~(__mmask64)0 : (((__mmask64)1 << m) - 1);
-            __m512i v = _mm512_maskz_loadu_epi8(valid, src + 64 * k);
-            x[r * n_words + k] = (uint64_t)_mm512_test_epi8_mask(v, v);
-        }
-    }
-}
-
-BNN_AVX512 static inline __m512i xor_pop(__m512i acc, __m512i w, uint64_t x)
-{
-    __m512i b = _mm512_set1_epi64((long long)x);
-    return _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(w, b)));
-}
-
-static void store_mask(uint8_t *out, __mmask8 mask, int64_t m)
-{
-    for (int64_t u = 0; u < m; ++u)
-        out[u] = (uint8_t)((mask >> u) & 1);
-}
-
-/* 4 rows x 1 or 2 groups of 8 units per step; rows past the end repeat the last row. */
-BNN_AVX512 static void tile_avx512(const uint64_t *x, int64_t rows, int64_t n_words,
-                                   const uint64_t *w, const int64_t *p, int64_t n_out,
-                                   uint8_t *out)
-{
-    int64_t n_groups = (n_out + 7) / 8;
-    for (int64_t g = 0; g < n_groups; g += 2) {
-        int two = g + 1 < n_groups;
-        const uint64_t *w0 = w + g * n_words * 8;
-        const uint64_t *w1 = two ? w0 + n_words * 8 : w0;
-        __m512i p0 = _mm512_loadu_si512(p + 8 * g);
-        __m512i p1 = _mm512_loadu_si512(p + 8 * (two ? g + 1 : g));
-        int64_t m0 = n_out - 8 * g < 8 ? n_out - 8 * g : 8;
-        int64_t m1 = two ? (n_out - 8 * (g + 1) < 8 ? n_out - 8 * (g + 1) : 8) : 0;
-        for (int64_t r = 0; r < rows; r += 4) {
-            const uint64_t *x0 = x + r * n_words;
-            const uint64_t *x1 = r + 1 < rows ? x0 + n_words : x0;
-            const uint64_t *x2 = r + 2 < rows ? x0 + 2 * n_words : x0;
-            const uint64_t *x3 = r + 3 < rows ? x0 + 3 * n_words : x0;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-            __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            for (int64_t k = 0; k < n_words; ++k) {
-                __m512i v0 = _mm512_loadu_si512(w0 + 8 * k);
-                __m512i v1 = _mm512_loadu_si512(w1 + 8 * k);
-                a0 = xor_pop(a0, v0, x0[k]);
-                a1 = xor_pop(a1, v0, x1[k]);
-                a2 = xor_pop(a2, v0, x2[k]);
-                a3 = xor_pop(a3, v0, x3[k]);
-                b0 = xor_pop(b0, v1, x0[k]);
-                b1 = xor_pop(b1, v1, x1[k]);
-                b2 = xor_pop(b2, v1, x2[k]);
-                b3 = xor_pop(b3, v1, x3[k]);
-            }
-            __m512i a[4] = {a0, a1, a2, a3}, b[4] = {b0, b1, b2, b3};
-            for (int64_t i = 0; i < 4 && r + i < rows; ++i) {
-                uint8_t *o = out + (r + i) * n_out + 8 * g;
-                store_mask(o, _mm512_cmple_epi64_mask(a[i], p0), m0);
-                store_mask(o + 8, _mm512_cmple_epi64_mask(b[i], p1), m1);
-            }
-        }
-    }
-}
-#endif
-
-/* Instruction set used: 2 AVX-512 VPOPCNTDQ, 1 scalar popcnt, 0 portable. */
-int bnn_best_isa(void)
-{
-#ifdef BNN_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512bw"))
-        return 2;
-    if (__builtin_cpu_supports("popcnt"))
-        return 1;
-#endif
-    return 0;
-}
-
-int bnn_max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-/* Units of one layer.  on: (n, n_in) bytes; w: (ceil(n_out / 8), n_words, 8) words;
-   p: (8 ceil(n_out / 8)) int64; scratch: (n, n_words) words; out: (n, n_out) bytes.
-   isa < 0: best available; n_threads < 1: bnn_max_threads().  Returns the isa used. */
-int bnn_layer(const uint8_t *on, int64_t n, int64_t n_in, const uint64_t *w, const int64_t *p,
-              int64_t n_out, uint64_t *scratch, uint8_t *out, int n_threads, int isa)
-{
-    int64_t n_words = (n_in + 63) / 64;
-    int64_t n_tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
-    int best = bnn_best_isa();
-    if (isa < 0 || isa > best)
-        isa = best;
-    if (n_threads < 1)
-        n_threads = bnn_max_threads();
-    if ((double)n * (double)n_words * (double)n_out < MIN_PARALLEL_WORK)
-        n_threads = 1;
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
-#endif
-    for (int64_t t = 0; t < n_tiles; ++t) {
-        int64_t r0 = t * TILE_ROWS;
-        int64_t rows = n - r0 < TILE_ROWS ? n - r0 : TILE_ROWS;
-        uint64_t *x = scratch + r0 * n_words;
-        uint8_t *o = out + r0 * n_out;
-#ifdef BNN_X86
-        if (isa == 2) {
-            pack_rows_avx512(on + r0 * n_in, rows, n_in, n_words, x);
-            tile_avx512(x, rows, n_words, w, p, n_out, o);
-            continue;
-        }
-        pack_rows(on + r0 * n_in, rows, n_in, n_words, x);
-        if (isa == 1) {
-            tile_popcnt(x, rows, n_words, w, p, n_out, o);
-            continue;
-        }
-#else
-        pack_rows(on + r0 * n_in, rows, n_in, n_words, x);
-#endif
-        tile_portable(x, rows, n_words, w, p, n_out, o);
-    }
-    return isa;
-}
-"""
+#: The kernel's C source, read when the library is built (shipped with the package).
+SOURCE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_kernel.c")
 
 #: Instruction sets of the kernel, by the number ``bnn_layer`` returns.
 ISA_NAMES = {0: "portable", 1: "popcnt", 2: "avx512-vpopcntdq"}
 
 _BASE_FLAGS = ("-O3", "-std=c99", "-shared", "-fPIC")
+#: Names of the source and the library inside a build directory: fixed, so that builds of
+#: one source with one compiler and the same flags give the same bytes.
+_BUILD_SOURCE, _BUILD_OUTPUT = "bnn_kernel.c", "bnn_kernel.so"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+#: Where the open files of this process are named (Linux); elsewhere a private copy is loaded.
+_PROC_FD_DIR = "/proc/self/fd"
 
 
 class NativeKernelError(RuntimeError):
@@ -280,56 +99,60 @@ class NativeKernelError(RuntimeError):
     """
 
 
-def _compiler() -> str:
-    names = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
-    for name in names:
-        path = shutil.which(name)
+class NativeKernelWarning(UserWarning):
+    """The native kernel, or its cache directory, is not used; the message says why."""
+
+
+class _Stale(NativeKernelError):
+    """A cached library that is not loaded (missing, altered, not the user's): rebuilt."""
+
+
+class _Untrusted(Exception):
+    """A cache directory that is not used; the message says why."""
+
+
+def _source() -> str:
+    try:
+        with open(SOURCE_FILE, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise NativeKernelError(
+            f"the kernel source {SOURCE_FILE} cannot be read ({exc.strerror or exc})"
+        ) from exc
+
+
+def _compiler() -> list[str]:
+    """The C compiler command, its program by full path: ``$CC`` split as a shell would."""
+    try:
+        commands = [shlex.split(os.environ["CC"])] if os.environ.get("CC") else []
+    except ValueError as exc:
+        raise NativeKernelError(f"CC={os.environ['CC']!r} cannot be parsed: {exc}") from None
+    commands = commands or [["cc"], ["gcc"], ["clang"]]
+    for command in commands:
+        path = shutil.which(command[0]) if command else None
         if path:
-            return path
+            return [path, *command[1:]]
     raise NativeKernelError(
         f"the native backend needs a C compiler, and none was found (looked for "
-        f"{', '.join(names)}; set $CC). Use backend='matmul' or 'popcount' (numpy), or "
-        "backend='auto', which falls back to them."
+        f"{', '.join(' '.join(c) for c in commands)}; set $CC). Use backend='matmul' or "
+        "'popcount' (numpy), or backend='auto', which falls back to them."
     )
 
 
-def _cache_dir() -> str:
-    """A writable per-user cache directory, or a private temporary one."""
-    base = os.environ.get("SKLEARN_BNN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "sklearn-bnn",
-    )
+def _compiler_identity(cc: list[str]) -> str:
+    """The compiler's resolved program, its arguments and its ``--version`` output."""
     try:
-        os.makedirs(base, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=base):
-            pass
-        return base
-    except OSError:
-        return tempfile.mkdtemp(prefix="sklearn-bnn-kernel-")
-
-
-def _compile(cc: str, flags: list[str], path: str) -> None:
-    """Compile SOURCE to ``path`` atomically (temporary name, then rename)."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".so.tmp")
-    os.close(fd)
-    src = tmp[: -len(".so.tmp")] + ".c"
-    try:
-        with open(src, "w") as f:
-            f.write(SOURCE)
-        result = subprocess.run(
-            [cc, *flags, src, "-o", tmp], capture_output=True, text=True, timeout=120, check=False
+        version = subprocess.run(
+            [*cc, "--version"], capture_output=True, text=True, timeout=30, check=False
         )
-        if result.returncode != 0:
-            raise NativeKernelError(
-                f"compiling the native kernel with {cc} {' '.join(flags)} failed:\n"
-                f"{result.stderr.strip()[-2000:]}"
-            )
-        os.replace(tmp, path)
-    finally:
-        for leftover in (src, tmp):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise NativeKernelError(f"the C compiler {shlex.join(cc)} does not run: {exc}") from exc
+    return "\0".join([os.path.realpath(cc[0]), *cc[1:], version.stdout])
+
+
+def _library_name(source: str, identity: str, flags: list[str]) -> str:
+    key = "\0".join([source, identity, *flags, platform.machine()])
+    return f"bnn-kernel-{hashlib.sha256(key.encode()).hexdigest()[:20]}{_suffix()}"
 
 
 def _flag_sets() -> list[list[str]]:
@@ -342,44 +165,337 @@ def _flag_sets() -> list[list[str]]:
     ]
 
 
-def _build() -> ctypes.CDLL:
-    cc = _compiler()
-    try:
-        version = subprocess.run(
-            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise NativeKernelError(f"the C compiler {cc} does not run: {exc}") from exc
-    directory = _cache_dir()
-    errors = []
-    for flags in _flag_sets():
-        key = "\0".join([SOURCE, os.path.realpath(cc), version.stdout, *flags, platform.machine()])
-        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-        path = os.path.join(directory, f"bnn-kernel-{digest}{_suffix()}")
-        try:
-            if not os.path.exists(path):
-                _compile(cc, flags, path)
-            return _declare(ctypes.CDLL(path))
-        except (NativeKernelError, OSError, subprocess.SubprocessError) as exc:
-            errors.append(str(exc))
-    raise NativeKernelError("the native kernel could not be built:\n" + "\n".join(errors))
-
-
 def _suffix() -> str:
     return ".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so"
 
 
+# ------------------------------------------------------------------------ cache directory
+def _uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def _distrust(st: os.stat_result) -> str | None:
+    """Why a file or directory with this status is not trusted (None: it is)."""
+    uid = _uid()
+    if uid is not None and st.st_uid != uid:
+        return f"it belongs to uid {st.st_uid}, not to this user (uid {uid})"
+    if uid is not None and st.st_mode & 0o022:
+        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+class _Dir:
+    """A directory checked once, then used through its descriptor where the platform allows
+    (so that a path changed after the check is not followed)."""
+
+    def __init__(self, path: str, fd: int | None) -> None:
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def open_trusted(cls, path: str) -> _Dir:
+        """Create (mode 0700) and open ``path``; raises _Untrusted unless it is the user's."""
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise _Untrusted("it is a symbolic link")
+            flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
+            fd = os.open(path, flags) if os.open in os.supports_dir_fd else None
+        except OSError as exc:
+            raise _Untrusted(f"it cannot be created or opened: {exc.strerror or exc}") from None
+        directory = cls(path, fd)
+        st = os.fstat(fd) if fd is not None else os.lstat(path)
+        reason = _distrust(st)
+        if reason is None and not os.access(path, os.W_OK):
+            reason = "it is not writable"
+        if reason is not None:
+            directory.close()
+            raise _Untrusted(reason)
+        return directory
+
+    def _at(self, name: str) -> str:
+        return name if self.fd is not None else os.path.join(self.path, name)
+
+    def open(self, name: str, flags: int, mode: int = 0o600) -> int:
+        return os.open(self._at(name), flags, mode, dir_fd=self.fd)
+
+    def replace(self, src: str, dst: str) -> None:
+        os.replace(self._at(src), self._at(dst), src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def unlink(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self._at(name), dir_fd=self.fd)
+
+    def mkdtemp(self) -> str:
+        """A new private (0700) subdirectory; its name."""
+        name = f".build-{secrets.token_hex(8)}"
+        os.mkdir(self._at(name), 0o700, dir_fd=self.fd)
+        return name
+
+    def rmtree(self, name: str) -> None:
+        shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
+
+    def fsync(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # not every file system syncs a directory
+                os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _cache_path() -> str:
+    return os.environ.get("SKLEARN_BNN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "sklearn-bnn",
+    )
+
+
+def _private_dir() -> str:
+    """This process's private temporary directory (mode 0700), removed at exit."""
+    if "private" not in _STATE:
+        path = tempfile.mkdtemp(prefix="sklearn-bnn-kernel-")
+        atexit.register(_remove_private, path, os.getpid())
+        _STATE["private"] = path
+    return _STATE["private"]
+
+
+def _remove_private(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # not from a forked child, which shares the parent's directory
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _open_cache() -> _Dir:
+    """The cache directory if it is trusted, else the private one (saying why, once)."""
+    path = _cache_path()
+    try:
+        if _uid() is None:
+            raise _Untrusted("its owner cannot be checked on this platform")
+        return _Dir.open_trusted(path)
+    except _Untrusted as exc:
+        private = _private_dir()
+        _warn_once(
+            ("cache", path),
+            f"sklearn-bnn: the native kernel's cache directory {path} is not used ({exc}); "
+            f"the kernel is built in {private} for this process instead",
+        )
+        return _Dir.open_trusted(private)
+
+
+def _cache_dir() -> str:
+    """The directory the kernel is cached in: the configured one if trusted, else private."""
+    directory = _open_cache()
+    directory.close()
+    return directory.path
+
+
+# ------------------------------------------------------------------ build, verify, load
+def _open_regular(directory: _Dir, name: str) -> int:
+    """``name`` opened for reading without following a symbolic link; a regular file."""
+    try:
+        fd = directory.open(name, _READ_FLAGS)
+    except OSError as exc:
+        raise _Stale(f"{name} cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _Stale(f"{name} is not a regular file")
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    with os.fdopen(fd, "rb", closefd=False) as f:
+        return f.read()
+
+
+def _read_trusted(directory: _Dir, name: str) -> tuple[int, bytes]:
+    """Descriptor and bytes of ``name``, a regular file of the user's that only they can
+    write; raises _Stale otherwise."""
+    fd = _open_regular(directory, name)
+    try:
+        reason = _distrust(os.fstat(fd))
+        if reason is not None:
+            raise _Stale(f"{name}: {reason}")
+        return fd, _read_all(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _write_atomic(directory: _Dir, name: str, data: bytes) -> None:
+    """Write ``name`` under a temporary name, fsync it, then rename it into place."""
+    tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = directory.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        directory.replace(tmp, name)
+    except BaseException:
+        directory.unlink(tmp)
+        raise
+
+
+def _compile(cc: list[str], flags: list[str], workdir: str, source: str) -> None:
+    """Compile ``source`` to ``_BUILD_OUTPUT`` in the private directory ``workdir``."""
+    with open(os.path.join(workdir, _BUILD_SOURCE), "w", encoding="utf-8") as f:
+        f.write(source)
+    result = subprocess.run(
+        [*cc, *flags, _BUILD_SOURCE, "-o", _BUILD_OUTPUT],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise NativeKernelError(
+            f"compiling the native kernel with {shlex.join(cc)} {' '.join(flags)} failed:\n"
+            f"{result.stderr.strip()[-2000:]}"
+        )
+
+
+#: Descriptors through which libraries were loaded, kept open so that no later library
+#: gets the same ``/proc/self/fd/<n>`` name (the dynamic loader reuses a loaded name).
+_LOADED_FDS: list[int] = []
+
+
+def _dlopen(directory: _Dir, fd: int, data: bytes) -> ctypes.CDLL:
+    """Load the library whose checked bytes ``data`` are open as ``fd``."""
+    if not os.path.isdir(_PROC_FD_DIR):
+        return _dlopen_copy(directory, data)
+    keep = os.dup(fd)
+    try:
+        lib = ctypes.CDLL(f"{_PROC_FD_DIR}/{keep}")
+    except BaseException:
+        os.close(keep)
+        raise
+    _LOADED_FDS.append(keep)
+    return _declare(lib)
+
+
+def _dlopen_copy(directory: _Dir, data: bytes) -> ctypes.CDLL:
+    """Load ``data`` from a private copy (where open files have no name to load them by)."""
+    sub = directory.mkdtemp()
+    try:
+        name = os.path.join(sub, _BUILD_OUTPUT)
+        fd = directory.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o700)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return _declare(ctypes.CDLL(os.path.join(directory.path, name)))
+    finally:
+        directory.rmtree(sub)
+
+
+def _load_cached(directory: _Dir, name: str) -> ctypes.CDLL:
+    """The cached library ``name`` if it has the SHA-256 recorded when it was built."""
+    record_fd, record = _read_trusted(directory, f"{name}.sha256")
+    os.close(record_fd)
+    fd, data = _read_trusted(directory, name)
+    try:
+        if hashlib.sha256(data).hexdigest() != record.decode("ascii", "replace").strip():
+            raise _Stale(f"{name} differs from the SHA-256 recorded when it was built")
+        return _dlopen(directory, fd, data)
+    finally:
+        os.close(fd)
+
+
+def _install(directory: _Dir, built: str, name: str) -> tuple[int, bytes]:
+    """Make the compiled file ``built`` private and durable, record its SHA-256, rename it to
+    ``name``; its descriptor and bytes."""
+    fd = _open_regular(directory, built)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o700)
+        os.fsync(fd)
+        data = _read_all(fd)
+        digest = hashlib.sha256(data).hexdigest()
+        _write_atomic(directory, f"{name}.sha256", f"{digest}\n".encode())
+        directory.replace(built, name)
+        directory.fsync()
+        return fd, data
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _build_and_load(directory: _Dir, cc: list[str], flags: list[str], name: str) -> ctypes.CDLL:
+    """Compile in a private subdirectory, install as ``name``, load the bytes built."""
+    sub = directory.mkdtemp()
+    try:
+        _compile(cc, flags, os.path.join(directory.path, sub), _source())
+        fd, data = _install(directory, os.path.join(sub, _BUILD_OUTPUT), name)
+    finally:
+        directory.rmtree(sub)
+    try:
+        return _dlopen(directory, fd, data)
+    finally:
+        os.close(fd)
+
+
+def _load_or_build(directory: _Dir, cc: list[str], flags: list[str], name: str) -> ctypes.CDLL:
+    try:
+        return _load_cached(directory, name)
+    except (NativeKernelError, OSError):
+        pass  # missing, altered, not the user's, or not loadable: built again, replacing it
+    return _build_and_load(directory, cc, flags, name)
+
+
+def _build() -> ctypes.CDLL:
+    cc = _compiler()
+    identity, source = _compiler_identity(cc), _source()
+    directory = _open_cache()
+    errors: list[str] = []
+    try:
+        for flags in _flag_sets():
+            name = _library_name(source, identity, flags)
+            try:
+                return _load_or_build(directory, cc, flags, name)
+            except (NativeKernelError, OSError, subprocess.SubprocessError) as exc:
+                if str(exc) not in errors:
+                    errors.append(str(exc))
+    finally:
+        directory.close()
+    raise NativeKernelError("the native kernel could not be built:\n" + "\n".join(errors))
+
+
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     ptr, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    lib.bnn_layer.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, ptr, cint, cint]
-    lib.bnn_layer.restype = cint
-    lib.bnn_best_isa.restype = cint
-    lib.bnn_max_threads.restype = cint
+    try:
+        lib.bnn_layer.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, ptr, cint, cint]
+        lib.bnn_layer.restype = cint
+        lib.bnn_best_isa.restype = cint
+        lib.bnn_max_threads.restype = cint
+    except AttributeError as exc:
+        raise NativeKernelError(f"the compiled kernel lacks a function: {exc}") from None
     return lib
 
 
+# ------------------------------------------------------------------------ process state
 _LOCK = threading.Lock()
 _STATE: dict = {}
+#: ``forked``: this process was forked from one that had imported this module.
+_PROCESS = {"forked": False}
+
+
+def _after_fork_in_child() -> None:
+    """The kernel runs serially from now on (no OpenMP region: GNU libgomp would wait for
+    the parent's threads); the lock starts free (another thread may have held it)."""
+    global _LOCK
+    _PROCESS["forked"] = True
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _warn_once(key, message: str) -> None:
+    warned = _STATE.setdefault("warned", set())
+    if key not in warned:
+        warned.add(key)
+        warnings.warn(message, NativeKernelWarning, stacklevel=3)
 
 
 def load() -> ctypes.CDLL:
@@ -390,33 +506,49 @@ def load() -> ctypes.CDLL:
                 _STATE["lib"] = _build()
             except NativeKernelError as exc:
                 _STATE["error"] = exc
+            except Exception as exc:  # any other failure to build or load is reported alike
+                _STATE["error"] = NativeKernelError(
+                    f"the native kernel could not be built or loaded: {type(exc).__name__}: {exc}"
+                )
         if "error" in _STATE:
             raise _STATE["error"]
         return _STATE["lib"]
 
 
 def available() -> bool:
-    """Whether the native kernel loads here (``SKLEARN_BNN_NATIVE=0`` says no)."""
+    """Whether the native kernel loads here (``SKLEARN_BNN_NATIVE=0`` says no).
+
+    The first time it does not, a :class:`NativeKernelWarning` says why.
+    """
     if os.environ.get("SKLEARN_BNN_NATIVE", "1") == "0":
         return False
     try:
         load()
-    except NativeKernelError:
+    except NativeKernelError as exc:
+        _warn_once(
+            "unavailable",
+            f"sklearn-bnn: the native kernel cannot be used, so backend='auto' runs the numpy "
+            f"backend 'matmul': {exc}",
+        )
         return False
     return True
 
 
 def n_threads() -> int:
-    """Threads the kernel will use: ``$SKLEARN_BNN_NUM_THREADS`` or OpenMP's maximum."""
+    """Threads the kernel will use: ``$SKLEARN_BNN_NUM_THREADS`` or OpenMP's maximum; 1 in a
+    process forked from one that had imported this module."""
     value = os.environ.get("SKLEARN_BNN_NUM_THREADS")
+    requested = None
     if value:
         try:
-            return max(1, int(value))
+            requested = max(1, int(value))
         except ValueError:
             raise ValueError(
                 f"SKLEARN_BNN_NUM_THREADS={value!r} is not a positive integer."
             ) from None
-    return int(load().bnn_max_threads())
+    if _PROCESS["forked"]:
+        return 1
+    return requested if requested is not None else int(load().bnn_max_threads())
 
 
 def prepare(signs: np.ndarray, max_mismatch: np.ndarray):
@@ -437,7 +569,11 @@ def prepare(signs: np.ndarray, max_mismatch: np.ndarray):
 
 
 def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) -> np.ndarray:
-    """Units (bool) of one layer for bool units ``on``; see ``bnn_layer`` in SOURCE."""
+    """Units (bool) of one layer for bool units ``on``; see ``bnn_layer`` in ``_kernel.c``.
+
+    ``threads``: None for :func:`n_threads`; a forked child runs on one thread whatever is
+    asked (no OpenMP region).
+    """
     weights, p, n_out = kernel
     on = np.ascontiguousarray(on, dtype=bool)
     n, n_in = on.shape
@@ -454,7 +590,7 @@ def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) ->
         n_out,
         scratch.ctypes.data,
         out.ctypes.data,
-        n_threads() if threads is None else threads,
+        1 if _PROCESS["forked"] else n_threads() if threads is None else threads,
         isa,
     )
     return out
