@@ -7,8 +7,8 @@ with `skl2onnx <https://onnx.ai/sklearn-onnx/>`_ (``update_registered_converter`
 ``skl2onnx.to_onnx(pipeline, X[:1])`` converts a :class:`~sklearn.pipeline.Pipeline` of
 scikit-learn preprocessing and either estimator.  :func:`to_onnx` here does the
 registration and the call in one step, and also converts a bare
-:class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx`` alone, no skl2onnx; ``task``
-says whether its logits are a classifier's or a regressor's predictions).
+:class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx`` alone, no skl2onnx), as a
+classifier or a regressor after its own ``task``, recorded at export.
 
 **What the graph computes** is the 1-bit network of
 :meth:`BinaryNetClassifier.export_binary <sklearn_bnn.BinaryNetClassifier.export_binary>`,
@@ -122,7 +122,7 @@ MIN_OPSET = 13
 ALIAS = "SklearnBnnBinaryNetClassifier"
 #: The name of the regressor's converter in skl2onnx's registry.
 REGRESSOR_ALIAS = "SklearnBnnBinaryNetRegressor"
-#: ``task`` values of :func:`to_onnx` for a packed network (which does not know its task).
+#: ``task`` values of a packed network (:func:`to_onnx` writes the network's own).
 TASKS = ("classification", "regression")
 
 #: ``inference`` values that do not convert, with the reason given in the error.
@@ -707,11 +707,12 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
         graph casts to float32 as ``predict`` does).  Required by skl2onnx (or pass
         ``initial_types``); for a packed network ``None`` means ``double``.
     task : {"classification", "regression"}, default=None
-        For a packed network only, which does not know what it was exported from:
-        ``"classification"`` (the default) reads its logits as a classifier does,
-        ``"regression"`` outputs them as the predictions (the export of a
-        :class:`~sklearn_bnn.BinaryNetRegressor`, whose head carries the target scaling).
-        An estimator knows its task: passing ``task`` with one is an error.
+        ``None``: the model's own task.  A packed network records it at export
+        (``PackedBinaryNetwork.task``): ``"classification"`` reads its logits as a
+        classifier does, ``"regression"`` outputs them as the predictions (the export of
+        a :class:`~sklearn_bnn.BinaryNetRegressor`, whose head carries the target
+        scaling).  Naming the task a packed network already has is allowed, naming the
+        other one is an error, and so is passing ``task`` with an estimator.
     **kwargs
         Passed to :func:`skl2onnx.to_onnx` (``options``, ``target_opset``, ...).  For a
         packed network only ``target_opset`` (default :data:`MIN_OPSET`).
@@ -730,7 +731,8 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     ------
     ValueError
         ``inference="mc"``, ``inference="surrogate"`` with a noise without an erf neuron,
-        ``target_opset`` below :data:`MIN_OPSET`, or an invalid ``task``.
+        ``target_opset`` below :data:`MIN_OPSET`, an invalid ``task`` or one that
+        contradicts the packed network's own.
     ImportError
         onnx or skl2onnx is missing; the message gives the install command.
 
@@ -751,29 +753,42 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     >>> pred = OnnxPredictor(to_onnx(reg, X[:1])).predict(X)
     >>> pred.shape, bool(np.array_equal(pred[:, 0], reg.predict(X)))
     ((200, 1), True)
-    >>> model = to_onnx(reg.export_binary(), task="regression")
+    >>> model = to_onnx(reg.export_binary())  # the export knows it is a regression
     >>> bool(np.array_equal(OnnxPredictor(model).predict(X)[:, 0], reg.predict(X)))
     True
     """
     if isinstance(model, PackedBinaryNetwork):
-        return _packed_to_onnx(model, X, task="classification" if task is None else task, **kwargs)
+        return _packed_to_onnx(model, X, task=_packed_task(model, task), **kwargs)
     if isinstance(model, PackedResidualNetwork):
         raise NotImplementedError(_NOT_PLAIN)
     if task is not None:
         raise ValueError(
-            f"task={task!r} applies to a PackedBinaryNetwork only, which does not know "
-            f"what it was exported from; a {type(model).__name__} converts as what it is "
-            "(leave task out)."
+            f"task={task!r} applies to a packed network only; a {type(model).__name__} "
+            "converts as what it is (leave task out)."
         )
     skl2onnx = _require("skl2onnx")
     register()
     return skl2onnx.to_onnx(model, X, **kwargs)
 
 
-def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_opset=None):
-    onnx = _require("onnx")
+def _packed_task(packed: PackedBinaryNetwork, task: str | None) -> str:
+    """The packed network's own task; ``task`` may name it, not another."""
+    own = packed.task
+    if task is None:
+        return own
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
+    if task != own:
+        raise ValueError(
+            f"task={task!r} contradicts the network's own task {own!r} (recorded at export); "
+            "leave task out."
+        )
+    return task
+
+
+def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_opset=None):
+    onnx = _require("onnx")
+    packed._check_values()  # parameters set after construction are checked too
     opset = MIN_OPSET if target_opset is None else int(target_opset)
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(

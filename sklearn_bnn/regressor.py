@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBinaryNetwork
 from .init import DEFAULT_SIGMA_M2
@@ -354,14 +355,21 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         r"""The deployable 1-bit network as a numpy-only artefact (no torch, no pickle).
 
         Its head is this estimator's head with the target scaling folded in (float64), so
-        its :meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.logits` are the predictions:
-        ``logits(X)`` equals ``predict(X)`` with ``inference="binary"`` (a column per
-        target; ``logits(X)[:, 0]`` for a 1-D ``y``).  Its ``predict`` and
-        ``predict_proba`` are the classifier's and mean nothing here.
+        its :meth:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork.logits` are the predictions
+        (a column per target).  It records ``task="regression"`` (in its saved file too):
+        its ``predict`` equals this estimator's ``predict`` with ``inference="binary"``,
+        shape ``(n_samples,)`` for a 1-D ``y``, and ``predict_proba`` raises; ``to_c`` and
+        :func:`sklearn_bnn.onnx.to_onnx` write regression entry points by default.
 
         Returns
         -------
-        PackedBinaryNetwork
+        PackedBinaryNetwork or PackedResidualNetwork
+            The family of ``architecture``.
+
+        Raises
+        ------
+        ValueError
+            The folded head is not finite (targets so large that their scaling overflows).
 
         Examples
         --------
@@ -371,13 +379,12 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         >>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
         >>> reg = BinaryNetRegressor((32,), random_state=0).fit(X, y)
         >>> packed = reg.export_binary()
-        >>> bool(np.array_equal(packed.logits(X)[:, 0], reg.predict(X)))
-        True
+        >>> packed.task, bool(np.array_equal(packed.predict(X), reg.predict(X)))
+        ('regression', True)
         """
-        packed = self._packed()
-        weight, bias = self._head(self.net_.module_)
-        packed.head_weight, packed.head_bias = weight, bias
-        return packed
+        check_is_fitted(self)
+        head = self._head(self.net_.module_)
+        return self._packed(head=head, task="regression", target_ndim=self._y_ndim)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -63,6 +63,7 @@ def _with_scaler(pipe):
         input_offset=scaler.mean_,
         input_scale=scaler.scale_,
         code=plain.code,
+        task="regression",
     )
 
 @pytest.fixture(scope="module")
@@ -94,8 +95,9 @@ def linear_reference(X_network, coef, intercept):
     return lin
 
 
-def with_linear(packed, seed, scale=1.0):
-    """The same network plus a linear term of full-precision float64 values."""
+def with_linear(packed, seed, scale=1.0, task=None):
+    """The same network plus a linear term of full-precision float64 values (read as
+    ``task``, by default the network's own)."""
     rng = np.random.default_rng(seed)
     n_outputs = len(packed.head_bias)
     coef = rng.normal(size=(packed.n_features_in_, n_outputs)) * scale / 3
@@ -110,6 +112,7 @@ def with_linear(packed, seed, scale=1.0):
         code=packed.code,
         linear_coef=coef,
         linear_intercept=intercept,
+        task=packed.task if task is None else task,
     )
 
 
@@ -163,21 +166,24 @@ def test_multi_output_float64_and_float32_inputs(multi):
 
 
 @onnx_deps
-def test_packed_regression_graph_needs_task(multi):
+def test_packed_regression_graph_knows_its_task(multi):
     _, bnn_onnx = _onnx()
     reg, X = multi
     packed = reg.export_binary()
-    model = bnn_onnx.to_onnx(packed, task="regression")
+    assert packed.task == "regression"
+    model = bnn_onnx.to_onnx(packed)  # the export's own task
     assert [o.name for o in model.graph.output] == ["variable"]
     predictor = bnn_onnx.OnnxPredictor(model)
     np.testing.assert_array_equal(predictor.predict(X), reg.predict(X))
     with pytest.raises(ValueError, match="use predict"):
         predictor.run(X)
-    # the default reads the logits as a classifier's
-    assert [o.name for o in bnn_onnx.to_onnx(packed).graph.output] == ["label", "probabilities"]
+    same = bnn_onnx.to_onnx(packed, task="regression")  # naming its own task is allowed
+    assert [o.name for o in same.graph.output] == ["variable"]
+    with pytest.raises(ValueError, match="contradicts the network's own task 'regression'"):
+        bnn_onnx.to_onnx(packed, task="classification")
     with pytest.raises(ValueError, match="task='regresion' is not valid"):
         bnn_onnx.to_onnx(packed, task="regresion")
-    with pytest.raises(ValueError, match="applies to a PackedBinaryNetwork only"):
+    with pytest.raises(ValueError, match="applies to a packed network only"):
         bnn_onnx.to_onnx(reg, X[:1], task="regression")
 
 
@@ -233,7 +239,7 @@ def test_onnx_linear_term_of_a_classifier_reading(multi):
     # the term enters the logits that the softmax and the arg max read
     _, bnn_onnx = _onnx()
     reg, X = multi
-    net = with_linear(reg.export_binary(), seed=5, scale=30.0)
+    net = with_linear(reg.export_binary(), seed=5, scale=30.0, task="classification")
     logits = reg.predict(X) + linear_reference(X, net.linear_coef, net.linear_intercept)
     assert (logits.argmax(axis=1) != reg.predict(X).argmax(axis=1)).any()
     label, proba = bnn_onnx.OnnxPredictor(bnn_onnx.to_onnx(net, X[:1])).run(X)
@@ -318,7 +324,7 @@ def test_c_linear_term_with_input_scaling_bit_for_bit(pipe, tmp_path, flags):
 def test_c_linear_term_bytes_and_classifier_mode(multi, tmp_path):
     nm = shutil.which("nm")
     reg, X = multi
-    net = with_linear(reg.export_binary(), seed=4, scale=10.0)
+    net = with_linear(reg.export_binary(), seed=4, scale=10.0, task="classification")
     expected = reg.predict(X) + linear_reference(X, net.linear_coef, net.linear_intercept)
     compiled = CompiledRegressor(net, tmp_path, name="cls", flags=FMA_FLAGS, task="classification")
     logits = np.empty_like(expected)
@@ -344,9 +350,13 @@ def test_c_linear_term_bytes_and_classifier_mode(multi, tmp_path):
         assert f"Memory:        {sum(sizes.values())} bytes of constants" in compiled.header
 
 
-def test_c_rejects_an_unknown_task(multi):
+def test_c_rejects_an_unknown_or_contrary_task(multi):
     with pytest.raises(ValueError, match="task='regressor' is not valid"):
         generate(multi[0].export_binary(), task="regressor")
+    with pytest.raises(ValueError, match="contradicts the network's own task 'regression'"):
+        generate(multi[0].export_binary(), task="classification")
+    header, _ = generate(multi[0].export_binary())  # the export's own task
+    assert "void bnn_predict(const float *x, double *y);" in header
 
 
 # ------------------------------------------------------------------ linear=True

@@ -7,6 +7,9 @@ needs ``numpy`` (and a C compiler for the optional native kernel).  The estimato
 * :class:`PackedBinaryNetwork`: the plain family (``architecture="plain"``).
 * :class:`PackedResidualNetwork`: the residual family (``architecture="residual"``).
 * :func:`load`: a saved file of either family, told apart by its header.
+
+Each network knows its ``task`` (:data:`TASKS`): a classifier's export predicts labels, a
+regressor's predicts its targets; the task is recorded in the saved file.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .packed import (
     PackedBinaryNetwork,
     PackedFormatError,
     PackedLayer,
+    TASKS,
     linear_term,
     thermometer_code,
 )
@@ -33,6 +37,7 @@ __all__ = [
     "PackedFormatError",
     "PackedLayer",
     "PackedResidualNetwork",
+    "TASKS",
     "linear_term",
     "load",
     "thermometer_code",
@@ -53,11 +58,27 @@ def load(file, **kwargs):
     Returns
     -------
     PackedBinaryNetwork or PackedResidualNetwork
+        The family named in the header, with the task recorded there (files written
+        before the task was recorded are classifications).
 
     Raises
     ------
     PackedFormatError
         The file is not a network saved by sklearn-bnn, or it is malformed.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn_bnn import deploy
+    >>> first = deploy.PackedLayer((2, 3), np.packbits([1, 0, 1, 0, 0, 1]), np.zeros(2, np.float32))
+    >>> net = deploy.PackedBinaryNetwork(
+    ...     [first], np.ones((1, 2), np.float32), np.zeros(1, np.float32), task="regression")
+    >>> f = io.BytesIO()
+    >>> net.save(f)
+    >>> loaded = deploy.load(io.BytesIO(f.getvalue()))
+    >>> type(loaded).__name__, loaded.task, loaded.predict(np.ones((2, 3))).shape
+    ('PackedBinaryNetwork', 'regression', (2,))
     """
     from .packed import read_format_name
 

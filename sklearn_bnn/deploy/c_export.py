@@ -32,7 +32,9 @@ files.
   :func:`numpy.argmax`), ``predict_proba`` the softmax computed in ``double``;
   ``task="regression"`` (a :class:`~sklearn_bnn.BinaryNetRegressor`'s export, whose head
   carries the target scaling): ``void name_predict(const float *x, double *y)`` writes the
-  ``NAME_N_OUTPUTS`` logits, which are the predictions.
+  ``NAME_N_OUTPUTS`` logits, which are the predictions.  The task is the network's own
+  (``task`` of the packed network, recorded at export) unless named, and naming the other
+  one is an error.
 
 The summation order is sequential where numpy's BLAS chooses its own; the first layer's sum
 is the same whenever it is exact in ``double`` (the condition under which the numpy forward
@@ -124,8 +126,10 @@ TASKS = ("classification", "regression")
 
 # ----------------------------------------------------------------------------- literals
 def _float_literal(value: float, ctype: str) -> str:
-    """Exact C99 literal (hexadecimal float), INFINITY for infinities."""
+    """Exact C99 literal (hexadecimal float), INFINITY for infinities; NaN is refused."""
     value = float(value)
+    if np.isnan(value):
+        raise ValueError("a NaN parameter cannot be written to C (it has no literal).")
     if np.isinf(value):
         return "INFINITY" if value > 0 else "-INFINITY"
     text = re.sub(r"\.?0+p", "p", value.hex())  # 0x1.800000p+1 -> 0x1.8p+1
@@ -184,7 +188,7 @@ class _Arrays:
         self.nbytes += size * int(np.prod(dims))
 
 
-def _check_arguments(name: str, word_bits: int, task: str) -> None:
+def _check_arguments(name: str, word_bits: int) -> None:
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in _C_KEYWORDS:
         raise ValueError(
             f"name={name!r} is not a valid C identifier; use letters, digits and '_', "
@@ -192,8 +196,31 @@ def _check_arguments(name: str, word_bits: int, task: str) -> None:
         )
     if word_bits not in (32, 64):
         raise ValueError(f"word_bits={word_bits!r} is not supported; use 32 or 64.")
+
+
+def resolve_task(net, task: str | None) -> str:
+    """``task``, or the network's own when ``None``; ValueError when it names another.
+
+    Parameters
+    ----------
+    net : PackedBinaryNetwork
+    task : {"classification", "regression"} or None
+
+    Returns
+    -------
+    str
+    """
+    own = getattr(net, "task", "classification")
+    if task is None:
+        return own
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
+    if task != own:
+        raise ValueError(
+            f"task={task!r} contradicts the network's own task {own!r} (recorded at export); "
+            "leave task out."
+        )
+    return task
 
 
 def _classes_code(classes: np.ndarray, name: str, arrays: _Arrays) -> str:
@@ -638,7 +665,7 @@ def _header(net, fmt: dict, facts: dict, declarations: str, nbytes: int, stack: 
 
 
 def generate(
-    net, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+    net, name: str = "bnn", word_bits: int = 64, task: str | None = None
 ) -> tuple[str, str]:
     """The text of ``name.h`` and ``name.c`` for a packed network.
 
@@ -649,17 +676,23 @@ def generate(
         Prefix of every exported symbol and of the file names; a C identifier.
     word_bits : {64, 32}, default=64
         Width of the packed words (``uint64_t`` or ``uint32_t``).
-    task : {"classification", "regression"}, default="classification"
+    task : {"classification", "regression"}, default=None
         The entry points.  ``"classification"``: ``int name_predict(const float *x)``
         (the class index), ``name_predict_proba``, ``name_predict_batch`` (indices) and
         the labels ``name_classes``.  ``"regression"`` (the export of a
         :class:`~sklearn_bnn.BinaryNetRegressor`): ``void name_predict(const float *x,
         double *y)`` writing ``NAME_N_OUTPUTS`` predictions, and ``name_predict_batch``
-        writing ``n_samples`` rows of them.  Both have ``name_logits``.
+        writing ``n_samples`` rows of them.  Both have ``name_logits``.  ``None``: the
+        network's own ``task``; naming the other raises ``ValueError``.
 
     Returns
     -------
     header, source : str
+
+    Raises
+    ------
+    ValueError
+        An invalid name, word size or task, or a NaN or misplaced infinite parameter.
 
     Examples
     --------
@@ -673,11 +706,16 @@ def generate(
     /* tiny.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).
     >>> "int tiny_predict(const float *x);" in header
     True
-    >>> header, source = generate(net, "tiny", task="regression")
+    >>> net = PackedBinaryNetwork([first], np.eye(2, dtype=np.float32), np.zeros(2, np.float32),
+    ...                           task="regression")
+    >>> header, source = generate(net, "tiny")
     >>> "void tiny_predict(const float *x, double *y);" in header
     True
     """
-    _check_arguments(name, word_bits, task)
+    _check_arguments(name, word_bits)
+    task = resolve_task(net, task)
+    if hasattr(net, "_check_values"):
+        net._check_values()  # parameters set after construction are checked too
     real = "double" if net.layers[0].threshold.dtype == np.float64 else "float"
     arrays = _Arrays([])
     facts = _layers_code(net, name, word_bits, real, arrays)
@@ -743,7 +781,7 @@ def generate(
 
 
 def write(
-    net, directory, name: str = "bnn", word_bits: int = 64, task: str = "classification"
+    net, directory, name: str = "bnn", word_bits: int = 64, task: str | None = None
 ) -> tuple[Path, Path]:
     """Write ``name.h`` and ``name.c`` into ``directory`` (created if missing).
 

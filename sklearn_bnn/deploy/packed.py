@@ -89,11 +89,13 @@ the network reads it (float32, widened to float64), summed feature by feature in
 order, is added to the head's float64 logits.  The estimator computes the same function on
 the same values, so the two agree bit for bit.
 
-**File format** (:data:`FORMAT_VERSION` 3, written only when a linear term needs it; 2 when
-a real first layer or an input code needs it; else 1; all load): one ``.npz`` archive
-(deflate-compressed zip of ``.npy`` arrays), read with ``allow_pickle=False``.  ``header``
-is UTF-8 JSON stored as a uint8 array (format name, version, sizes, how to restore the
-class labels, the first layer's kind, whether an input code keeps the raw features);
+**File format** (:data:`FORMAT_VERSION` 4, written only when the task is regression; 3
+when a linear term needs it; 2 when a real first layer or an input code needs it; else 1;
+all load): one ``.npz`` archive (deflate-compressed zip of ``.npy`` arrays).  ``header`` is
+UTF-8 JSON stored as a uint8 array (format name, version, sizes, the task, for a regression
+the number of dimensions of its target, how to restore the class labels, the first layer's
+kind, whether an input code keeps the raw features); a header without a task (versions 1
+to 3) is a classification.
 ``layer{k}.bits`` is ``np.packbits`` of the row-major :math:`(N_\text{out}, N_\text{in})`
 sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose matrix is
 ``layer0.weight``); ``layer0.threshold`` holds :math:`v_i`, ``layer{k}.threshold`` for
@@ -101,6 +103,16 @@ sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose m
 ``code.threshold`` for an input code; ``head.weight``, ``head.bias``; ``classes``
 (numbers, or strings as a fixed-width unicode array); ``input.offset`` and ``input.scale``
 when present; ``linear.coef`` and ``linear.intercept`` (float64) for a linear term.
+
+**Saving and loading.**  :meth:`~PackedBinaryNetwork.save` to a path writes a temporary
+file in the same directory, flushes it to disk and renames it onto the path, so that an
+interrupted save leaves a file already there as it was.  :meth:`~PackedBinaryNetwork.load`
+reads without pickle and checks the file before it allocates: the JSON header is at most
+1 MiB; each array's ``.npy`` header (shape, dtype) must match the size the header's
+sizes imply and the size the zip directory records for it, and no member may claim more
+bytes than its compressed bytes can expand to.  A file that is not such a network, or is
+damaged, raises :class:`PackedFormatError`, as do parameters that are NaN (or infinite
+where only a first-layer or input-code threshold may be).
 
 This module imports numpy only (the torch model is read by :mod:`sklearn_bnn.nn.bridge`).
 The file can be copied next to an application and used without the rest of the package (with
@@ -112,6 +124,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -129,6 +143,7 @@ __all__ = [
     "PackedBinaryNetwork",
     "PackedFormatError",
     "PackedLayer",
+    "TASKS",
     "linear_term",
     "thermometer_code",
 ]
@@ -136,8 +151,11 @@ __all__ = [
 #: Format name stored in the header of every saved file.
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
-#: newer version are refused with a :class:`PackedFormatError`.
-FORMAT_VERSION = 3
+#: newer version are refused with a :class:`PackedFormatError`.  4: the task is recorded
+#: (written as the oldest version that holds the network, 4 for a regression).
+FORMAT_VERSION = 4
+#: What a network's outputs are: logits of classes, or the predicted targets themselves.
+TASKS = ("classification", "regression")
 
 # Rows per block of the forward pass (bounds the working memory for large X).
 _BLOCK_ROWS = 4096
@@ -163,15 +181,35 @@ class PackedFormatError(ValueError):
     """
 
 
-# What numpy, zipfile and json raise on foreign or damaged archives.
-_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, zlib.error)
+# What numpy, zipfile, zlib, struct and json raise on foreign or damaged archives
+# (RecursionError and NotImplementedError are RuntimeErrors; UnicodeDecodeError and
+# json.JSONDecodeError are ValueErrors).
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    LookupError,
+    EOFError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+# Bounds of the reader: a crafted file is refused before it costs memory.
+_MAX_HEADER_BYTES = 1 << 20  # the JSON header
+_MAX_MEMBERS = 4096  # arrays in one archive
+_DEFLATE_MAX_RATIO = 1032  # deflate expands its input at most about 1032 times
+_READ_CHUNK = 1 << 20  # bytes decompressed at a time
+_ITEMSIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8)}
 
 
 # ----------------------------------------------------------------------------- popcount
 _POPCOUNT_TABLE = np.array([(i).bit_count() for i in range(256)], dtype=np.uint8)
 
 
-def _bitwise_count_table(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _bitwise_count_table(words: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Popcount of each uint64 via a byte lookup table (numpy < 2.0 has no bitwise_count)."""
     octets = words.view(np.uint8).reshape(*words.shape, 8)
     return np.sum(_POPCOUNT_TABLE[octets], axis=-1, dtype=np.uint8, out=out)
@@ -513,8 +551,8 @@ class LinearTerm:
                 f"and intercept of shape ({n_outputs},); got {coef.shape} and "
                 f"{intercept.shape}."
             )
-        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-            raise ValueError("the linear term's coef and intercept must be finite.")
+        _check_finite("linear_coef", coef)
+        _check_finite("linear_intercept", intercept)
         self.linear_coef, self.linear_intercept = coef, intercept
 
     def _add_linear(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -536,12 +574,28 @@ class LinearTerm:
 
 
 class LogitReadout:
-    """The classifier read-out of a packed network's ``logits(X)``: scores, softmax, labels.
+    """The read-out of a packed network's ``logits(X)``: a classifier's or a regressor's.
 
     Shared by :class:`PackedBinaryNetwork` and
     :class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`: a subclass provides
-    ``logits(X)`` (float64) and ``classes_``.
+    ``logits(X)`` (float64), ``classes_``, ``task`` and ``target_ndim``.  With
+    ``task="classification"`` the logits are scores of the classes; with
+    ``task="regression"`` (a regressor's export, whose head carries the target scaling) they
+    are the predictions, and the class methods raise.
     """
+
+    #: ``"classification"`` or ``"regression"`` (:data:`TASKS`).
+    task = "classification"
+    #: Regression only: 1 when ``predict`` returns shape (n_samples,), 2 for
+    #: (n_samples, n_outputs), as the ``y`` the regressor was fitted on; None otherwise.
+    target_ndim = None
+
+    def _classifier_only(self, method: str) -> None:
+        if self.task != "classification":
+            raise ValueError(
+                f"{method} applies to a classification network; this one has "
+                f"task={self.task!r} (its logits are the predictions): use predict or logits."
+            )
 
     def decision_function(self, X) -> np.ndarray:
         """Logits; for two classes, as scikit-learn, ``logit[1] - logit[0]``.
@@ -553,12 +607,25 @@ class LogitReadout:
         Returns
         -------
         scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+
+        Raises
+        ------
+        ValueError
+            The network's task is regression.
         """
+        self._classifier_only("decision_function")
         z = self.logits(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X) -> np.ndarray:
-        """Softmax of the logits, float64, shape (n_samples, n_classes)."""
+        """Softmax of the logits, float64, shape (n_samples, n_classes).
+
+        Raises
+        ------
+        ValueError
+            The network's task is regression.
+        """
+        self._classifier_only("predict_proba")
         z = self.logits(X)
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
@@ -566,8 +633,45 @@ class LogitReadout:
         return z
 
     def predict(self, X) -> np.ndarray:
-        """Class labels (``classes_``) of the largest logit, shape (n_samples,)."""
-        return self.classes_[self.logits(X).argmax(axis=1)]
+        """Class labels (``classes_``) of the largest logit, shape (n_samples,); for a
+        regression, the logits: shape (n_samples,) when ``target_ndim`` is 1, else
+        (n_samples, n_outputs)."""
+        z = self.logits(X)
+        if self.task == "regression":
+            return z[:, 0] if self.target_ndim == 1 else z
+        return self.classes_[z.argmax(axis=1)]
+
+
+def _check_task(task, target_ndim, n_outputs: int) -> tuple[str, int | None]:
+    """The task and, for a regression, the target's number of dimensions (default: 1 for
+    one output, else 2); ValueError when they do not fit ``n_outputs``."""
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
+    if task == "classification":
+        if target_ndim is not None:
+            raise ValueError("target_ndim applies to task='regression' only.")
+        return task, None
+    if target_ndim is None:
+        target_ndim = 1 if n_outputs == 1 else 2
+    if target_ndim not in (1, 2) or (target_ndim == 1 and n_outputs != 1):
+        raise ValueError(
+            f"target_ndim={target_ndim!r} does not fit {n_outputs} outputs: use 1 (one output, "
+            "predictions of shape (n_samples,)) or 2."
+        )
+    return task, int(target_ndim)
+
+
+def _check_finite(name: str, array, allow_inf: bool = False) -> None:
+    """ValueError naming ``name`` when the float ``array`` holds NaN (or, unless
+    ``allow_inf``, an infinity)."""
+    array = np.asarray(array)
+    if array.dtype.kind != "f":
+        return
+    if allow_inf:
+        if np.isnan(array).any():
+            raise ValueError(f"{name} contains NaN.")
+    elif not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
 
 
 class PackedBinaryNetwork(LinearTerm, LogitReadout):
@@ -597,6 +701,20 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         ``"auto"`` is ``"native"`` where the compiled kernel loads, else ``"matmul"``.
     linear_coef, linear_intercept : ndarray, default=None
         A real linear term of the input added to the logits (:class:`LinearTerm`).
+    task : {"classification", "regression"}, default="classification"
+        What the logits are (:class:`LogitReadout`): scores of ``classes``, or, for the
+        export of a :class:`~sklearn_bnn.BinaryNetRegressor` (head with the target scaling
+        folded in), the predictions, returned by :meth:`predict`.
+    target_ndim : {1, 2}, default=None
+        Regression only: ``predict`` returns shape ``(n_samples,)`` (1) or
+        ``(n_samples, n_outputs)`` (2); ``None``: 1 for one output, else 2.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes or dtypes, or NaN parameters: infinite ones too, except the
+        first layer's thresholds and the input code's (where :math:`\pm\infty` means never
+        or always :math:`+1`).
 
     Attributes
     ----------
@@ -646,6 +764,8 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         backend: str = DEFAULT_BACKEND,
         linear_coef: np.ndarray | None = None,
         linear_intercept: np.ndarray | None = None,
+        task: str = "classification",
+        target_ndim: int | None = None,
     ) -> None:
         if not layers:
             raise ValueError("a PackedBinaryNetwork needs at least one binary layer")
@@ -659,6 +779,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         self.code = code
         self.backend = backend
         self._check()
+        self.task, self.target_ndim = _check_task(task, target_ndim, n_outputs)
         self.set_linear(linear_coef, linear_intercept)
         self._kernels: dict[str, list] = {}
         self._first = None
@@ -738,6 +859,23 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
                 raise ValueError(f"{name} must have shape ({self.n_features_in_},)")
         if (self.input_offset is None) != (self.input_scale is None):
             raise ValueError("give both input_offset and input_scale, or neither")
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """ValueError naming the first parameter that is NaN, or infinite where it may not."""
+        for k, layer in enumerate(self.layers):
+            _check_finite(f"layers[{k}].threshold", layer.threshold, allow_inf=k == 0)
+            if layer.weight is not None:
+                _check_finite(f"layers[{k}].weight", layer.weight)
+        if self.code is not None:
+            _check_finite("code.threshold", self.code.threshold, allow_inf=True)
+        _check_finite("head_weight", self.head_weight)
+        _check_finite("head_bias", self.head_bias)
+        for name in ("input_offset", "input_scale", "linear_coef", "linear_intercept"):
+            if getattr(self, name) is not None:
+                _check_finite(name, getattr(self, name))
+        if self.input_scale is not None and (self.input_scale == 0).any():
+            raise ValueError("input_scale contains 0.")
 
     @property
     def n_features_in_(self) -> int:
@@ -769,16 +907,17 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         return sum(self.layer_nbytes()) + scaling_bytes + code + self._linear_nbytes()
 
     def __repr__(self) -> str:
+        outputs = f"n_classes={len(self.classes_)}"
+        if self.task != "classification":
+            outputs = f"n_outputs={len(self.head_bias)}, task={self.task!r}"
         return (
             f"PackedBinaryNetwork(n_features_in={self.n_features_in_}, "
-            f"hidden_layer_sizes={self.hidden_layer_sizes}, n_classes={len(self.classes_)}, "
+            f"hidden_layer_sizes={self.hidden_layer_sizes}, {outputs}, "
             f"nbytes={self.nbytes}, backend={self.backend!r})"
         )
 
     # ------------------------------------------------------------------ export
-    def to_c(
-        self, directory, name: str = "bnn", word_bits: int = 64, task: str = "classification"
-    ):
+    def to_c(self, directory, name: str = "bnn", word_bits: int = 64, task: str | None = None):
         """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
 
         Packed weight words, thresholds and the float head as ``static const`` arrays, no
@@ -798,10 +937,11 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             Prefix of the files and of every C symbol; a C identifier.
         word_bits : {64, 32}, default=64
             Width of the packed words (``uint64_t`` or ``uint32_t``).
-        task : {"classification", "regression"}, default="classification"
+        task : {"classification", "regression"}, default=None
             The entry points written: class index and probabilities, or real outputs
-            (for :meth:`BinaryNetRegressor.export_binary
-            <sklearn_bnn.BinaryNetRegressor.export_binary>`).
+            (the export of :meth:`BinaryNetRegressor.export_binary
+            <sklearn_bnn.BinaryNetRegressor.export_binary>`).  ``None``: the network's own
+            :attr:`task`; naming the other one raises ``ValueError``.
 
         Returns
         -------
@@ -937,6 +1077,10 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     def save(self, file) -> None:
         """Write the network to one ``.npz`` file, without pickle.
 
+        A path is written atomically: a temporary file in the same directory, flushed to
+        disk, then renamed onto the path, so that an interrupted save leaves a file already
+        at the path unchanged.
+
         Parameters
         ----------
         file : str, os.PathLike or binary file object
@@ -945,8 +1089,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         classes, classes_dtype = _classes_to_array(self.classes_)
         header = {
             "format": FORMAT_NAME,
-            # the layout of format 1 unless a real first layer or a code needs format 2,
-            # so that older readers still load all-binary networks
+            # the oldest layout that holds the network, so that older readers load it
             "version": self._format_version(),
             "n_features_in": self.n_features_in_,
             "layer_sizes": list(self.hidden_layer_sizes),
@@ -957,6 +1100,8 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             "first_layer": "binary" if self.layers[0].weight is None else "real",
             "code": None if self.code is None else {"keep_raw": bool(self.code.keep_raw)},
             "linear": self.linear_coef is not None,
+            "task": self.task,
+            "target_ndim": self.target_ndim,
         }
         arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
         for k, layer in enumerate(self.layers):
@@ -974,14 +1119,12 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             arrays["input.offset"] = self.input_offset
             arrays["input.scale"] = self.input_scale
         arrays.update(self._linear_arrays())
-        if isinstance(file, (str, os.PathLike)):
-            with open(file, "wb") as f:
-                np.savez_compressed(f, **arrays)
-        else:
-            np.savez_compressed(file, **arrays)
+        _write_npz(file, arrays)
 
     def _format_version(self) -> int:
         """The oldest layout that holds this network, so that older readers load it."""
+        if self.task != "classification":
+            return 4
         if self.linear_coef is not None:
             return 3
         return 2 if self.code is not None or self.layers[0].weight is not None else 1
@@ -990,9 +1133,13 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     def load(cls, file, *, backend: str = DEFAULT_BACKEND) -> PackedBinaryNetwork:
         """Read a network written by :meth:`save`.
 
+        Every array's declared shape and size are checked against the header and the
+        archive before it is read (module docstring), so a damaged or crafted file is
+        refused before it allocates more than its arrays' declared sizes.
+
         Parameters
         ----------
-        file : str, os.PathLike or binary file object
+        file : str, os.PathLike or binary file object (seekable)
         backend : {"auto", "native", "matmul", "popcount"}, default="auto"
 
         Returns
@@ -1002,8 +1149,9 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         Raises
         ------
         PackedFormatError
-            The file is not such a network, is corrupted, or was written by a newer
-            format version.  (A missing file raises ``FileNotFoundError``.)
+            The file is not such a network, is corrupted, holds NaN (or misplaced infinite)
+            parameters, or was written by a newer format version.  (A missing file raises
+            ``FileNotFoundError``.)
         """
         _check_backend(backend)
         name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else "the file"
@@ -1016,86 +1164,323 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
     def _read(cls, f, name: str, backend: str) -> PackedBinaryNetwork:
         bad = f"{name} is not a readable {FORMAT_NAME} file"
         try:
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise PackedFormatError(f"{bad}: not an .npz archive")
-            with npz:
-                if "header" not in npz.files:
-                    raise PackedFormatError(f"{bad}: no header")
-                header = json.loads(npz["header"].tobytes().decode("utf-8"))
+            with _NpzReader(f, bad) as archive:
+                header = archive.header()
                 _check_header(header, bad)
-                n_layers = len(header["layer_sizes"])
-                arrays = {key: npz[key] for key in _expected_keys(n_layers, header)}
-            n_inputs = header.get("n_network_inputs", header["n_features_in"])
-            sizes = [n_inputs, *header["layer_sizes"]]
-            layers = [
-                PackedLayer(
-                    (n_out, n_in),
-                    arrays[f"layer{k}.bits"],
-                    arrays[f"layer{k}.threshold"],
-                    arrays.get(f"layer{k}.weight"),
-                )
-                for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
-            ]
-            code = None
-            if header.get("code") is not None:
-                code = InputCode(
-                    header["n_features_in"],
-                    arrays["code.feature"],
-                    arrays["code.threshold"],
-                    bool(header["code"]["keep_raw"]),
-                )
-            classes = arrays["classes"]
-            if header.get("classes_dtype") == "object":
-                classes = classes.astype(object)
-            return cls(
-                layers,
-                arrays["head.weight"],
-                arrays["head.bias"],
-                classes,
-                input_offset=arrays.get("input.offset"),
-                input_scale=arrays.get("input.scale"),
-                code=code,
-                backend=backend,
-                linear_coef=arrays.get("linear.coef"),
-                linear_intercept=arrays.get("linear.intercept"),
-            )
+                expected = _expected_arrays(header, bad)
+                arrays = archive.read_all(expected)
+            _check_finite_arrays(arrays, bad, ("layer0.threshold", "code.threshold"))
+            return cls._from_arrays(header, arrays, backend)
         except PackedFormatError:
             raise
         except _READ_ERRORS as exc:
             raise PackedFormatError(f"{bad} ({type(exc).__name__}: {exc})") from exc
 
+    @classmethod
+    def _from_arrays(cls, header: dict, arrays: dict, backend: str) -> PackedBinaryNetwork:
+        """The network of a checked header and its arrays."""
+        n_inputs = header.get("n_network_inputs", header["n_features_in"])
+        sizes = [n_inputs, *header["layer_sizes"]]
+        layers = [
+            PackedLayer(
+                (n_out, n_in),
+                arrays[f"layer{k}.bits"],
+                arrays[f"layer{k}.threshold"],
+                arrays.get(f"layer{k}.weight"),
+            )
+            for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+        ]
+        code = None
+        if header.get("code") is not None:
+            code = InputCode(
+                header["n_features_in"],
+                arrays["code.feature"],
+                arrays["code.threshold"],
+                bool(header["code"]["keep_raw"]),
+            )
+        classes = arrays["classes"]
+        if header.get("classes_dtype") == "object":
+            classes = classes.astype(object)
+        return cls(
+            layers,
+            arrays["head.weight"],
+            arrays["head.bias"],
+            classes,
+            input_offset=arrays.get("input.offset"),
+            input_scale=arrays.get("input.scale"),
+            code=code,
+            backend=backend,
+            linear_coef=arrays.get("linear.coef"),
+            linear_intercept=arrays.get("linear.intercept"),
+            task=header.get("task", "classification"),
+            target_ndim=header.get("target_ndim"),
+        )
+
+
+# ----------------------------------------------------------------------------- writing
+def _write_npz(file, arrays: dict) -> None:
+    """Write ``arrays`` as one compressed ``.npz``; a path atomically, keeping its name.
+
+    A path (str or os.PathLike) is written to a new temporary file in the same directory
+    (created with the permissions ``open(path, "wb")`` would give), flushed and fsynced,
+    then renamed onto the path with :func:`os.replace`, and the directory fsynced where the
+    system allows.  On any exception, ``KeyboardInterrupt`` included, the temporary is
+    removed and a file already at the path is left as it was.  A symbolic link at the path
+    is followed (its target is replaced).  A file object is written directly.
+
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+    arrays : dict of str to ndarray
+    """
+    if not isinstance(file, (str, os.PathLike)):
+        np.savez_compressed(file, **arrays)
+        return
+    path = os.path.realpath(os.fspath(file))
+    directory, base = os.path.split(path)
+    fd, temporary = _create_temporary(directory, base)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _create_temporary(directory: str, base: str) -> tuple[int, str]:
+    """A new file ``.<base>.<random>.tmp`` in ``directory``, opened for writing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temporary = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable, where the system can open a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------- reading
+class _NpzReader:
+    """The ``.npy`` members of an ``.npz`` archive, each size checked before it is read.
+
+    Opening reads the zip directory only (at most ``_MAX_MEMBERS`` entries).  For each
+    member, :meth:`declared` reads its ``.npy`` header (shape, dtype, order) and checks it
+    against the zip directory: the member's uncompressed size must be exactly the header
+    plus the declared data; a stored member's compressed size equals it, a deflated
+    member's compressed bytes must be able to expand to it, and no member may claim more
+    compressed bytes than the archive holds.  :meth:`read_all` first checks every
+    expected member's declared shape and dtype, then reads them (allocating the declared
+    bytes only).  Every refusal is a :class:`PackedFormatError` that starts with ``bad``.
+
+    Parameters
+    ----------
+    f : seekable binary file object
+    bad : str
+        The start of every error message (``"<name> is not a readable ... file"``).
+    """
+
+    def __init__(self, f, bad: str) -> None:
+        self.bad = bad
+        position = f.tell()
+        size = f.seek(0, os.SEEK_END) - position
+        f.seek(position)
+        if f.read(6) == b"\x93NUMPY":
+            raise PackedFormatError(f"{bad}: not an .npz archive (a single .npy array)")
+        f.seek(position)
+        try:
+            self.zip = zipfile.ZipFile(f)
+        except zipfile.BadZipFile as exc:
+            raise PackedFormatError(f"{bad}: not an .npz archive ({exc})") from exc
+        infos = self.zip.infolist()
+        if len(infos) > _MAX_MEMBERS:
+            self.zip.close()
+            raise PackedFormatError(f"{bad}: {len(infos)} members, more than {_MAX_MEMBERS}")
+        self.size = size
+        self.members = {info.filename: info for info in infos}
+        self._declared: dict[str, tuple] = {}
+
+    def __enter__(self) -> _NpzReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zip.close()
+
+    def has(self, key: str) -> bool:
+        """Whether the archive holds the array ``key``."""
+        return f"{key}.npy" in self.members
+
+    def _info(self, key: str) -> zipfile.ZipInfo:
+        info = self.members.get(f"{key}.npy")
+        if info is None:
+            raise PackedFormatError(f"{self.bad}: no array {key!r}")
+        if info.flag_bits & 0x1:
+            raise PackedFormatError(f"{self.bad}: array {key!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED:
+            limit = info.compress_size
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            limit = _DEFLATE_MAX_RATIO * info.compress_size + 1024
+        else:
+            raise PackedFormatError(
+                f"{self.bad}: array {key!r} has compression method {info.compress_type}"
+            )
+        if info.compress_size > self.size or info.file_size > limit:
+            raise PackedFormatError(
+                f"{self.bad}: array {key!r} claims {info.file_size} bytes from "
+                f"{info.compress_size} compressed bytes, in an archive of {self.size} bytes"
+            )
+        return info
+
+    def declared(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        """Shape and dtype in the ``.npy`` header of ``key``, checked against the archive."""
+        if key not in self._declared:
+            info = self._info(key)
+            with self.zip.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise PackedFormatError(f"{self.bad}: array {key!r} has .npy {version}")
+                offset = member.tell()
+            _check_dtype(dtype, key, self.bad)
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if offset + nbytes != info.file_size:
+                raise PackedFormatError(
+                    f"{self.bad}: array {key!r} declares {nbytes} bytes of data, its member "
+                    f"holds {info.file_size - offset}"
+                )
+            self._declared[key] = (tuple(shape), dtype, bool(fortran), offset, nbytes)
+        return self._declared[key][:2]
+
+    def read_all(self, expected: dict) -> dict[str, np.ndarray]:
+        """The arrays named in ``expected`` (key -> (shape, dtype kinds)), every declared
+        shape and dtype checked before any is read."""
+        for key, (shape, kinds) in expected.items():
+            declared, dtype = self.declared(key)
+            if declared != tuple(shape):
+                raise PackedFormatError(
+                    f"{self.bad}: array {key!r} has shape {declared}, the header implies "
+                    f"{tuple(shape)}"
+                )
+            if dtype.kind not in kinds:
+                raise PackedFormatError(f"{self.bad}: array {key!r} has dtype {dtype}")
+        return {key: self.read(key) for key in expected}
+
+    def read(self, key: str) -> np.ndarray:
+        """The array ``key``, after :meth:`declared` (decompressed a chunk at a time)."""
+        self.declared(key)
+        shape, dtype, fortran, offset, nbytes = self._declared[key]
+        data = np.empty(nbytes, np.uint8)
+        with self.zip.open(self.members[f"{key}.npy"]) as member:
+            member.read(offset)
+            position = 0
+            while position < nbytes:
+                chunk = member.read(min(_READ_CHUNK, nbytes - position))
+                if not chunk:
+                    raise PackedFormatError(f"{self.bad}: array {key!r} is truncated")
+                data[position : position + len(chunk)] = np.frombuffer(chunk, np.uint8)
+                position += len(chunk)
+            member.read()  # the rest (nothing): zipfile checks the CRC at the end
+        array = data.view(dtype)
+        if not dtype.isnative:
+            array = array.astype(dtype.newbyteorder("="))
+        return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+    def header(self) -> dict:
+        """The JSON header (at most ``_MAX_HEADER_BYTES``), a dict."""
+        if not self.has("header"):
+            raise PackedFormatError(f"{self.bad}: no header")
+        shape, dtype = self.declared("header")
+        if dtype != np.uint8 or len(shape) != 1 or shape[0] > _MAX_HEADER_BYTES:
+            raise PackedFormatError(f"{self.bad}: the header is not a uint8 text of at most "
+                                    f"{_MAX_HEADER_BYTES} bytes")
+        header = json.loads(self.read("header").tobytes().decode("utf-8"))
+        if not isinstance(header, dict):
+            raise PackedFormatError(f"{self.bad}: the header is not a JSON object")
+        return header
+
+
+def _check_dtype(dtype: np.dtype, key: str, bad: str) -> None:
+    """Numbers, booleans or fixed-width unicode only (no objects, no records)."""
+    if dtype.kind == "U" and dtype.itemsize > 0:
+        return
+    if dtype.kind not in _ITEMSIZES or dtype.itemsize not in _ITEMSIZES[dtype.kind]:
+        raise PackedFormatError(f"{bad}: array {key!r} has dtype {dtype}")
+
+
+def _check_finite_arrays(arrays: dict, bad: str, may_be_infinite=()) -> None:
+    """PackedFormatError naming the first float array that is NaN, or infinite where only
+    the keys in ``may_be_infinite`` may be."""
+    for key, array in arrays.items():
+        if key in ("header", "classes"):
+            continue
+        try:
+            _check_finite(f"array {key!r}", array, allow_inf=key in may_be_infinite)
+        except ValueError as exc:
+            raise PackedFormatError(f"{bad}: {exc}") from None
+
 
 # ----------------------------------------------------------------------------- helpers
 def read_format_name(file) -> str | None:
     """The format named in the header of a saved network (``None`` when it names none);
-    a file object is left at the position it had."""
-    position = file.tell() if hasattr(file, "read") else None
+    a file object is left at the position it had.
+
+    Raises
+    ------
+    PackedFormatError
+        The file is not an ``.npz`` archive with a readable header.
+    """
+    bad = f"{_describe(file)} is not a saved sklearn-bnn network"
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as f:
+            return read_format_name(f)
+    position = file.tell()
     try:
-        with np.load(file, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile) or "header" not in npz.files:
-                raise PackedFormatError(f"{_describe(file)} is not a saved sklearn-bnn network")
-            header = json.loads(npz["header"].tobytes().decode("utf-8"))
+        with _NpzReader(file, bad) as archive:
+            header = archive.header()
     except PackedFormatError:
         raise
     except _READ_ERRORS as exc:
-        raise PackedFormatError(f"{_describe(file)} is not a saved sklearn-bnn network "
-                                f"({type(exc).__name__}: {exc})") from exc
+        raise PackedFormatError(f"{bad} ({type(exc).__name__}: {exc})") from exc
     finally:
-        if position is not None:
-            file.seek(position)
-    return header.get("format") if isinstance(header, dict) else None
+        file.seek(position)
+    return header.get("format")
 
 
 def _describe(file) -> str:
     return repr(os.fspath(file)) if isinstance(file, str | os.PathLike) else "the file"
 
 
+def _is_count(value, minimum: int = 1) -> bool:
+    return type(value) is int and value >= minimum
+
+
 def _check_header(header, bad: str) -> None:
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+    if header.get("format") != FORMAT_NAME:
         raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
     version = header.get("version")
-    if not isinstance(version, int) or version < 1:
+    if not _is_count(version):
         raise PackedFormatError(f"{bad}: invalid format version {version!r}")
     if version > FORMAT_VERSION:
         raise PackedFormatError(
@@ -1104,26 +1489,57 @@ def _check_header(header, bad: str) -> None:
         )
     sizes = header.get("layer_sizes")
     if (
-        not isinstance(header.get("n_features_in"), int)
+        not _is_count(header.get("n_features_in"))
+        or not _is_count(header.get("n_outputs"))
+        or not _is_count(header.get("n_network_inputs", 1))
         or not isinstance(sizes, list)
         or not sizes
-        or not all(isinstance(s, int) and s > 0 for s in sizes)
+        or not all(_is_count(s) for s in sizes)
     ):
         raise PackedFormatError(f"{bad}: invalid sizes in the header")
+    code = header.get("code")
+    if code is not None and not (isinstance(code, dict) and type(code.get("keep_raw")) is bool):
+        raise PackedFormatError(f"{bad}: invalid input code in the header")
+    if header.get("first_layer", "binary") not in ("binary", "real"):
+        raise PackedFormatError(f"{bad}: invalid first layer kind in the header")
+    _check_header_task(header, bad)
 
 
-def _expected_keys(n_layers: int, header: dict) -> list[str]:
-    keys = [f"layer{k}.{part}" for k in range(n_layers) for part in ("bits", "threshold")]
-    keys += ["head.weight", "head.bias", "classes"]
-    if header.get("input_scaling"):
-        keys += ["input.offset", "input.scale"]
-    if header.get("first_layer") == "real":
-        keys += ["layer0.weight"]
+def _check_header_task(header: dict, bad: str) -> None:
+    """The task (absent: classification, as every file before version 4) and target_ndim."""
+    task = header.get("task", "classification")
+    target_ndim = header.get("target_ndim")
+    if task not in TASKS or not (target_ndim is None or type(target_ndim) is int):
+        raise PackedFormatError(f"{bad}: invalid task {task!r} in the header")
+
+
+def _expected_arrays(header: dict, bad: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each array the header implies: key -> (shape, accepted dtype kinds)."""
+    n_features, n_outputs = header["n_features_in"], header["n_outputs"]
+    sizes = [header.get("n_network_inputs", n_features), *header["layer_sizes"]]
+    real = header.get("first_layer") == "real"
+    out = {}
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        n_bytes = 0 if real and k == 0 else -(-n_out * n_in // 8)
+        out[f"layer{k}.bits"] = ((n_bytes,), "u")
+        out[f"layer{k}.threshold"] = ((n_out,), "f" if k == 0 else "i")
+    if real:
+        out["layer0.weight"] = ((sizes[1], sizes[0]), "f")
     if header.get("code") is not None:
-        keys += ["code.feature", "code.threshold"]
+        n_bits = sizes[0] - n_features * header["code"]["keep_raw"]
+        if n_bits < 0:
+            raise PackedFormatError(f"{bad}: the input code's sizes do not add up")
+        out["code.feature"] = ((n_bits,), "iu")
+        out["code.threshold"] = ((n_bits,), "f")
+    out["head.weight"] = ((n_outputs, sizes[-1]), "f")
+    out["head.bias"] = ((n_outputs,), "f")
+    out["classes"] = ((n_outputs,), "biufU")
+    if header.get("input_scaling"):
+        out["input.offset"] = out["input.scale"] = ((n_features,), "f")
     if header.get("linear"):
-        keys += ["linear.coef", "linear.intercept"]
-    return keys
+        out["linear.coef"] = ((n_features, n_outputs), "f")
+        out["linear.intercept"] = ((n_outputs,), "f")
+    return out
 
 
 def _classes_to_array(classes: np.ndarray) -> tuple[np.ndarray, str | None]:

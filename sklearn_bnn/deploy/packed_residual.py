@@ -27,11 +27,17 @@ float32 products in float64 and round once to float32, in BLAS orders that may d
 head (float64 here, float32 in torch: logits agree to about 1e-6, labels differ only where
 the two largest logits are that close).
 
-**File format**: one ``.npz`` (``allow_pickle=False``): ``header`` (UTF-8 JSON as uint8:
-format name and version, sizes, class dtype, input code flag), ``first.weight``,
-``first.bias``, ``first.scale``, ``blocks.bits`` (``np.packbits`` of the
+**File format** (:data:`FORMAT_VERSION` 3, written only for a regression; 2 with a linear
+term; else 1; all load): one ``.npz`` archive: ``header`` (UTF-8 JSON as uint8: format name
+and version, sizes, class dtype, input code flag, the task and, for a regression, the
+target's number of dimensions; no task, as before version 3, is a classification),
+``first.weight``, ``first.bias``, ``first.scale``, ``blocks.bits`` (``np.packbits`` of the
 ``(n_blocks, N, N)`` signs, 1 for +1), ``blocks.coef``, ``blocks.offset``, ``head.weight``,
-``head.bias``, ``classes``, and ``code.feature``/``code.threshold`` for an input code.
+``head.bias``, ``classes``, ``code.feature``/``code.threshold`` for an input code and
+``linear.coef``/``linear.intercept`` for a linear term.  Saving and loading are those of
+:mod:`sklearn_bnn.deploy.packed`: a path is written atomically under its exact name, and
+every array's declared shape and size is checked before it is read; a malformed file or a
+non-finite parameter raises :class:`~sklearn_bnn.deploy.packed.PackedFormatError`.
 
 This module imports numpy only (the torch module is read by :mod:`sklearn_bnn.nn.bridge`).
 """
@@ -39,15 +45,30 @@ This module imports numpy only (the torch module is read by :mod:`sklearn_bnn.nn
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
-from .packed import InputCode, LinearTerm, LogitReadout
+from .packed import (
+    _READ_ERRORS,
+    InputCode,
+    LinearTerm,
+    LogitReadout,
+    PackedFormatError,
+    _bitwise_count,
+    _check_finite,
+    _check_finite_arrays,
+    _check_task,
+    _is_count,
+    _NpzReader,
+    _write_npz,
+)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
 
 FORMAT_NAME = "sklearn-bnn-packed-residual"
-FORMAT_VERSION = 2  # 2: an optional linear term (written as 1 without one)
+#: 2: an optional linear term; 3: the task recorded (each written only when needed).
+FORMAT_VERSION = 3
 #: Backends for the dot products of the binary blocks (identical integers).
 BACKENDS = ("matmul", "popcount")
 _BLOCK_ROWS = 4096
@@ -64,7 +85,7 @@ def _pack_rows(on: np.ndarray) -> np.ndarray:
 def _dot_popcount(on: np.ndarray, words: np.ndarray, n_in: int) -> np.ndarray:
     """:math:`N - 2\\,\\operatorname{popcount}(s_i \\oplus u)` for every row and unit."""
     x = _pack_rows(on)  # (n, W)
-    mismatch = np.bitwise_count(x[:, None, :] ^ words[None, :, :]).sum(-1, dtype=np.int64)
+    mismatch = _bitwise_count(x[:, None, :] ^ words[None, :, :]).sum(-1, dtype=np.int64)
     return (n_in - 2 * mismatch).astype(np.float32)
 
 
@@ -97,6 +118,17 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
     code : InputCode, optional
         Input code applied before the first layer.
     backend : {"matmul", "popcount"}, default="matmul"
+    task : {"classification", "regression"}, default="classification"
+        What the logits are (:class:`~sklearn_bnn.deploy.packed.LogitReadout`).
+    target_ndim : {1, 2}, default=None
+        Regression only: shape of ``predict``, as in
+        :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes, or a NaN or infinite parameter (NaN only for the input code's
+        thresholds).
 
     Examples
     --------
@@ -115,7 +147,8 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     def __init__(self, first_weight, first_bias, first_scale, signs, coef, offset,
                  head_weight, head_bias, classes=None, code: InputCode | None = None,
-                 backend: str = "matmul"):
+                 backend: str = "matmul", *, task: str = "classification",
+                 target_ndim: int | None = None):
         self.first_weight = np.asarray(first_weight, np.float32)
         self.first_bias = np.asarray(first_bias, np.float32)
         self.first_scale = np.float32(first_scale)
@@ -133,11 +166,32 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         self.backend = backend
         width = len(self.first_bias)
         n_blocks = len(self.signs)
-        if self.signs.shape != (n_blocks, width, width) or self.coef.shape != (n_blocks, width) \
-                or self.offset.shape != (n_blocks, width) or len(self.classes_) != n_out:
+        if self.signs.ndim != 3 or self.signs.shape != (n_blocks, width, width) \
+                or self.coef.shape != (n_blocks, width) or self.offset.shape != (n_blocks, width) \
+                or self.first_bias.ndim != 1 or self.first_weight.ndim != 2 \
+                or self.first_weight.shape[0] != width or self.head_bias.ndim != 1 \
+                or self.head_weight.shape != (n_out, width) or self.classes_.shape != (n_out,):
             raise ValueError("inconsistent shapes of the residual network's arrays.")
         self.n_features_in_ = code.n_features if code is not None else self.first_weight.shape[1]
+        if code is not None:
+            code.check()
+            if code.n_outputs != self.first_weight.shape[1]:
+                raise ValueError(
+                    f"the input code gives {code.n_outputs} inputs, the first layer reads "
+                    f"{self.first_weight.shape[1]}"
+                )
+        self._check_values()
+        self.task, self.target_ndim = _check_task(task, target_ndim, n_out)
         self._kernels = None
+
+    def _check_values(self) -> None:
+        """ValueError naming the first parameter that is NaN or infinite."""
+        for name in ("first_weight", "first_bias", "first_scale", "coef", "offset",
+                     "head_weight", "head_bias", "linear_coef", "linear_intercept"):
+            if getattr(self, name) is not None:
+                _check_finite(name, getattr(self, name))
+        if self.code is not None:
+            _check_finite("code.threshold", self.code.threshold, allow_inf=True)
 
     # ------------------------------------------------------------------ building
     # ----------------------------------------------------------------- inference
@@ -222,14 +276,23 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     # ------------------------------------------------------------------ files
     def save(self, file) -> None:
-        """Write one ``.npz`` file (no pickle)."""
+        """Write one ``.npz`` file (no pickle); a path atomically, under its exact name.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Written as given (no ``.npz`` suffix is added).
+        """
         classes = self.classes_
         kind = "str" if classes.dtype.kind in "OUS" else "num"
         header = {
-            "format": FORMAT_NAME, "version": 1 if self.linear_coef is None else 2,
+            "format": FORMAT_NAME, "version": self._format_version(),
             "n_blocks": len(self.signs), "classes": kind, "code": self.code is not None,
             "keep_raw": bool(self.code.keep_raw) if self.code is not None else None,
             "code_n_features": self.code.n_features if self.code is not None else None,
+            "width": len(self.first_bias), "n_inputs": int(self.first_weight.shape[1]),
+            "n_outputs": len(self.head_bias), "linear": self.linear_coef is not None,
+            "task": self.task, "target_ndim": self.target_ndim,
         }
         arrays = {
             "header": np.frombuffer(json.dumps(header).encode(), np.uint8),
@@ -244,7 +307,13 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         if self.code is not None:
             arrays["code.feature"] = self.code.feature
             arrays["code.threshold"] = self.code.threshold
-        np.savez_compressed(file, **arrays)
+        _write_npz(file, arrays)
+
+    def _format_version(self) -> int:
+        """The oldest layout that holds this network, so that older readers load it."""
+        if self.task != "classification":
+            return 3
+        return 1 if self.linear_coef is None else 2
 
     @classmethod
     def format_name(cls) -> str:
@@ -253,28 +322,135 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     @classmethod
     def load(cls, file, backend: str = "matmul") -> PackedResidualNetwork:
-        """Read a file written by :meth:`save`."""
-        with np.load(file, allow_pickle=False) as f:
-            header = json.loads(f["header"].tobytes().decode())
-            if header.get("format") != FORMAT_NAME or header.get("version", 0) > FORMAT_VERSION:
-                raise ValueError(f"not a readable {FORMAT_NAME} file (header {header!r}).")
-            width = len(f["first.bias"])
-            n_blocks = header["n_blocks"]
-            signs = np.unpackbits(f["blocks.bits"], count=n_blocks * width * width)
-            code = None
-            if header["code"]:
-                code = InputCode(header["code_n_features"], f["code.feature"],
-                                 f["code.threshold"], header["keep_raw"])
-            classes = f["classes"]
-            linear = [f[k] if k in f.files else None for k in ("linear.coef", "linear.intercept")]
-            packed = cls(
-                f["first.weight"], f["first.bias"], f["first.scale"][0],
-                signs.reshape(n_blocks, width, width).astype(bool), f["blocks.coef"],
-                f["blocks.offset"], f["head.weight"], f["head.bias"],
-                classes.astype(object) if header["classes"] == "str" else classes, code, backend,
-            )
-        packed.set_linear(*linear)
+        """Read a file written by :meth:`save`.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object (seekable)
+        backend : {"matmul", "popcount"}, default="matmul"
+
+        Returns
+        -------
+        PackedResidualNetwork
+
+        Raises
+        ------
+        PackedFormatError
+            The file is not such a network, is corrupted, holds NaN or infinite parameters,
+            or was written by a newer format version.  (A missing file raises
+            ``FileNotFoundError``.)
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r} is not valid. Valid values: {BACKENDS}.")
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "rb") as f:
+                return cls._read(f, os.fspath(file), backend)
+        return cls._read(file, "the file", backend)
+
+    @classmethod
+    def _read(cls, f, name: str, backend: str) -> PackedResidualNetwork:
+        bad = f"{name} is not a readable {FORMAT_NAME} file"
+        try:
+            with _NpzReader(f, bad) as archive:
+                header = archive.header()
+                _check_header(header, bad)
+                arrays = archive.read_all(_expected_arrays(header, archive, bad))
+            _check_finite_arrays(arrays, bad, ("code.threshold",))
+            return cls._from_arrays(header, arrays, backend)
+        except PackedFormatError:
+            raise
+        except _READ_ERRORS as exc:
+            raise PackedFormatError(f"{bad} ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def _from_arrays(cls, header: dict, arrays: dict, backend: str) -> PackedResidualNetwork:
+        """The network of a checked header and its arrays."""
+        n_blocks, width = arrays["blocks.coef"].shape
+        signs = np.unpackbits(arrays["blocks.bits"], count=n_blocks * width * width)
+        code = None
+        if header["code"]:
+            code = InputCode(header["code_n_features"], arrays["code.feature"],
+                             arrays["code.threshold"], header["keep_raw"])
+        classes = arrays["classes"]
+        packed = cls(
+            arrays["first.weight"], arrays["first.bias"], arrays["first.scale"][0],
+            signs.reshape(n_blocks, width, width).astype(bool), arrays["blocks.coef"],
+            arrays["blocks.offset"], arrays["head.weight"], arrays["head.bias"],
+            classes.astype(object) if header["classes"] == "str" else classes, code, backend,
+            task=header.get("task", "classification"), target_ndim=header.get("target_ndim"),
+        )
+        packed.set_linear(arrays.get("linear.coef"), arrays.get("linear.intercept"))
         return packed
+
+
+def _check_header(header: dict, bad: str) -> None:
+    """Format, version and the header's fields, with their types."""
+    if header.get("format") != FORMAT_NAME:
+        raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
+    version = header.get("version")
+    if not _is_count(version):
+        raise PackedFormatError(f"{bad}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise PackedFormatError(
+            f"{bad}: it was written with format version {version}, newer than this "
+            f"sklearn-bnn reads (up to {FORMAT_VERSION}). Upgrade sklearn-bnn to load it."
+        )
+    code = header.get("code")
+    valid = (
+        _is_count(header.get("n_blocks"), 0)
+        and header.get("classes") in ("str", "num")
+        and type(code) is bool
+        and (not code or (_is_count(header.get("code_n_features"))
+                          and type(header.get("keep_raw")) is bool))
+        and all(_is_count(header.get(key, 1)) for key in ("width", "n_inputs", "n_outputs"))
+        and type(header.get("linear", False)) is bool
+        and header.get("task", "classification") in ("classification", "regression")
+        and (header.get("target_ndim") is None or type(header.get("target_ndim")) is int)
+    )
+    if not valid:
+        raise PackedFormatError(f"{bad}: invalid fields in the header")
+
+
+def _declared_size(header: dict, archive, key: str, array: str, axis: int, bad: str) -> int:
+    """A size from the header, or, in files before version 3, from an array's declared
+    shape (checked against the archive's sizes first)."""
+    if key in header:
+        return header[key]
+    shape, _ = archive.declared(array)
+    if len(shape) != axis + 1 or not shape[axis] > 0:
+        raise PackedFormatError(f"{bad}: array {array!r} has shape {shape}")
+    return shape[axis]
+
+
+def _expected_arrays(header: dict, archive, bad: str) -> dict:
+    """Each array the header implies: key -> (shape, accepted dtype kinds)."""
+    width = _declared_size(header, archive, "width", "first.bias", 0, bad)
+    n_inputs = _declared_size(header, archive, "n_inputs", "first.weight", 1, bad)
+    n_outputs = _declared_size(header, archive, "n_outputs", "head.bias", 0, bad)
+    n_blocks = header["n_blocks"]
+    out = {
+        "first.weight": ((width, n_inputs), "f"),
+        "first.bias": ((width,), "f"),
+        "first.scale": ((1,), "f"),
+        "blocks.bits": ((-(-n_blocks * width * width // 8),), "u"),
+        "blocks.coef": ((n_blocks, width), "f"),
+        "blocks.offset": ((n_blocks, width), "f"),
+        "head.weight": ((n_outputs, width), "f"),
+        "head.bias": ((n_outputs,), "f"),
+        "classes": ((n_outputs,), "biufU"),
+    }
+    if header["code"]:
+        n_bits = n_inputs - header["code_n_features"] * header["keep_raw"]
+        if n_bits < 0:
+            raise PackedFormatError(f"{bad}: the input code's sizes do not add up")
+        out["code.feature"] = ((n_bits,), "iu")
+        out["code.threshold"] = ((n_bits,), "f")
+    # before version 3 the header did not say; version 2 was written for a linear term only
+    if header.get("linear", header["version"] == 2):
+        n_features = header["code_n_features"] if header["code"] else n_inputs
+        out["linear.coef"] = ((n_features, n_outputs), "f")
+        out["linear.intercept"] = ((n_outputs,), "f")
+    return out
 
 
 def _real(array) -> np.ndarray:

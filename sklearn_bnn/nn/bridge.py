@@ -1,8 +1,9 @@
 """The one bridge from a torch module to the torch-free artefact of :mod:`sklearn_bnn.deploy`.
 
 The estimators' ``export_binary`` is the one public way to export (it adds what lives on
-the estimator: the input code, the linear term, the classes or the regression target's
-scale); these functions read the torch module's part only and stay private to the package.
+the estimator: the input code, the linear term, the classes, or the task with the head that
+carries the regression target's scale); these functions read the torch module's part only
+and stay private to the package.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def pack_module(
     input_scale: np.ndarray | None = None,
     code: InputCode | None = None,
     backend: str = DEFAULT_BACKEND,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+    task: str = "classification",
+    target_ndim: int | None = None,
 ) -> PackedBinaryNetwork:
     r"""Export the 1-bit network of a :class:`~sklearn_bnn.nn.network.BinaryNetwork`.
 
@@ -42,12 +46,20 @@ def pack_module(
         (float32) so that their :math:`\pm 1` dot products are exact.
     classes : array-like of shape (n_outputs,), default=None
         Labels for :meth:`predict`.
-    input_offset, input_scale, code, backend
+    input_offset, input_scale, code, backend, task, target_ndim
         As in the constructor.
+    head : (weight, bias), default=None
+        The head to export instead of the module's (a regressor's, with its target
+        scaling folded in).
 
     Returns
     -------
     PackedBinaryNetwork
+
+    Raises
+    ------
+    ValueError
+        A parameter is NaN or infinite (the constructor's checks).
     """
     layers = []
     with torch.no_grad():
@@ -64,8 +76,7 @@ def pack_module(
                 continue
             flat = signs.detach().cpu().numpy().reshape(-1)
             layers.append(PackedLayer(shape, np.packbits(flat), threshold))
-        head_weight = network.head.weight.detach().cpu().numpy().copy()
-        head_bias = network.head.bias.detach().cpu().numpy().copy()
+        head_weight, head_bias = _head(network.head) if head is None else head
     return PackedBinaryNetwork(
         layers,
         head_weight,
@@ -75,13 +86,33 @@ def pack_module(
         input_scale=input_scale,
         code=code,
         backend=backend,
+        task=task,
+        target_ndim=target_ndim,
     )
 
 
+def _head(head) -> tuple[np.ndarray, np.ndarray]:
+    """A torch linear head's weight and bias as numpy copies."""
+    with torch.no_grad():
+        return head.weight.detach().cpu().numpy().copy(), head.bias.detach().cpu().numpy().copy()
+
+
 def pack_residual(
-    module, classes=None, code: InputCode | None = None, backend: str = "matmul"
+    module,
+    classes=None,
+    code: InputCode | None = None,
+    backend: str = "matmul",
+    *,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+    task: str = "classification",
+    target_ndim: int | None = None,
 ) -> PackedResidualNetwork:
-    """Export a :class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork` (torch, float32)."""
+    """Export a :class:`~sklearn_bnn.nn.residual.ResidualBinaryNetwork` (torch, float32).
+
+    ``head``, ``task`` and ``target_ndim`` as in :func:`pack_module`; ValueError for a NaN
+    or infinite parameter.
+    """
+    head_weight, head_bias = _head(module.head) if head is None else head
     with torch.no_grad():
         first = module.layers[0]
         n_blocks = module.n_blocks
@@ -98,11 +129,13 @@ def pack_residual(
             np.stack([layer.bias.cpu().numpy() for layer in module.layers[1:]])
             if n_blocks
             else np.zeros((0, width), np.float32),
-            module.head.weight.cpu().numpy(),
-            module.head.bias.cpu().numpy(),
+            head_weight,
+            head_bias,
             classes,
             code,
             backend,
+            task=task,
+            target_ndim=target_ndim,
         )
 
 
