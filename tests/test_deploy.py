@@ -202,3 +202,29 @@ def test_deploy_loads_and_predicts_classifiers_without_torch(architecture, tmp_p
     assert out.split()[1] == "[]"
     np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), clf.predict(X))
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), clf.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", ["plain", "residual"])
+def test_deploy_loads_and_predicts_regressors_without_torch(architecture, tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    hidden = (64,) if architecture == "plain" else (32,) * 4
+    reg = _quiet_fit(
+        BinaryNetRegressor(hidden, architecture=architecture, max_iter=5, random_state=0), X, y
+    )
+    path = tmp_path / f"{architecture}.npz"
+    reg.export_binary().save(path)
+    np.save(tmp_path / "X.npy", X)
+    out = _run_without_torch(
+        f"""
+        import numpy as np
+        import sklearn_bnn.deploy as deploy
+        net = deploy.load({str(path)!r})
+        np.save({str(tmp_path / "pred.npy")!r}, net.predict(np.load({str(tmp_path / "X.npy")!r})))
+        print(type(net).__name__, net.task)
+        """
+    )
+    assert out.split()[1] == "regression"
+    np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), reg.predict(X))
