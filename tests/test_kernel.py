@@ -136,7 +136,8 @@ def test_without_compiler_native_raises_and_auto_falls_back(monkeypatch):
         net.backend = "native"
     X = np.random.default_rng(0).normal(size=(50, 7))
     net.backend = "auto"
-    assert packed_module._resolve_backend("auto") == "matmul"
+    with pytest.warns(_kernel.NativeKernelWarning, match="needs a C compiler"):
+        assert packed_module._resolve_backend("auto") == "matmul"
     expected = random_packed_network(1)
     expected.backend = "popcount"
     np.testing.assert_array_equal(net.transform(X), expected.transform(X))
@@ -147,10 +148,13 @@ def test_unwritable_cache_dir_falls_back_to_a_private_directory(monkeypatch, tmp
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("SKLEARN_BNN_CACHE_DIR", str(blocker / "cache"))  # cannot be created
-    directory = _kernel._cache_dir()
+    monkeypatch.setattr(_kernel, "_STATE", {})
+    with pytest.warns(_kernel.NativeKernelWarning, match="cannot be created"):
+        directory = _kernel._cache_dir()
     assert os.path.isdir(directory) and not directory.startswith(str(blocker))
     monkeypatch.setenv("SKLEARN_BNN_CACHE_DIR", str(tmp_path / "cache"))
     assert _kernel._cache_dir() == str(tmp_path / "cache")
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700  # created private
 
 
 def test_network_pickles_after_a_native_predict():
@@ -162,3 +166,55 @@ def test_network_pickles_after_a_native_predict():
     clone = pickle.loads(pickle.dumps(net))
     assert clone.backend == "native" and clone._kernels == {}
     np.testing.assert_array_equal(clone.predict(X), expected)
+
+
+def test_source_is_the_shipped_c_file_and_names_the_library():
+    with open(_kernel.SOURCE_FILE) as f:
+        source = f.read()
+    assert _kernel.SOURCE_FILE.endswith("_kernel.c") and "int bnn_layer(" in source
+    flags = _kernel._flag_sets()[0]
+    name = _kernel._library_name(source, "cc", flags)
+    assert name != _kernel._library_name(source + " ", "cc", flags)
+    assert name != _kernel._library_name(source, "cc 2", flags)
+    assert name != _kernel._library_name(source, "cc", flags[1:])
+
+
+def test_a_private_copy_is_loaded_where_open_files_have_no_name(monkeypatch, tmp_path):
+    _native_or_skip()
+    monkeypatch.setattr(_kernel, "_STATE", {})
+    monkeypatch.setattr(_kernel, "_PROC_FD_DIR", str(tmp_path / "no-such-directory"))
+    monkeypatch.setenv("SKLEARN_BNN_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    signs, max_mismatch = random_layer(rng, 100, 20)
+    on = rng.random((50, 100)) < 0.5
+    out = _kernel.run(on, _kernel.prepare(signs, max_mismatch), threads=1)
+    np.testing.assert_array_equal(out, integer_units(signs, max_mismatch, on))
+    leftovers = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # the private copy and the build directory are removed
+
+
+def test_any_load_failure_makes_available_false_with_one_warning(monkeypatch):
+    def failing_build():
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(_kernel, "_STATE", {})
+    monkeypatch.setattr(_kernel, "_build", failing_build)
+    monkeypatch.delenv("SKLEARN_BNN_NATIVE", raising=False)
+    with pytest.warns(_kernel.NativeKernelWarning, match="OSError: disk on fire") as caught:
+        assert not _kernel.available() and not _kernel.available()
+    assert len(caught) == 1
+    with pytest.raises(_kernel.NativeKernelError, match="disk on fire"):
+        _kernel.load()
+
+
+def test_a_forked_child_runs_serially(monkeypatch):
+    _native_or_skip()
+    monkeypatch.setenv("SKLEARN_BNN_NUM_THREADS", "2")
+    assert _kernel.n_threads() == 2
+    monkeypatch.setitem(_kernel._PROCESS, "forked", True)  # as after os.fork()
+    assert _kernel.n_threads() == 1
+    rng = np.random.default_rng(4)
+    signs, max_mismatch = random_layer(rng, 1000, 260)
+    on = rng.random((600, 1000)) < 0.5  # above the parallel threshold
+    out = _kernel.run(on, _kernel.prepare(signs, max_mismatch), threads=2)
+    np.testing.assert_array_equal(out, integer_units(signs, max_mismatch, on))

@@ -1,7 +1,7 @@
 r"""Native 1-bit kernel: XOR + popcount GEMM in C, compiled once and loaded with ctypes.
 
 The ``"native"`` backend of :mod:`sklearn_bnn.deploy.packed` runs each layer with
-:math:`\pm 1` inputs through :func:`bnn_layer` below: the units (bytes, 1 for
+:math:`\pm 1` inputs through ``bnn_layer`` of ``_kernel.c``: the units (bytes, 1 for
 :math:`+1`) are packed into 64-bit words, and unit :math:`i` of the layer is :math:`+1` iff
 :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`, exactly the rule of the numpy
 backends, so the units are bit-identical.
@@ -36,9 +36,9 @@ the compiler's identity and the flags, in ``$SKLEARN_BNN_CACHE_DIR``, else
 directory is used only if it is not a symbolic link, belongs to the current user, and no
 group or other user can write it; otherwise (or when it cannot be created or written) a
 private temporary directory is used for the process and a :class:`NativeKernelWarning` says
-why, once.  A library is compiled in a private subdirectory, made readable by its owner
-only, fsynced, its SHA-256 written atomically to ``<library>.sha256``, and renamed into
-place (``os.replace``, then an fsync of the directory).  A cached library is opened without
+why, once.  A library is compiled in a private subdirectory, given mode 0700 and fsynced;
+its SHA-256 is written atomically to ``<library>.sha256``, and it is renamed into place
+(``os.replace``, then an fsync of the directory).  A cached library is opened without
 following symbolic links, through a descriptor of the checked directory; it must be a
 regular file of the current user that no one else can write, with the recorded SHA-256;
 the bytes so checked are the ones loaded (``/proc/self/fd/<fd>`` of the open file, or
@@ -123,13 +123,14 @@ def _source() -> str:
 
 def _compiler() -> list[str]:
     """The C compiler command, its program by full path: ``$CC`` split as a shell would."""
+    value = os.environ.get("CC", "")
     try:
-        commands = [shlex.split(os.environ["CC"])] if os.environ.get("CC") else []
+        given = shlex.split(value)
     except ValueError as exc:
-        raise NativeKernelError(f"CC={os.environ['CC']!r} cannot be parsed: {exc}") from None
-    commands = commands or [["cc"], ["gcc"], ["clang"]]
+        raise NativeKernelError(f"CC={value!r} cannot be parsed: {exc}") from None
+    commands = [given] if given else [["cc"], ["gcc"], ["clang"]]
     for command in commands:
-        path = shutil.which(command[0]) if command else None
+        path = shutil.which(command[0])
         if path:
             return [path, *command[1:]]
     raise NativeKernelError(
@@ -180,7 +181,7 @@ def _distrust(st: os.stat_result) -> str | None:
     if uid is not None and st.st_uid != uid:
         return f"it belongs to uid {st.st_uid}, not to this user (uid {uid})"
     if uid is not None and st.st_mode & 0o022:
-        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
     return None
 
 
