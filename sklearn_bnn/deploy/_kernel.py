@@ -181,7 +181,7 @@ def _distrust(st: os.stat_result) -> str | None:
     if uid is not None and st.st_uid != uid:
         return f"it belongs to uid {st.st_uid}, not to this user (uid {uid})"
     if uid is not None and st.st_mode & 0o022:
-        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+        return f"it is writable by group or others, mode {stat.S_IMODE(st.st_mode):04o}"
     return None
 
 
@@ -362,29 +362,29 @@ def _compile(cc: list[str], flags: list[str], workdir: str, source: str) -> None
 _LOADED_FDS: list[int] = []
 
 
-def _dlopen(directory: _Dir, fd: int, data: bytes) -> ctypes.CDLL:
-    """Load the library whose checked bytes ``data`` are open as ``fd``."""
+def _dlopen(directory: _Dir, name: str, fd: int, data: bytes) -> ctypes.CDLL:
+    """Load the library ``name`` whose checked bytes ``data`` are open as ``fd``."""
     if not os.path.isdir(_PROC_FD_DIR):
-        return _dlopen_copy(directory, data)
+        return _dlopen_copy(directory, name, data)
     keep = os.dup(fd)
     try:
         lib = ctypes.CDLL(f"{_PROC_FD_DIR}/{keep}")
-    except BaseException:
+    except OSError as exc:
         os.close(keep)
-        raise
+        raise NativeKernelError(f"the kernel library {name} cannot be loaded: {exc}") from None
     _LOADED_FDS.append(keep)
-    return _declare(lib)
+    return _declare(lib, name)
 
 
-def _dlopen_copy(directory: _Dir, data: bytes) -> ctypes.CDLL:
+def _dlopen_copy(directory: _Dir, name: str, data: bytes) -> ctypes.CDLL:
     """Load ``data`` from a private copy (where open files have no name to load them by)."""
     sub = directory.mkdtemp()
     try:
-        name = os.path.join(sub, _BUILD_OUTPUT)
-        fd = directory.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o700)
+        copy = os.path.join(sub, _BUILD_OUTPUT)
+        fd = directory.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o700)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        return _declare(ctypes.CDLL(os.path.join(directory.path, name)))
+        return _declare(ctypes.CDLL(os.path.join(directory.path, copy)), name)
     finally:
         directory.rmtree(sub)
 
@@ -397,7 +397,7 @@ def _load_cached(directory: _Dir, name: str) -> ctypes.CDLL:
     try:
         if hashlib.sha256(data).hexdigest() != record.decode("ascii", "replace").strip():
             raise _Stale(f"{name} differs from the SHA-256 recorded when it was built")
-        return _dlopen(directory, fd, data)
+        return _dlopen(directory, name, fd, data)
     finally:
         os.close(fd)
 
@@ -430,7 +430,7 @@ def _build_and_load(directory: _Dir, cc: list[str], flags: list[str], name: str)
     finally:
         directory.rmtree(sub)
     try:
-        return _dlopen(directory, fd, data)
+        return _dlopen(directory, name, fd, data)
     finally:
         os.close(fd)
 
@@ -458,18 +458,19 @@ def _build() -> ctypes.CDLL:
                     errors.append(str(exc))
     finally:
         directory.close()
-    raise NativeKernelError("the native kernel could not be built:\n" + "\n".join(errors))
+    raise NativeKernelError("the native kernel could not be built or loaded:\n" + "\n".join(errors))
 
 
-def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+def _declare(lib: ctypes.CDLL, name: str) -> ctypes.CDLL:
+    """Declare the kernel's functions; NativeKernelError if the library ``name`` lacks one."""
     ptr, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    try:
-        lib.bnn_layer.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, ptr, cint, cint]
-        lib.bnn_layer.restype = cint
-        lib.bnn_best_isa.restype = cint
-        lib.bnn_max_threads.restype = cint
-    except AttributeError as exc:
-        raise NativeKernelError(f"the compiled kernel lacks a function: {exc}") from None
+    for symbol in ("bnn_layer", "bnn_best_isa", "bnn_max_threads"):
+        if not hasattr(lib, symbol):
+            raise NativeKernelError(f"the kernel library {name} has no function {symbol}")
+    lib.bnn_layer.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, ptr, cint, cint]
+    lib.bnn_layer.restype = cint
+    lib.bnn_best_isa.restype = cint
+    lib.bnn_max_threads.restype = cint
     return lib
 
 
