@@ -100,7 +100,7 @@ from functools import partial
 
 import numpy as np
 
-from .deploy.packed import PackedBinaryNetwork
+from .deploy.packed import TASKS, PackedBinaryNetwork
 from .deploy.packed_residual import PackedResidualNetwork
 
 __all__ = [
@@ -122,8 +122,6 @@ MIN_OPSET = 13
 ALIAS = "SklearnBnnBinaryNetClassifier"
 #: The name of the regressor's converter in skl2onnx's registry.
 REGRESSOR_ALIAS = "SklearnBnnBinaryNetRegressor"
-#: ``task`` values of a packed network (:func:`to_onnx` writes the network's own).
-TASKS = ("classification", "regression")
 
 #: ``inference`` values that do not convert, with the reason given in the error.
 NOT_CONVERTIBLE = {
@@ -758,7 +756,7 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     True
     """
     if isinstance(model, PackedBinaryNetwork):
-        return _packed_to_onnx(model, X, task=_packed_task(model, task), **kwargs)
+        return _packed_to_onnx(model, X, task=model.resolve_task(task), **kwargs)
     if isinstance(model, PackedResidualNetwork):
         raise NotImplementedError(_NOT_PLAIN)
     if task is not None:
@@ -769,21 +767,6 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     skl2onnx = _require("skl2onnx")
     register()
     return skl2onnx.to_onnx(model, X, **kwargs)
-
-
-def _packed_task(packed: PackedBinaryNetwork, task: str | None) -> str:
-    """The packed network's own task; ``task`` may name it, not another."""
-    own = packed.task
-    if task is None:
-        return own
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
-    if task != own:
-        raise ValueError(
-            f"task={task!r} contradicts the network's own task {own!r} (recorded at export); "
-            "leave task out."
-        )
-    return task
 
 
 def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_opset=None):

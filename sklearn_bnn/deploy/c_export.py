@@ -74,6 +74,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .packed import TASKS
+
 __all__ = ["TASKS", "generate", "write"]
 
 _C_KEYWORDS = frozenset(
@@ -119,10 +121,6 @@ _C_KEYWORDS = frozenset(
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PER_LINE = 100  # columns of the generated arrays
-
-#: ``task`` values of :func:`generate`: which entry points are written.
-TASKS = ("classification", "regression")
-
 
 # ----------------------------------------------------------------------------- literals
 def _float_literal(value: float, ctype: str) -> str:
@@ -196,31 +194,6 @@ def _check_arguments(name: str, word_bits: int) -> None:
         )
     if word_bits not in (32, 64):
         raise ValueError(f"word_bits={word_bits!r} is not supported; use 32 or 64.")
-
-
-def resolve_task(net, task: str | None) -> str:
-    """``task``, or the network's own when ``None``; ValueError when it names another.
-
-    Parameters
-    ----------
-    net : PackedBinaryNetwork
-    task : {"classification", "regression"} or None
-
-    Returns
-    -------
-    str
-    """
-    own = getattr(net, "task", "classification")
-    if task is None:
-        return own
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}.")
-    if task != own:
-        raise ValueError(
-            f"task={task!r} contradicts the network's own task {own!r} (recorded at export); "
-            "leave task out."
-        )
-    return task
 
 
 def _classes_code(classes: np.ndarray, name: str, arrays: _Arrays) -> str:
@@ -713,7 +686,7 @@ def generate(
     True
     """
     _check_arguments(name, word_bits)
-    task = resolve_task(net, task)
+    task = net.resolve_task(task)
     if hasattr(net, "_check_values"):
         net._check_values()  # parameters set after construction are checked too
     real = "double" if net.layers[0].threshold.dtype == np.float64 else "float"

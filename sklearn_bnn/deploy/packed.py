@@ -590,6 +590,28 @@ class LogitReadout:
     #: (n_samples, n_outputs), as the ``y`` the regressor was fitted on; None otherwise.
     target_ndim = None
 
+    def resolve_task(self, task: str | None = None) -> str:
+        """``task``, or this network's own when ``None``; the exporters (``to_c``, ONNX)
+        call it so that they write the network's task unless told otherwise.
+
+        Raises
+        ------
+        ValueError
+            ``task`` is not one of :data:`TASKS`, or is the other one than the network's.
+        """
+        if task is None:
+            return self.task
+        if task not in TASKS:
+            raise ValueError(
+                f"task={task!r} is not valid; use one of {', '.join(map(repr, TASKS))}."
+            )
+        if task != self.task:
+            raise ValueError(
+                f"task={task!r} contradicts the network's own task {self.task!r} (recorded "
+                "at export); leave task out."
+            )
+        return task
+
     def _classifier_only(self, method: str) -> None:
         if self.task != "classification":
             raise ValueError(
@@ -669,9 +691,9 @@ def _check_finite(name: str, array, allow_inf: bool = False) -> None:
         return
     if allow_inf:
         if np.isnan(array).any():
-            raise ValueError(f"{name} contains NaN.")
+            raise ValueError(f"{name} contains NaN (it may hold +-inf, not NaN).")
     elif not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
+        raise ValueError(f"{name} contains NaN or infinity (it must be finite).")
 
 
 class PackedBinaryNetwork(LinearTerm, LogitReadout):
@@ -1312,9 +1334,11 @@ class _NpzReader:
         except zipfile.BadZipFile as exc:
             raise PackedFormatError(f"{bad}: not an .npz archive ({exc})") from exc
         infos = self.zip.infolist()
-        if len(infos) > _MAX_MEMBERS:
+        if len(infos) > _MAX_MEMBERS or sum(info.compress_size for info in infos) > size:
             self.zip.close()
-            raise PackedFormatError(f"{bad}: {len(infos)} members, more than {_MAX_MEMBERS}")
+            raise PackedFormatError(
+                f"{bad}: {len(infos)} members whose compressed sizes do not fit the archive"
+            )
         self.size = size
         self.members = {info.filename: info for info in infos}
         self._declared: dict[str, tuple] = {}
