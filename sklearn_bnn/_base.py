@@ -206,7 +206,7 @@ class BaseBinaryNetwork(BaseEstimator):
         "linear_alpha": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "binary_learning_rate": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [StrOptions(set(SCHEDULES))],
         "encoding": [StrOptions(set(ENCODINGS))],
@@ -241,7 +241,7 @@ class BaseBinaryNetwork(BaseEstimator):
         linear_alpha=1.0,
         alpha=0.0,
         batch_size="auto",
-        learning_rate_init=3e-3,
+        learning_rate_init="auto",
         binary_learning_rate=0.03,
         learning_rate="cosine",
         encoding="raw+thermometer",
@@ -560,7 +560,7 @@ class BaseBinaryNetwork(BaseEstimator):
             criterion=torch.nn.MSELoss,  # unused: SBNNet.get_loss computes the loss
             optimizer=torch.optim.Adam,
             optimizer__fused=fused_adam(network.device.type),
-            lr=self.learning_rate_init,
+            lr=self._learning_rate(),
             binary_lr=self.binary_learning_rate,
             max_epochs=1,  # each fit passes its number of epochs
             iterator_train=TensorBatches,
@@ -604,8 +604,8 @@ class BaseBinaryNetwork(BaseEstimator):
             train_mode=network.train_mode,
             jit_step=self.compile,
         )
-        if net.lr != self.learning_rate_init:  # skorch updates the optimiser's lr in place
-            params["lr"] = self.learning_rate_init
+        if net.lr != self._learning_rate():  # skorch updates the optimiser's lr in place
+            params["lr"] = self._learning_rate()
         net.set_params(**params)
         net.initialize_callbacks()  # set_params(callbacks=...) alone keeps the old ones
         # set directly: skorch's set_params on an initialised net only accepts prefixed
@@ -624,7 +624,7 @@ class BaseBinaryNetwork(BaseEstimator):
                 f"{exc} The largest |feature| in X is {float(np.abs(fit.X).max()):.3g}."
             ) from exc
         except RuntimeError as exc:
-            rate = max(self.learning_rate_init, self.binary_learning_rate)
+            rate = max(self._learning_rate(), self.binary_learning_rate)
             if "overflow" not in str(exc) or rate / (1 - _ADAM_BETA1) <= _FLOAT32_MAX:
                 raise
             # Adam's step size lr / (1 - beta1) beyond float32's range: a setting, not
@@ -632,9 +632,15 @@ class BaseBinaryNetwork(BaseEstimator):
             raise TrainingDivergedError(
                 f"Adam's step size, the learning rate / (1 - beta1) = {rate:g} / "
                 f"{1 - _ADAM_BETA1:g}, overflows float32 ({exc}). Lower learning_rate_init "
-                f"(now {self.learning_rate_init:g}) and binary_learning_rate (now "
+                f"(now {self._learning_rate():g}) and binary_learning_rate (now "
                 f"{self.binary_learning_rate:g})."
             ) from exc
+
+    def _learning_rate(self) -> float:
+        """``learning_rate_init``, with ``"auto"`` resolved by the architecture."""
+        if isinstance(self.learning_rate_init, str):
+            return ARCHITECTURES.lookup(self.architecture).learning_rate_init
+        return self.learning_rate_init
 
     def _check_penalty(self, net: SBNNet) -> None:
         """Refuse an ``alpha`` whose L2 penalty is not a float32 number at the start."""
@@ -657,7 +663,7 @@ class BaseBinaryNetwork(BaseEstimator):
             (
                 "lr_schedule",
                 LearningRateSchedule(
-                    schedule, self.learning_rate_init, n_epochs, self.binary_learning_rate
+                    schedule, self._learning_rate(), n_epochs, self.binary_learning_rate
                 ),
             ),
             ("finite_loss", FiniteLoss()),

@@ -134,8 +134,10 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is the power of two nearest below
         ``n_samples / 8``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
-    learning_rate_init : float, default=3e-3
-        Adam's (initial) learning rate.
+    learning_rate_init : float or "auto", default="auto"
+        Adam's (initial) learning rate for the real parameters; ``"auto"`` is 3e-3 for
+        ``architecture="plain"`` and 1e-2 for ``"residual"`` (its real stream and per-block
+        scales, at depth, need the larger steps; :ref:`depth`).
     binary_learning_rate : float >= 0, default=0.03
         Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
         whose signs are the deployed 1-bit weights; every real parameter (head, biases, a
@@ -310,7 +312,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         class_weight=None,
         alpha=0.0,
         batch_size="auto",
-        learning_rate_init=3e-3,
+        learning_rate_init="auto",
         binary_learning_rate=0.03,
         learning_rate="cosine",
         encoding="raw+thermometer",

@@ -99,8 +99,9 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         ``MLPRegressor``; the means of the :math:`\pm 1` layers are not penalised.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` as in the classifier.
-    learning_rate_init : float, default=3e-3
-        Adam's (initial) learning rate.
+    learning_rate_init : float or "auto", default="auto"
+        Adam's (initial) learning rate for the real parameters; ``"auto"`` as in the
+        classifier (3e-3 plain, 1e-2 residual).
     binary_learning_rate : float >= 0, default=0.03
         Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
         as in :class:`~sklearn_bnn.BinaryNetClassifier`; ``0`` freezes them at their
@@ -217,7 +218,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         linear_alpha=1.0,
         alpha=0.0,
         batch_size="auto",
-        learning_rate_init=3e-3,
+        learning_rate_init="auto",
         binary_learning_rate=0.03,
         learning_rate="cosine",
         encoding="raw+thermometer",

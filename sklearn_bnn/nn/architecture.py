@@ -108,6 +108,10 @@ class ArchitectureSpec:
         ``(first_layer, train_mode) -> "real" | "binary"``; raises when not valid.
     initialize : callable
         ``(module, init, surrogate) -> record`` draws the module in place.
+    learning_rate_init : float
+        What ``learning_rate_init="auto"`` means for it: Adam's rate for the real
+        parameters (3e-3 plain; 1e-2 residual, whose deep real stream and per-block scales
+        need the larger steps, ``benchmarks/network_alone.py``).
     inference : tuple of str
         The ``inference`` values that apply.
     equal_widths : bool
@@ -134,6 +138,7 @@ class ArchitectureSpec:
     train_mode: Callable[[str, str, NoiseModel | None], str]
     first_layer: Callable[[str, str], str]
     initialize: Callable
+    learning_rate_init: float = 3e-3
     inference: tuple[str, ...] = ("binary", "surrogate", "mc")
     equal_widths: bool = False
     compilable: bool = True
@@ -180,6 +185,7 @@ ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
                 train_mode=_residual_train_mode,
                 first_layer=_residual_first_layer,
                 initialize=_residual_init,
+                learning_rate_init=1e-2,
                 inference=("binary", "mc"),
                 equal_widths=True,
                 compilable=False,
