@@ -14,6 +14,7 @@ regressor's predicts its targets; the task is recorded in the saved file.
 
 from __future__ import annotations
 
+from ._kernel import NativeKernelError, NativeKernelWarning
 from .packed import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -33,6 +34,8 @@ __all__ = [
     "DEFAULT_BACKEND",
     "InputCode",
     "LinearTerm",
+    "NativeKernelError",
+    "NativeKernelWarning",
     "PackedBinaryNetwork",
     "PackedFormatError",
     "PackedLayer",
