@@ -1,5 +1,6 @@
 """The native XOR + popcount kernel: identical units to an integer reference and to numpy."""
 
+import ctypes
 import itertools
 import os
 import pickle
@@ -218,3 +219,75 @@ def test_a_forked_child_runs_serially(monkeypatch):
     on = rng.random((600, 1000)) < 0.5  # above the parallel threshold
     out = _kernel.run(on, _kernel.prepare(signs, max_mismatch), threads=2)
     np.testing.assert_array_equal(out, integer_units(signs, max_mismatch, on))
+
+
+def numpy_dots(signs, on):
+    """Reference: (2 on - 1) @ (2 signs - 1).T in float32 (integers, exact below 2**24)."""
+    x = on.astype(np.float32) * 2 - 1
+    s = signs.astype(np.float32) * 2 - 1
+    return x @ s.T
+
+
+@pytest.mark.parametrize(
+    "n, n_in, n_out",
+    [
+        (1, 1, 1),
+        (1, 130, 23),
+        (300, 1, 5),
+        (257, 63, 9),
+        (129, 64, 64),
+        (70, 65, 17),
+        (65, 100, 33),
+        (0, 7, 3),
+        (33, 200, 1000),
+        (600, 1000, 260),  # enough work for the kernel's parallel path
+    ],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dot_equals_numpy_every_isa(n, n_in, n_out, threads):
+    lib = _native_or_skip()
+    rng = np.random.default_rng(10 * n + n_in + n_out)
+    signs = rng.random((n_out, n_in)) < 0.5
+    on = rng.random((n, n_in)) < 0.5
+    if n > 2:
+        on[0], on[1] = signs[0], ~signs[0]  # the extremes +N and -N
+    expected = numpy_dots(signs, on)
+    kernel = _kernel.prepare_dot(signs)
+    for isa in range(lib.bnn_best_isa() + 1):
+        out = _kernel.run_dot(on, kernel, threads=threads, isa=isa)
+        assert out.dtype == np.int32 and out.shape == (n, n_out)
+        np.testing.assert_array_equal(out, expected, err_msg=_kernel.ISA_NAMES[isa])
+    if n > 2 and n_out:
+        assert out[0, 0] == n_in and out[1, 0] == -n_in
+
+
+def test_dot_and_units_agree_and_follow_the_fork_rule(monkeypatch):
+    _native_or_skip()
+    rng = np.random.default_rng(5)
+    signs, max_mismatch = random_layer(rng, 1000, 260)
+    on = rng.random((600, 1000)) < 0.5  # above the parallel threshold
+    monkeypatch.setitem(_kernel._PROCESS, "forked", True)  # as after os.fork(): serial
+    dots = _kernel.run_dot(on, _kernel.prepare_dot(signs), threads=2)
+    units = _kernel.run(on, _kernel.prepare(signs, max_mismatch), threads=2)
+    np.testing.assert_array_equal(dots, numpy_dots(signs, on))
+    np.testing.assert_array_equal(units, (1000 - dots) // 2 <= max_mismatch)
+
+
+def test_run_refuses_units_that_do_not_fit_the_weights():
+    _native_or_skip()
+    signs = np.ones((3, 70), dtype=bool)
+    with pytest.raises(ValueError, match="do not fit"):
+        _kernel.run_dot(np.ones((2, 130), dtype=bool), _kernel.prepare_dot(signs))
+    with pytest.raises(ValueError, match="do not fit"):
+        _kernel.run(np.ones((2, 60), dtype=bool), _kernel.prepare(signs, np.zeros(3)))
+
+
+def test_popcount_peak_counts_its_work():
+    lib = _native_or_skip()
+    sink = ctypes.c_uint64()
+    for isa in range(lib.bnn_best_isa() + 1):
+        done = lib.bnn_popcount_peak(1000, isa, ctypes.byref(sink))
+        assert done == 1000 * 12 * (512 if isa == 2 else 64)
+        assert sink.value > 0
+    rate = _kernel.popcount_peak(0.01)
+    assert np.isfinite(rate) and rate > 1e8

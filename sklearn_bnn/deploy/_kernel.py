@@ -6,14 +6,20 @@ The ``"native"`` backend of :mod:`sklearn_bnn.deploy.packed` runs each layer wit
 :math:`\operatorname{popcount}(s_i \oplus x) \le P_i`, exactly the rule of the numpy
 backends, so the units are bit-identical.
 
-**Kernel.**  Rows are processed in tiles of :data:`TILE_ROWS`; a tile is packed once and
-then swept by groups of 8 output units whose weight words are stored interleaved
-(``(n_groups, n_words, 8)``), so one 512-bit register holds word :math:`k` of 8 units and
-the XOR with a broadcast input word, ``VPOPCNTQ`` and an add accumulate 8 counts at a
-time, 4 rows x 2 groups per step, with no horizontal reduction.  The weight group stays in
-L1 while the rows of the tile go past it.  The AVX-512 VPOPCNTDQ path is chosen at run time
+**Kernel.**  The weights are stored by sets of ``bnn_set_units()`` (32) units,
+``(n_sets, n_words, 32)`` words, so that one 512-bit register holds word :math:`k` of 8
+units.  Rows are processed in tiles of :data:`TILE_ROWS`, packed once, transposed (word
+:math:`k` of consecutive rows side by side), then swept by every set: a register block of 4
+rows x 4 groups of 8 units keeps 16 accumulators of 8 counts each, and per word does 4 weight
+loads, 4 broadcasts and 16 (XOR, ``VPOPCNTQ``, add), with no horizontal reduction; the
+counts of a row are compared with :math:`P` by one vector compare per 8 units and the units
+written by one byte store per 32.  The AVX-512 VPOPCNTDQ path is chosen at run time
 (``__builtin_cpu_supports``); otherwise a scalar loop with the ``popcnt`` instruction (x86)
 or the compiler's popcount, or a portable bit-twiddling popcount (``-DBNN_PORTABLE``).
+``bnn_dot`` (:func:`run_dot`) returns the integer :math:`\pm 1` dot products
+:math:`N - 2 \operatorname{popcount}(s_i \oplus x)` instead of units, with the same tiles
+and threads.  ``bnn_popcount_peak`` (:func:`popcount_peak`) measures the machine's XOR +
+popcount rate on one core, the ceiling of the kernel's rate.
 
 **Threads.**  OpenMP over row tiles.  The number of threads is ``omp_get_max_threads()``
 of the kernel's OpenMP runtime, so ``OMP_NUM_THREADS`` and
@@ -63,14 +69,26 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 
 import numpy as np
 
-__all__ = ["TILE_ROWS", "NativeKernelError", "NativeKernelWarning", "available", "load"]
+__all__ = [
+    "TILE_ROWS",
+    "NativeKernelError",
+    "NativeKernelWarning",
+    "available",
+    "load",
+    "popcount_peak",
+    "prepare",
+    "prepare_dot",
+    "run",
+    "run_dot",
+]
 
-#: Rows per tile (packed once, then swept by every group of 8 output units).
-TILE_ROWS = 32
+#: Rows per tile (packed once, then swept by every set of units), as in ``_kernel.c``.
+TILE_ROWS = 64
 
 #: The kernel's C source, read when the library is built (shipped with the package).
 SOURCE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_kernel.c")
@@ -461,16 +479,34 @@ def _build() -> ctypes.CDLL:
     raise NativeKernelError("the native kernel could not be built or loaded:\n" + "\n".join(errors))
 
 
+#: The functions of the kernel library (one missing: the library is rebuilt, or not used).
+_SYMBOLS = (
+    "bnn_layer",
+    "bnn_dot",
+    "bnn_best_isa",
+    "bnn_max_threads",
+    "bnn_set_units",
+    "bnn_scratch_words",
+    "bnn_popcount_peak",
+)
+
+
 def _declare(lib: ctypes.CDLL, name: str) -> ctypes.CDLL:
     """Declare the kernel's functions; NativeKernelError if the library ``name`` lacks one."""
     ptr, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    for symbol in ("bnn_layer", "bnn_best_isa", "bnn_max_threads"):
+    for symbol in _SYMBOLS:
         if not hasattr(lib, symbol):
             raise NativeKernelError(f"the kernel library {name} has no function {symbol}")
     lib.bnn_layer.argtypes = [ptr, i64, i64, ptr, ptr, i64, ptr, ptr, cint, cint]
     lib.bnn_layer.restype = cint
-    lib.bnn_best_isa.restype = cint
-    lib.bnn_max_threads.restype = cint
+    lib.bnn_dot.argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, cint, cint]
+    lib.bnn_dot.restype = cint
+    lib.bnn_scratch_words.argtypes = [i64, i64]
+    lib.bnn_scratch_words.restype = i64
+    lib.bnn_popcount_peak.argtypes = [i64, cint, ptr]
+    lib.bnn_popcount_peak.restype = i64
+    for symbol in ("bnn_best_isa", "bnn_max_threads", "bnn_set_units"):
+        getattr(lib, symbol).restype = cint
     return lib
 
 
@@ -553,21 +589,52 @@ def n_threads() -> int:
     return requested if requested is not None else int(load().bnn_max_threads())
 
 
+def _pack_weights(signs: np.ndarray, set_units: int) -> np.ndarray:
+    """Sign bits by sets of ``set_units`` units, ``(n_sets, n_words, set_units)`` words: word
+    ``k`` of the set's units side by side; padding units and bits 0."""
+    n_out, n_in = signs.shape
+    n_sets, n_words = -(-n_out // set_units), -(-n_in // 64)
+    rows = np.zeros((set_units * n_sets, 8 * n_words), dtype=np.uint8)
+    rows[:n_out, : -(-n_in // 8)] = np.packbits(signs, axis=1, bitorder="little")
+    words = rows.view("<u8").astype(np.uint64).reshape(n_sets, set_units, n_words)
+    return np.ascontiguousarray(words.transpose(0, 2, 1))
+
+
 def prepare(signs: np.ndarray, max_mismatch: np.ndarray):
-    """Weights interleaved by groups of 8 units, ``(n_groups, n_words, 8)``; P as int64.
+    """Weights by sets of units (``bnn_set_units()`` of the library), P as int64, n_out.
 
     Plain arrays only (no handle to the library), so a network holding them pickles.
     """
-    load()  # fail here, with the reason, rather than at the first run
-    n_out, n_in = signs.shape
-    n_groups, n_words = -(-n_out // 8), -(-n_in // 64)
-    rows = np.zeros((8 * n_groups, 8 * n_words), dtype=np.uint8)
-    rows[:n_out, : -(-n_in // 8)] = np.packbits(signs, axis=1, bitorder="little")
-    words = rows.view("<u8").astype(np.uint64).reshape(n_groups, 8, n_words)
-    weights = np.ascontiguousarray(words.transpose(0, 2, 1))
-    p = np.full(8 * n_groups, -1, dtype=np.int64)
+    set_units = int(load().bnn_set_units())  # fails here, with the reason, not at a run
+    weights = _pack_weights(np.asarray(signs, dtype=bool), set_units)
+    n_out = signs.shape[0]
+    p = np.full(weights.shape[0] * set_units, -1, dtype=np.int64)
     p[:n_out] = max_mismatch
     return weights, p, n_out
+
+
+def prepare_dot(signs: np.ndarray):
+    """Weights for :func:`run_dot`: the +-1 matrix ``signs`` (bool, True is +1, shape
+    ``(n_out, n_in)``) by sets of units, and n_out."""
+    set_units = int(load().bnn_set_units())
+    return _pack_weights(np.asarray(signs, dtype=bool), set_units), signs.shape[0]
+
+
+def _threads(threads: int | None) -> int:
+    return 1 if _PROCESS["forked"] else n_threads() if threads is None else threads
+
+
+def _inputs(on: np.ndarray, weights: np.ndarray):
+    """``on`` as contiguous bool rows, checked against the prepared weights; the library."""
+    lib = load()
+    on = np.ascontiguousarray(on, dtype=bool)
+    if on.ndim != 2:
+        raise ValueError(f"expected 2-D units, got shape {on.shape}")
+    if weights.shape[1:] != (-(-on.shape[1] // 64), int(lib.bnn_set_units())):
+        raise ValueError(
+            f"units with {on.shape[1]} inputs do not fit weights of shape {weights.shape}"
+        )
+    return lib, on
 
 
 def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) -> np.ndarray:
@@ -577,13 +644,13 @@ def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) ->
     asked (no OpenMP region).
     """
     weights, p, n_out = kernel
-    on = np.ascontiguousarray(on, dtype=bool)
+    lib, on = _inputs(on, weights)
     n, n_in = on.shape
     out = np.empty((n, n_out), dtype=bool)
     if n == 0:
         return out
-    scratch = np.empty((n, -(-n_in // 64)), dtype=np.uint64)
-    load().bnn_layer(
+    scratch = np.empty(lib.bnn_scratch_words(n, n_in), dtype=np.uint64)
+    lib.bnn_layer(
         on.ctypes.data,
         n,
         n_in,
@@ -592,7 +659,55 @@ def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) ->
         n_out,
         scratch.ctypes.data,
         out.ctypes.data,
-        1 if _PROCESS["forked"] else n_threads() if threads is None else threads,
+        _threads(threads),
         isa,
     )
     return out
+
+
+def run_dot(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) -> np.ndarray:
+    """Integer +-1 dot products, int32 of shape ``(n, n_out)``: ``N - 2 popcount(s_i XOR x)``,
+    that is ``(2 on - 1) @ (2 signs - 1).T``, for bool units ``on`` of shape ``(n, N)`` and
+    ``kernel = prepare_dot(signs)``; see ``bnn_dot`` in ``_kernel.c``.  Threads as
+    :func:`run`.
+    """
+    weights, n_out = kernel
+    lib, on = _inputs(on, weights)
+    n, n_in = on.shape
+    out = np.empty((n, n_out), dtype=np.int32)
+    if n == 0:
+        return out
+    scratch = np.empty(lib.bnn_scratch_words(n, n_in), dtype=np.uint64)
+    lib.bnn_dot(
+        on.ctypes.data,
+        n,
+        n_in,
+        weights.ctypes.data,
+        n_out,
+        scratch.ctypes.data,
+        out.ctypes.data,
+        _threads(threads),
+        isa,
+    )
+    return out
+
+
+def popcount_peak(seconds: float = 0.2, *, isa: int = -1) -> float:
+    """The machine's XOR + popcount peak on the calling thread, in binary multiply-adds per
+    second: ``bnn_popcount_peak`` (independent XOR, popcount and add chains on registers,
+    no memory traffic) timed for about ``seconds``; the best of 5 runs."""
+    lib = load()
+    sink = ctypes.c_uint64()
+    n_iter, rates = 1 << 16, []
+    while True:  # calibrate: a run of about seconds / 5
+        start = time.perf_counter()
+        done = lib.bnn_popcount_peak(n_iter, isa, ctypes.byref(sink))
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds / 10 or n_iter >= 1 << 40:
+            break
+        n_iter *= 2
+    for _ in range(5):
+        start = time.perf_counter()
+        done = lib.bnn_popcount_peak(n_iter, isa, ctypes.byref(sink))
+        rates.append(done / (time.perf_counter() - start))
+    return max(rates)
