@@ -23,8 +23,23 @@ speed does not depend on the weights), both on 1000 digits rows.
      without the ``[onnx]`` extra).
 
    Rows are timed with one thread and with all threads allowed
-   (``len(os.sched_getaffinity(0))``), limits set with threadpoolctl (BLAS and the native
-   kernel's OpenMP) and ``torch.set_num_threads``.
+   (``len(os.sched_getaffinity(0))``; ``--threads`` chooses), limits set with threadpoolctl
+   (BLAS and the native kernel's OpenMP) and ``torch.set_num_threads``.
+
+   Before the tables: the BLAS that threadpoolctl reports (numpy's ``float32`` rows run on
+   it), whether ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are set (this machine sets them,
+   and they slow OpenBLAS: unset both in the command,
+   ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/packed.py``), the load
+   average, and the machine's popcount peak on one core:
+   ``_kernel.popcount_peak`` (``bnn_popcount_peak`` in ``_kernel.c``: independent XOR,
+   ``VPOPCNTQ`` and add chains on registers, or scalar ``popcnt`` without AVX-512), in
+   binary multiply-adds per second.
+1b. Native kernel rate: for each ``native`` timing, the binary multiply-adds per second
+   (rows x the sum over the layers with +-1 inputs of n_in x n_out, divided by the time) and
+   its fraction of the popcount peak (times the threads): end to end (the ``native`` row,
+   which also runs the real-valued first layer, the head and the argmax in numpy), and for
+   the kernel calls alone (``_kernel.run`` on each such layer's inputs, timed in the same
+   interleaved rounds).
 2. Sizes, bytes, for (256, 256) on digits: the packed arrays (``nbytes``), the ``.npz``
    file, the constants of the generated C (as its header states, 64-bit words), the float32
    state dict (``torch.save``), and an emlearn C export of an ``MLPClassifier`` of the same
@@ -33,7 +48,7 @@ speed does not depend on the weights), both on 1000 digits rows.
    with the estimator's defaults (a real first layer reading the features and their input
    code: larger, see :ref:`tabular`).
 
-Usage: ``python benchmarks/packed.py [--repeats 15] [--epochs 3]``.
+Usage: ``python benchmarks/packed.py [--repeats 15] [--epochs 3] [--threads 1,all]``.
 """
 
 from __future__ import annotations
@@ -53,13 +68,16 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
-from sklearn_bnn.nn import BinaryNetwork, _kernel
+from sklearn_bnn.deploy import _kernel
+from sklearn_bnn.nn import BinaryNetwork
 from sklearn_bnn.nn.bridge import pack_module
 
 N_TEST = 1000
+#: Environment variables of this machine that slow OpenBLAS (unset them when timing).
+BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -152,7 +170,9 @@ def methods(packed, module, mlp, c_function, clf, X, threads):
             return module(x_torch, "binary").argmax(1)
 
     native = backend("native") if _kernel.available() else None
+    kernels = native_kernels(packed, X) if native is not None else None
     return {
+        "native kernels only": kernels,
         "native": native,
         "numpy popcount": backend("popcount"),
         "numpy float32": backend("matmul"),
@@ -161,6 +181,33 @@ def methods(packed, module, mlp, c_function, clf, X, threads):
         "MLPClassifier": lambda: mlp.predict(X),
         "onnxruntime": onnx_row(packed, X, threads),
     }
+
+
+def native_kernels(packed, X: np.ndarray):
+    """The native kernel calls of ``packed.predict(X)`` alone: ``_kernel.run`` on the inputs
+    of each layer with +-1 inputs (computed once here)."""
+    packed.backend = "native"
+    (weight_t, threshold, _, _), kernels = packed._prepared("native")
+    Z = packed._validate(X)
+    if packed.code is not None:
+        Z = packed.code.apply(Z)
+    on = (Z.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
+    inputs = []
+    for kernel in kernels:
+        inputs.append(on)
+        on = _kernel.run(on, kernel)
+    assert np.array_equal(on, packed.transform(X) > 0)  # the calls predict makes
+
+    def run():
+        for units, kernel in zip(inputs, kernels):
+            _kernel.run(units, kernel)
+
+    return run
+
+
+def binary_macs(packed, rows: int) -> int:
+    """Binary multiply-adds of ``rows`` rows: the layers with +-1 inputs (all but the first)."""
+    return rows * sum(int(np.prod(layer.shape)) for layer in packed.layers[1:])
 
 
 def interleaved_medians(functions: dict, repeats: int) -> dict:
@@ -236,11 +283,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--threads", default="1,all", help="thread counts to time, comma-separated ('all')"
+    )
     args = parser.parse_args()
+    thread_counts = sorted(
+        {ALL_THREADS if t.strip() == "all" else int(t) for t in args.threads.split(",")}
+    )
 
     X, y = digits_data()
     X_test = np.ascontiguousarray(X[:N_TEST])
-    lines = []
+    lines = environment_lines()
+    peak = popcount_peak_line(lines)
+    lines.append("")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clf = trained_classifier((256, 256), X, y, args.epochs)
@@ -259,7 +314,7 @@ def main() -> None:
                     packed.classes_[c_predict(c_functions[key], X_test)], reference
                 )
         results = {}
-        for threads in sorted({1, ALL_THREADS}):
+        for threads in thread_counts:
             torch.set_num_threads(threads)
             with threadpool_limits(threads):
                 for key, (packed, module, classifier) in nets.items():
@@ -267,16 +322,94 @@ def main() -> None:
                         packed, module, mlps[key], c_functions[key], classifier, X_test, threads
                     )
                     results[key, threads] = interleaved_medians(functions, args.repeats)
-        lines += timing_table(results, args.repeats)
+        macs = {key: binary_macs(net[0], N_TEST) for key, net in nets.items()}
+        lines += timing_table(results, args.repeats, macs, peak)
+        lines.append("")
+        lines += rate_table(results, macs, peak)
         lines.append("")
         # the estimator's defaults keep the first layer real and add the input code
-        default = trained_classifier((256, 256), X, y, args.epochs, first_layer="auto",
-                                     encoding="raw+thermometer").export_binary()
+        default = trained_classifier(
+            (256, 256), X, y, args.epochs, first_layer="auto", encoding="raw+thermometer"
+        ).export_binary()
         lines += sizes_table(clf, small[0], mlps[256, 256], tmp, default)
+    lines.append(f"load average at the end: {load_average()}")
     print("\n".join(lines))
 
 
-def timing_table(results: dict, repeats: int) -> list[str]:
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def environment_lines() -> list[str]:
+    """The BLAS numpy runs on (threadpoolctl), the OpenBLAS variables, the load average."""
+    out = []
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            path = info.get("filepath", "")
+            owner = os.path.basename(os.path.dirname(path))  # numpy.libs: numpy's own BLAS
+            out.append(
+                f"BLAS (threadpoolctl): {info.get('internal_api')} {info.get('version')}, "
+                f"kernel {info.get('architecture', 'n/a')}, {owner}/{os.path.basename(path)}"
+            )
+    if not out:
+        out.append("BLAS (threadpoolctl): none reported")
+    status = [
+        f"{name}={os.environ[name]!r}" if name in os.environ else f"{name} unset"
+        for name in BLAS_VARIABLES
+    ]
+    out.append(f"OpenBLAS variables: {', '.join(status)}")
+    out.append(f"load average at the start: {load_average()} ({os.cpu_count()} CPUs)")
+    return out
+
+
+def popcount_peak_line(lines: list[str]):
+    """The popcount peak on one core, binary multiply-adds per second (None: no kernel)."""
+    if not _kernel.available():
+        lines.append("popcount peak: n/a (the native kernel is not available)")
+        return None
+    isa = _kernel.ISA_NAMES[_kernel.load().bnn_best_isa()]
+    peak = _kernel.popcount_peak()
+    lines.append(
+        f"popcount peak, one core ({isa}: independent XOR + popcount + add chains on "
+        f"registers, best of 5): {peak / 1e12:.3f} T binary multiply-adds per second"
+    )
+    return peak
+
+
+def rate_table(results: dict, macs: dict, peak) -> list[str]:
+    """Binary multiply-adds per second of each native timing, and the fraction of the peak."""
+    out = [
+        "Native kernel rate: binary multiply-adds per second (rows x sum of n_in x n_out over "
+        "the layers with +-1 inputs / time) and fraction of the popcount peak x threads"
+    ]
+    if peak is None:
+        return [*out, "n/a (the native kernel is not available)"]
+    out.append(
+        f"{'network':>20} {'T':>2}  {'binary MACs':>12}  {'native ms':>9}  {'rate':>9}  "
+        f"{'of peak':>7}  {'kernels ms':>10}  {'rate':>9}  {'of peak':>7}"
+    )
+    for (key, threads), r in results.items():
+        if r["native"] is None:
+            continue
+        cells = []
+        for name in ("native", "native kernels only"):
+            rate = macs[key] / (r[name] / 1e3)
+            cells.append(
+                f"{r[name]:>{9 if name == 'native' else 10}.2f}  {rate / 1e12:>7.3f} T  "
+                f"{rate / (peak * threads):>7.1%}"
+            )
+        out.append(f"{str(key):>20} {threads:>2}  {macs[key]:>12.4g}  " + "  ".join(cells))
+    out.append(
+        "(native: end to end, as in the table above; kernels: the _kernel.run calls of the "
+        "layers with +-1 inputs alone)"
+    )
+    return out
+
+
+def timing_table(results: dict, repeats: int, macs: dict, peak) -> list[str]:
     keys = list(dict.fromkeys(k for k, _ in results))
     thread_counts = sorted({t for _, t in results})
     columns = [(key, t) for key in keys for t in thread_counts]
@@ -290,11 +423,29 @@ def timing_table(results: dict, repeats: int) -> list[str]:
         f"{'method':>16}  " + "  ".join(f"{h:>22}" for h in head),
     ]
     for method in next(iter(results.values())):
+        if method == "native kernels only":
+            continue  # in the rate table
         cells = []
         for column in columns:
             value = results[column][method]
             cells.append(f"{'n/a' if value is None else f'{value:.2f}':>22}")
         out.append(f"{method:>16}  " + "  ".join(cells))
+        if method == "native" and peak is not None:  # its rate, next to it
+            rates = [
+                None if results[c]["native"] is None else macs[c[0]] / results[c]["native"] * 1e3
+                for c in columns
+            ]
+            out.append(
+                f"{'  binary MAC/s':>16}  "
+                + "  ".join(f"{'n/a' if r is None else f'{r / 1e12:.3f} T':>22}" for r in rates)
+            )
+            out.append(
+                f"{'  of peak x T':>16}  "
+                + "  ".join(
+                    f"{'n/a' if r is None else f'{r / (peak * c[1]):.1%}':>22}"
+                    for r, c in zip(rates, columns)
+                )
+            )
     for t in thread_counts:
         for key in keys:
             r = results[key, t]
