@@ -11,7 +11,8 @@
    counts in registers: per word, SET_GROUPS weight loads, BLOCK_ROWS broadcasts and
    BLOCK_ROWS x SET_GROUPS (XOR, VPOPCNTQ, ADD); the set's weights stay in L1 while the
    row blocks of the tile go past them; the counts of a row are compared with P in one
-   vector compare per 8 units and written with one masked byte store. */
+   vector compare per 8 units and the units written with one byte store per set (masked
+   where the set ends past n_out). */
 #include <stddef.h>
 #include <stdint.h>
 #ifdef _OPENMP
@@ -26,6 +27,9 @@
 #endif
 #ifndef TILE_ROWS
 #define TILE_ROWS 64 /* rows packed at once (a multiple of BLOCK_ROWS) */
+#endif
+#if TILE_ROWS % BLOCK_ROWS != 0 || SET_GROUPS < 1 || SET_GROUPS > 8
+#error "TILE_ROWS must be a multiple of BLOCK_ROWS, and SET_GROUPS within 1..8"
 #endif
 #define SET_UNITS (8 * SET_GROUPS)
 #define MIN_PARALLEL_WORK 2097152 /* word popcounts (about 1 ms) below which one thread runs */
