@@ -6,12 +6,13 @@ import subprocess
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_diabetes, load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor, PackedBinaryNetwork
 from sklearn_bnn.deploy.c_export import generate
+from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
 from sklearn_bnn.nn.bridge import pack_module
 from conftest import fit_quiet
 
@@ -84,6 +85,27 @@ class CompiledNet:
 
     def classes(self, ctype):
         return (ctype * self.n_classes).in_dll(self.lib, f"{self.name}_classes")[:]
+
+    def values(self, X):
+        """A regression's predictions, float64, shape (n_samples, n_outputs)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        out = np.empty((len(X), self.n_classes))
+        function = getattr(self.lib, f"{self.name}_predict_batch")
+        function(
+            ctypes.c_void_p(X.ctypes.data),
+            ctypes.c_long(len(X)),
+            out.ctypes.data_as(ctypes.c_void_p),
+        )
+        return out
+
+    def stream(self, X, width):
+        """A residual network's last stream, float32, shape (n_samples, width)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        h = np.empty((len(X), width), dtype=np.float32)
+        function = getattr(self.lib, f"{self.name}_stream")
+        for x, row in zip(X, h):
+            function(ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(row.ctypes.data))
+        return h
 
 
 def assert_same_as_numpy(compiled, net, X):
@@ -177,9 +199,15 @@ def test_header_states_the_bytes_of_constants(fitted, tmp_path, request):
     if nm is None:
         pytest.skip("no 'nm' to read the object's symbol sizes")
     net = request.getfixturevalue(fitted).export_binary()
+    assert_states_its_constants(net, tmp_path, nm)
+
+
+def assert_states_its_constants(net, tmp_path, nm):
+    """The header's bytes of constants are the read-only symbols of the object (-O0: none
+    folded into the code)."""
     header, source = net.to_c(tmp_path, name="sized")
     obj = tmp_path / "sized.o"
-    subprocess.run([CC, *CFLAGS, "-c", str(source), "-o", str(obj)], check=True)
+    subprocess.run([CC, *CFLAGS, "-O0", "-c", str(source), "-o", str(obj)], check=True)
     symbols = subprocess.run([nm, "-S", str(obj)], capture_output=True, text=True, check=True)
     sizes = [
         int(fields[1], 16)
@@ -343,3 +371,119 @@ def test_linear_term_logits_bit_for_bit(tmp_path):
     np.testing.assert_array_equal(compiled.logits(Z), plain.logits(Z))
     np.testing.assert_array_equal(plain.classes_[compiled.predict_indices(Z)], clf.predict(Z))
     np.testing.assert_allclose(compiled.predict_proba(Z), clf.predict_proba(Z), atol=1e-6)
+
+
+def _fma_flags():
+    """``-mfma`` where the CPU has it: GCC then fuses a * b + c unless told not to."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return ("-mfma",) if " fma " in f.read() else ()
+    except OSError:
+        return ()
+
+
+@needs_cc
+def test_one_hidden_layer_portable_has_no_unused_count(tmp_path):
+    # no layer with +-1 inputs: the portable popcount would be an unused static function
+    clf = fit_quiet(BinaryNetClassifier((16,), max_iter=1, random_state=0), X_DIGITS_STD, Y_DIGITS)
+    net = clf.export_binary()
+    compiled = CompiledNet(net, tmp_path, name="one", extra=("-DBNN_PORTABLE",))
+    assert_same_as_numpy(compiled, net, X_DIGITS_STD)
+
+
+# ------------------------------------------------------------------ the residual family
+X_DIABETES = StandardScaler().fit_transform(load_diabetes().data).astype(np.float32)
+Y_DIABETES = load_diabetes().target
+#: the network alone, and with the input code and the linear term
+RESIDUAL_VARIANTS = {
+    "raw": dict(encoding="raw", linear=False),
+    "code+linear": dict(encoding="raw+thermometer", n_bins=5, linear=True),
+}
+
+
+@pytest.fixture(scope="module", params=list(RESIDUAL_VARIANTS))
+def residual_classifier(request):
+    clf = BinaryNetClassifier(
+        (32,) * 4, architecture="residual", max_iter=3, random_state=0,
+        **RESIDUAL_VARIANTS[request.param],
+    )
+    return fit_quiet(clf, X_DIGITS_STD, Y_DIGITS)
+
+
+@pytest.fixture(scope="module", params=list(RESIDUAL_VARIANTS))
+def residual_regressor(request):
+    reg = BinaryNetRegressor(
+        (24,) * 3, architecture="residual", max_iter=5, random_state=0,
+        **RESIDUAL_VARIANTS[request.param],
+    )
+    return fit_quiet(reg, X_DIABETES, Y_DIABETES)
+
+
+@needs_cc
+@pytest.mark.parametrize("word_bits", [64, 32])
+def test_residual_classifier_equals_predict(residual_classifier, tmp_path, word_bits):
+    clf, X = residual_classifier, X_DIGITS_STD
+    net = clf.export_binary()
+    assert isinstance(net, PackedResidualNetwork)
+    assert (net.code is not None) == (clf.encoding != "raw")
+    assert (net.linear_coef is not None) == clf.linear
+    compiled = CompiledNet(net, tmp_path, name="res", word_bits=word_bits)
+    np.testing.assert_array_equal(compiled.stream(X, 32), net.stream(X))  # every float32 bit
+    np.testing.assert_array_equal(net.classes_[compiled.predict_indices(X)], clf.predict(X))
+    np.testing.assert_allclose(compiled.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(compiled.logits(X), net.logits(X), rtol=0, atol=1e-9)
+    assert_same_as_numpy(compiled, net, X)
+    assert compiled.classes(ctypes.c_int32) == list(range(10))
+    assert f"Word size:     {word_bits} bits" in compiled.header
+    assert "3 residual blocks of 32" in compiled.header
+
+
+@needs_cc
+@pytest.mark.parametrize("word_bits", [64, 32])
+def test_residual_regressor_values_equal_predict(residual_regressor, tmp_path, word_bits):
+    reg, X = residual_regressor, X_DIABETES
+    net = reg.export_binary()
+    compiled = CompiledNet(net, tmp_path, name="reg", word_bits=word_bits)
+    assert "void reg_predict(const float *x, double *y);" in compiled.header
+    np.testing.assert_array_equal(compiled.stream(X, 24), net.stream(X))
+    np.testing.assert_array_equal(compiled.values(X)[:, 0], reg.predict(X))
+    np.testing.assert_array_equal(compiled.values(X)[:, 0], net.predict(X))
+
+
+@needs_cc
+def test_residual_strict_warnings_portable_and_fused_multiply_add(residual_classifier, tmp_path):
+    # GNU mode at -O3 with FMA: GCC would fuse the stream's h + d * k were contraction not
+    # turned off in the source; ISO mode with every strict warning and the portable count
+    net, X = residual_classifier.export_binary(), X_DIGITS_STD
+    strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes", "-DBNN_PORTABLE")
+    for name, extra in [("fused", ("-std=gnu99", "-O3", *_fma_flags())), ("strict", strict)]:
+        compiled = CompiledNet(net, tmp_path, name=name, word_bits=32, extra=extra)
+        np.testing.assert_array_equal(compiled.stream(X, 32), net.stream(X))
+        np.testing.assert_array_equal(net.classes_[compiled.predict_indices(X)], net.predict(X))
+    source = (tmp_path / "strict.c").read_text()
+    assert "malloc" not in source
+    nm = shutil.which("nm")
+    if nm is not None:
+        assert_states_its_constants(net, tmp_path, nm)
+
+
+@needs_cc
+def test_residual_without_blocks_and_constants_bytes(tmp_path):
+    nm = shutil.which("nm")
+    clf = BinaryNetClassifier((16,), architecture="residual", max_iter=1, random_state=0)
+    net = fit_quiet(clf, X_DIGITS_STD, Y_DIGITS).export_binary()
+    assert len(net.signs) == 0
+    strict = ("-pedantic", "-Wconversion", "-Wshadow", "-Wstrict-prototypes", "-DBNN_PORTABLE")
+    compiled = CompiledNet(net, tmp_path, name="flat", extra=strict)
+    assert_same_as_numpy(compiled, net, X_DIGITS_STD)
+    if nm is not None:
+        assert_states_its_constants(net, tmp_path, nm)
+
+
+def test_residual_rejects_the_other_task_and_nan(residual_regressor, tmp_path):
+    net = residual_regressor.export_binary()
+    with pytest.raises(ValueError, match="contradicts the network's own task"):
+        net.to_c(tmp_path, task="classification")
+    net.coef[0, 0] = np.nan
+    with pytest.raises(ValueError, match="coef contains NaN"):
+        net.to_c(tmp_path)

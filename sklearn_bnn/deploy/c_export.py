@@ -1,11 +1,13 @@
-r"""C99 export of a :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`.
+r"""C99 export of a :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork` or a
+:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`.
 
 :func:`generate` writes the network as a dependency-free pair of C files, ``name.h`` and
 ``name.c``, in the spirit of emlearn: every parameter a ``static const`` array (flash on a
 microcontroller), no dynamic allocation, no library beyond ``<stdint.h>`` and ``<math.h>``
 (``exp`` in ``predict_proba`` only), and a footprint stated in the header comment.
-:meth:`PackedBinaryNetwork.to_c <sklearn_bnn.deploy.packed.PackedBinaryNetwork.to_c>` writes the
-files.
+:meth:`PackedBinaryNetwork.to_c <sklearn_bnn.deploy.packed.PackedBinaryNetwork.to_c>` and
+:meth:`PackedResidualNetwork.to_c
+<sklearn_bnn.deploy.packed_residual.PackedResidualNetwork.to_c>` write the files.
 
 **What the C computes**, with the semantics of :mod:`sklearn_bnn.deploy.packed`:
 
@@ -54,6 +56,27 @@ GCC (whose GNU modes, the default, contract across statements on FMA targets), t
 standard ``#pragma STDC FP_CONTRACT OFF`` for Clang; another compiler must be told (e.g.
 ``-ffp-contract=off``), as the header says.
 
+**The residual network** (:mod:`sklearn_bnn.deploy.packed_residual`) keeps the input
+code, the head, the linear term, the entry points and the labels above, and adds
+``void name_stream(const float *x, float *h)``, the last stream:
+
+* the first layer: the dot product of the (coded) input with the float32 weights in
+  ``double``, in input order, rounded once to ``float``; then ``h = dot * scale`` and
+  ``h = h + bias``, each rounded to ``float``;
+* each block: the units :math:`u = [h \ge 0]` packed into words as above, the integer
+  :math:`d_i = N - 2\operatorname{popcount}(s_i \oplus u)`, converted exactly to ``float``,
+  then ``h_i = h_i + d_i * k_i`` and ``h_i = h_i + beta_i``, every product and sum rounded
+  to ``float`` (explicit casts, and the functions compiled without contraction as for the
+  linear term), which are the float32 operations of
+  :meth:`PackedResidualNetwork.stream
+  <sklearn_bnn.deploy.packed_residual.PackedResidualNetwork.stream>` in its order;
+* the head reads :math:`\operatorname{sign}(h)` (``sign(0) = +1``).
+
+The stream is therefore the numpy one bit for bit wherever the first layer's ``double``
+sums round to the same ``float`` (the caveat of a real first layer above); the stream is
+float32 arithmetic, so a target that evaluates ``float`` in a wider type needs ISO C's
+rounding on casts (``FLT_EVAL_METHOD`` 0, as on x86-64 and ARM, needs nothing).
+
 **Popcount.**  ``__builtin_popcountll`` (or ``__builtin_popcount`` for 32-bit words) when
 the compiler is GCC or Clang, which compile it to one instruction where the target has one
 (``-mpopcnt``, ``-march=...``); a portable bit-twiddling count otherwise, or when
@@ -75,6 +98,7 @@ from pathlib import Path
 import numpy as np
 
 from .packed import TASKS
+from .packed_residual import PackedResidualNetwork
 
 __all__ = ["TASKS", "generate", "write"]
 
@@ -241,6 +265,18 @@ def _code_arrays(code, name: str, arrays: _Arrays) -> str | None:
     return ctype
 
 
+def _head_arrays(net, name: str, arrays: _Arrays) -> str:
+    """Emit ``<name>_head_w`` (row-major ``(n_outputs, n_units)``) and ``<name>_head_b``;
+    return their C type (``double`` for a float64 head, as a regressor's)."""
+    head_type = _float_ctype(net.head_weight.dtype)
+    head_size = 8 if head_type == "double" else 4
+    items = [_float_literal(v, head_type) for v in net.head_weight.ravel()]
+    arrays.add(head_type, f"{name}_head_w", net.head_weight.shape, items, head_size)
+    items = [_float_literal(v, head_type) for v in net.head_bias]
+    arrays.add(head_type, f"{name}_head_b", net.head_bias.shape, items, head_size)
+    return head_type
+
+
 def _layers_code(net, name: str, word_bits: int, real: str, arrays: _Arrays) -> dict:
     """Emit the parameter arrays; return facts the functions and header need."""
     word = f"uint{word_bits}_t"
@@ -268,12 +304,7 @@ def _layers_code(net, name: str, word_bits: int, real: str, arrays: _Arrays) -> 
         arrays.add(word, f"{name}_w{k}", words.shape, items, word_bytes)
         items = [str(int(v)) for v in layer.threshold]
         arrays.add(count_type, f"{name}_p{k}", layer.threshold.shape, items, count_bytes)
-    head_type = "double" if net.head_weight.dtype == np.float64 else "float"
-    head_size = 8 if head_type == "double" else 4
-    items = [_float_literal(v, head_type) for v in net.head_weight.ravel()]
-    arrays.add(head_type, f"{name}_head_w", net.head_weight.shape, items, head_size)
-    items = [_float_literal(v, head_type) for v in net.head_bias]
-    arrays.add(head_type, f"{name}_head_b", net.head_bias.shape, items, head_size)
+    head_type = _head_arrays(net, name, arrays)
     if net.input_scale is not None:
         for part, values in (("offset", net.input_offset), ("scale", net.input_scale)):
             items = [_float_literal(v, "double") for v in values]
@@ -308,14 +339,9 @@ static int {n}_popcount({word} v)
 #endif
 """
 
-_FIRST = """\
-/* First layer: double sum over the inputs in order, rounded once, >= threshold.  Four units
-   are summed side by side (independent chains; each unit's order unchanged). */
-static void {n}_first(const {real} *x, {word} *out)
-{{
-    int i, j, u;
-    for (i = 0; i < {P}_N_WORDS1; ++i)
-        out[i] = 0;
+# The first layer's dot products, shared by both families: for each group of four units,
+# acc[u] is the double sum over the inputs in order; {store} uses acc[0 .. m-1].
+_FIRST_DOTS = """\
     for (i = 0; i < {n_out}; i += 4) {{
         double acc[4] = {{0.0, 0.0, 0.0, 0.0}};
         int m = {n_out} - i < 4 ? {n_out} - i : 4;
@@ -325,12 +351,24 @@ static void {n}_first(const {real} *x, {word} *out)
 {term}
             }}
         }}
+{store}
+    }}
+"""
+
+_FIRST = """\
+/* First layer: double sum over the inputs in order, rounded once, >= threshold.  Four units
+   are summed side by side (independent chains; each unit's order unchanged). */
+static void {n}_first(const {real} *x, {word} *out)
+{{
+    int i, j, u;
+    for (i = 0; i < {P}_N_WORDS1; ++i)
+        out[i] = 0;
+{dots}}}
+"""
+_FIRST_THRESHOLD = """\
         for (u = 0; u < m; ++u)
             if (({real})acc[u] >= {n}_t0[i + u])
-                out[(i + u) / {W}] |= ({word})1 << ((i + u) % {W});
-    }}
-}}
-"""
+                out[(i + u) / {W}] |= ({word})1 << ((i + u) % {W});"""
 # +-1 weights stored as bits: add or subtract the input.
 _TERM_BITS = """\
                 int on = ({n}_w0[(i + u) * {P}_N_WORDS0 + j / {W}] >> (j % {W})) & 1u;
@@ -338,6 +376,13 @@ _TERM_BITS = """\
 # real weights (first_layer="real"): the product of two floats is exact in double.
 _TERM_REAL = """\
                 acc[u] += (double){n}_w0[(i + u) * {P}_N_INPUTS + j] * v;"""
+
+
+
+def _first_dots(term: str, store: str, fmt: dict) -> str:
+    """The loop of :data:`_FIRST_DOTS` with a family's ``term`` and ``store``."""
+    return _FIRST_DOTS.format(term=term.format(**fmt), store=store.format(**fmt), **fmt)
+
 
 _CODE_HEAD = """\
 /* Input code: the inputs{raw_note}, then bit k = +1 iff x[feature[k]] >= threshold[k]. */
@@ -409,12 +454,12 @@ _HEAD_SUM = """\
         logits[c] += (double){n}_head_b[c];
 """
 
-# The linear term: each product is rounded to double before it is added, as numpy does;
-# a fused multiply-add would round once and differ.  GCC contracts a * b + c across
-# statements in its GNU modes (-std=gnu99, the default) when the target has FMA; its ISO
-# modes (-std=c99) do not, and the optimize attribute turns it off for this function.
-# Clang honours the standard pragma.
-_LINEAR = """\
+# Functions whose products must be rounded before they are added (the linear term, the
+# residual stream), as numpy does; a fused multiply-add would round once and differ.  GCC
+# contracts a * b + c across statements in its GNU modes (-std=gnu99, the default) when the
+# target has FMA; its ISO modes (-std=c99) do not, and the optimize attribute turns it off
+# for the function.  Clang honours the standard pragma.
+_NO_FMA = """\
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #define {P}_NO_FMA
@@ -423,7 +468,9 @@ _LINEAR = """\
 #else
 #define {P}_NO_FMA /* compile without contraction, e.g. -ffp-contract=off (see {n}.h) */
 #endif
+"""
 
+_LINEAR = """\
 /* Linear term, added to the logits last: the intercept, then input j = 0, 1, ... in order,
    each product rounded to double before it is added (no fused multiply-add). */
 {P}_NO_FMA static void {n}_linear(const {real} *x, double *logits)
@@ -576,52 +623,82 @@ void {n}_predict_batch(const {real} *x, long n_samples, double *y);""",
 }
 
 
-def _header(net, fmt: dict, facts: dict, declarations: str, nbytes: int, stack: int) -> str:
-    n, P, W, real, task = fmt["n"], fmt["P"], fmt["W"], fmt["real"], fmt["task"]
+def _code_line(net, n_inputs: int, code_type: str | None, real: str) -> str:
+    """The header's description of the input code."""
+    if net.code is None:
+        return "none"
+    kept = "the inputs, then " if net.code.keep_raw else ""
+    return (
+        f"thermometer: {kept}{len(net.code.feature)} bits, {n_inputs} values;\n"
+        " *                bit k = x[feature[k]] >= threshold[k] "
+        f"({code_type or real}) ? +1 : -1"
+    )
+
+
+def _linear_line(net) -> str:
+    """The header's description of the linear term."""
+    if _linear_of(net) is None:
+        return "none"
+    return (
+        "lin = intercept, then lin += x[j] * coef[j] for j = 0, 1, ... in double\n"
+        " *                (x: the scaled input, before the code), added to the logits last;\n"
+        " *                each product rounded before it is added: no fused multiply-add\n"
+        " *                (turned off for GCC and clang in the source; other compilers:\n"
+        " *                compile with contraction off, e.g. -ffp-contract=off)"
+    )
+
+
+def _outputs_text(net, task: str) -> str:
     n_outputs = len(net.head_bias)
-    outputs = f"{n_outputs} classes" if task == "classification" else f"{n_outputs} outputs"
-    shape = " -> ".join(map(str, facts["sizes"])) + f" -> {outputs}"
+    return f"{n_outputs} classes" if task == "classification" else f"{n_outputs} outputs"
+
+
+def _plain_rows(net, fmt: dict, facts: dict) -> list[tuple[str, str]]:
+    """The header's description of a :class:`PackedBinaryNetwork`: (label, text) rows."""
+    W, real = fmt["W"], fmt["real"]
+    shape = " -> ".join(map(str, facts["sizes"])) + f" -> {_outputs_text(net, fmt['task'])}"
     if net.code is not None:
         shape = f"{net.n_features_in_} features, coded to {shape}"
     first = "bits (+-1)" if facts["binary_first"] else f"{facts['first_type']} matrix"
     scaling = "(x - offset) / scale in double, then cast" if net.input_scale is not None else "none"
-    coding = "none"
-    if net.code is not None:
-        kept = "the inputs, then " if net.code.keep_raw else ""
-        coding = (
-            f"thermometer: {kept}{len(net.code.feature)} bits, {facts['sizes'][0]} values;\n"
-            " *                bit k = x[feature[k]] >= threshold[k] "
-            f"({facts['code_type'] or real}) ? +1 : -1"
-        )
-    linear = "none"
-    if _linear_of(net) is not None:
-        linear = (
-            "lin = intercept, then lin += x[j] * coef[j] for j = 0, 1, ... in double\n"
-            " *                (x: the scaled input, before the code), added to the logits last;\n"
-            " *                each product rounded before it is added: no fused multiply-add\n"
-            " *                (turned off for GCC and clang in the source; other compilers:\n"
-            " *                compile with contraction off, e.g. -ffp-contract=off)"
-        )
+    return [
+        ("Network", shape),
+        ("Input scaling", scaling),
+        ("Input code", _code_line(net, facts["sizes"][0], facts["code_type"], real)),
+        ("First layer", f"{first}, double accumulation, threshold in {real}"),
+        ("Later layers", f"packed {W}-bit words ({facts['word']}), XOR + popcount <= threshold"),
+        ("Head", f"{facts['head_type']} weights, double logits"),
+        ("Linear term", _linear_line(net)),
+    ]
+
+
+def _header(net, fmt: dict, rows: list, declarations: str, nbytes: int, stack: int,
+            extra: dict | None = None) -> str:
+    """``name.h``: the description ``rows`` (label, text), sizes, labels and prototypes.
+
+    ``extra`` (the residual family's): ``what`` replaces "1-bit neural network" in the
+    title, and ``entry``, ``defines`` and ``prototypes`` are added to the shared ones.
+    """
+    n, P, W, task = fmt["n"], fmt["P"], fmt["W"], fmt["task"]
+    extra = extra or {}
+    n_outputs = len(net.head_bias)
     defines = f"#define {P}_N_OUTPUTS {n_outputs}\n"
     if task == "classification":
         defines += f"#define {P}_N_CLASSES {n_outputs}\n"
+    description = "".join(f" * {label + ':':<15}{text}\n" for label, text in rows)
+    entry = _ENTRY_POINTS[task].format(**fmt) + extra.get("entry", "")
+    prototypes = _PROTOTYPES[task].format(**fmt) + extra.get("prototypes", "")
     return f"""\
-/* {n}.h: a 1-bit neural network exported by sklearn-bnn (PackedBinaryNetwork.to_c).
+/* {n}.h: a {extra.get("what", "1-bit neural network")} exported by sklearn-bnn \
+({type(net).__name__}.to_c).
  *
  * Task:          {task}
- * Network:       {shape}
- * Input scaling: {scaling}
- * Input code:    {coding}
- * First layer:   {first}, double accumulation, threshold in {real}
- * Later layers:  packed {W}-bit words ({facts["word"]}), XOR + popcount <= threshold
- * Head:          {facts["head_type"]} weights, double logits
- * Linear term:   {linear}
- * Word size:     {W} bits
+{description} * Word size:     {W} bits
  * Memory:        {nbytes} bytes of constants (static const arrays);
  *                {stack} bytes of stack buffers per call, no dynamic allocation.
  * Portability:   C99; define BNN_PORTABLE to avoid compiler popcount builtins.
  *
-{_ENTRY_POINTS[task].format(**fmt)}
+{entry}
  */
 #ifndef {P}_H_
 #define {P}_H_
@@ -629,12 +706,222 @@ def _header(net, fmt: dict, facts: dict, declarations: str, nbytes: int, stack: 
 #include <stdint.h>
 
 #define {P}_N_FEATURES {net.n_features_in_}
-{defines}#define {P}_WORD_BITS {W}
+{defines}{extra.get("defines", "")}#define {P}_WORD_BITS {W}
 {declarations}
-{_PROTOTYPES[task].format(**fmt)}
+{prototypes}
 
 #endif /* {P}_H_ */
 """
+
+
+def _output_arrays(net, name: str, task: str, arrays: _Arrays) -> str:
+    """Emit the linear term's arrays, if any, and a classifier's labels; return the
+    header's declarations."""
+    if _linear_of(net) is not None:
+        _linear_arrays(net, name, arrays)
+    if task != "classification":
+        return ""
+    return "\n" + _classes_code(np.asarray(net.classes_), name, arrays) + "\n"
+
+
+def _output_stack(net, task: str, n_inputs: int, real_bytes: int) -> int:
+    """Stack bytes of the logits of predict, the linear term's sums and the coded input."""
+    n_outputs = len(net.head_bias)
+    stack = 0
+    if task == "classification":
+        stack += 8 * n_outputs  # the logits of predict
+    if _linear_of(net) is not None:
+        stack += 8 * n_outputs  # lin
+    if net.code is not None:
+        stack += n_inputs * real_bytes  # xc, the coded input
+    return stack
+
+
+# ----------------------------------------------------------------------------- residual family
+_RESIDUAL_FIRST = """\
+/* First layer: for each unit the double sum over the inputs in order, rounded once to
+   float; then the stream h = dot * scale + bias, each operation rounded to float. */
+{P}_NO_FMA static void {n}_first(const float *x, float *h)
+{{
+    int i, j, u;
+{dots}}}
+"""
+_RESIDUAL_FIRST_STORE = """\
+        for (u = 0; u < m; ++u) {{
+            float dot = (float)acc[u];
+            h[i + u] = (float)(dot * {n}_first_scale);
+            h[i + u] = (float)(h[i + u] + {n}_first_b[i + u]);
+        }}"""
+
+_SIGNS = """\
+/* Units of the stream, u_j = [h_j >= 0] (sign(0) = +1): bit j % {W} of word j / {W}. */
+static void {n}_signs(const float *h, {word} *u)
+{{
+    int j;
+    for (j = 0; j < {P}_N_WORDS; ++j)
+        u[j] = 0;
+    for (j = 0; j < {P}_WIDTH; ++j)
+        if (h[j] >= 0.0f)
+            u[j / {W}] |= ({word})1 << (j % {W});
+}}
+"""
+
+_BLOCK = """\
+/* Block b: d_i = N - 2 popcount(s_i XOR u), u = [h >= 0] (an exact integer), then
+   h_i = (h_i + d_i * k_i) + beta_i, each product and sum rounded to float. */
+{P}_NO_FMA static void {n}_block(int b, float *h, {word} *u)
+{{
+    const {word} *w = {n}_block_w + (long)b * {P}_WIDTH * {P}_N_WORDS;
+    const float *k = {n}_block_k + (long)b * {P}_WIDTH;
+    const float *beta = {n}_block_beta + (long)b * {P}_WIDTH;
+    int i, j;
+    {n}_signs(h, u);
+    for (i = 0; i < {P}_WIDTH; ++i) {{
+        int c = 0;
+        float d;
+        for (j = 0; j < {P}_N_WORDS; ++j)
+            c += {P}_POPCOUNT(w[i * {P}_N_WORDS + j] ^ u[j]);
+        d = (float)({P}_WIDTH - 2 * c);
+        h[i] = (float)(h[i] + (float)(d * k[i]));
+        h[i] = (float)(h[i] + beta[i]);
+    }}
+}}
+"""
+
+_RESIDUAL_ENTRY = """
+ * {n}_stream writes the {P}_WIDTH floats of the last residual stream h (the
+ *                network's PackedResidualNetwork.stream); the head reads sign(h)."""
+_RESIDUAL_PROTOTYPE = "\nvoid {n}_stream(const float *x, float *h);"
+
+
+def _residual_arrays(net, name: str, word_bits: int, arrays: _Arrays) -> dict:
+    """Emit the residual network's parameter arrays; return facts the code needs."""
+    word = f"uint{word_bits}_t"
+    code_type = _code_arrays(net.code, name, arrays)
+    weight = net.first_weight
+    items = [_float_literal(v, "float") for v in weight.ravel()]
+    arrays.add("float", f"{name}_w0", weight.shape, items, 4)
+    items = [_float_literal(v, "float") for v in net.first_bias]
+    arrays.add("float", f"{name}_first_b", net.first_bias.shape, items, 4)
+    arrays.code.append(
+        f"static const float {name}_first_scale = {_float_literal(net.first_scale, 'float')};\n"
+    )
+    arrays.nbytes += 4
+    if len(net.signs):
+        words = np.stack([_pack_words(signs, word_bits) for signs in net.signs])
+        items = [_word_literal(int(v), word_bits) for v in words.ravel()]
+        arrays.add(word, f"{name}_block_w", words.shape, items, word_bits // 8)
+        for part, values in (("k", net.coef), ("beta", net.offset)):
+            items = [_float_literal(v, "float") for v in values.ravel()]
+            arrays.add("float", f"{name}_block_{part}", values.shape, items, 4)
+    return {"word": word, "code_type": code_type, "head_type": _head_arrays(net, name, arrays)}
+
+
+def _residual_rows(net, fmt: dict, facts: dict) -> list[tuple[str, str]]:
+    """The header's description of a :class:`PackedResidualNetwork`: (label, text) rows."""
+    width, n_inputs = len(net.first_bias), net.first_weight.shape[1]
+    shape = f"{n_inputs} inputs"
+    if net.code is not None:
+        shape = f"{net.n_features_in_} features, coded to {n_inputs} values"
+    shape += (
+        f" -> {width} (real first layer) -> {len(net.signs)} residual blocks of {width}"
+        f" -> {_outputs_text(net, fmt['task'])}"
+    )
+    return [
+        ("Network", shape),
+        ("Input code", _code_line(net, n_inputs, facts["code_type"], "float")),
+        ("First layer", "float matrix, double accumulation rounded once to float;\n"
+         " *                h = dot * scale + bias in float"),
+        ("Blocks", "h_i += (N - 2 popcount(s_i XOR [h >= 0])) * k_i, then h_i += beta_i,\n"
+         f" *                packed {fmt['W']}-bit words ({facts['word']}); every float "
+         "product and sum\n"
+         " *                rounded to float: no fused multiply-add (turned off for GCC and\n"
+         " *                clang in the source; other compilers: -ffp-contract=off) and no\n"
+         " *                excess precision (FLT_EVAL_METHOD 0, or ISO C's rounding casts)"),
+        ("Head", f"{facts['head_type']} weights on sign(h) (sign(0) = +1), double logits"),
+        ("Linear term", _linear_line(net)),
+    ]
+
+
+def _residual_functions(net, fmt: dict) -> str:
+    """``<name>_stream`` and ``<name>_logits`` (with their helpers) of the residual network."""
+    n, P = fmt["n"], fmt["P"]
+    blocks = len(net.signs) > 0
+    parts = [_NO_FMA.format(**fmt), "\n"]
+    if blocks:
+        parts += [_POPCOUNT.format(**fmt), "\n"]
+    parts += [_RESIDUAL_FIRST.format(dots=_first_dots(_TERM_REAL, _RESIDUAL_FIRST_STORE, fmt),
+                                     **fmt), "\n", _SIGNS.format(**fmt)]
+    if net.code is not None:
+        parts += ["\n", _code_function(net, fmt)]
+    if blocks:
+        parts += ["\n", _BLOCK.format(**fmt)]
+    if _linear_of(net) is not None:
+        parts += ["\n", _LINEAR.format(**fmt)]
+    stream = "void {n}_stream(const float *x, float *h)\n{{\n"
+    if blocks:
+        stream += "    {word} u[{P}_N_WORDS];\n    int b;\n"
+    source = "x"
+    if net.code is not None:
+        stream += "    float xc[{P}_N_INPUTS];\n    {n}_code(x, xc);\n"
+        source = "xc"
+    stream += f"    {{n}}_first({source}, h);\n"
+    if blocks:
+        stream += "    for (b = 0; b < {P}_N_BLOCKS; ++b)\n        {n}_block(b, h, u);\n"
+    parts += ["\n", stream.format(**fmt) + "}\n", "\n"]
+    logits = _RESIDUAL_LOGITS_HEAD.format(**fmt)
+    logits += _HEAD_SUM.format(last="a", n_units=f"{P}_WIDTH", **fmt)
+    if _linear_of(net) is not None:
+        logits += f"    {n}_linear(x, logits);\n"
+    return "".join(parts) + logits + "}\n"
+
+
+_RESIDUAL_LOGITS_HEAD = """\
+void {n}_logits(const float *x, double *logits)
+{{
+    float h[{P}_WIDTH];
+    {word} a[{P}_N_WORDS];
+    int c, j;
+    {n}_stream(x, h);
+    {n}_signs(h, a);
+"""
+
+
+def _generate_residual(net, name: str, word_bits: int, task: str) -> tuple[str, str]:
+    """:func:`generate` for a :class:`PackedResidualNetwork`."""
+    arrays = _Arrays([])
+    facts = _residual_arrays(net, name, word_bits, arrays)
+    declarations = _output_arrays(net, name, task, arrays)
+    P, width = name.upper(), len(net.first_bias)
+    fmt = {"n": name, "P": P, "W": word_bits, "word": facts["word"], "real": "float",
+           "ll": "ll" if word_bits == 64 else "", "n_out": width, "task": task}
+    n_inputs, n_words = net.first_weight.shape[1], -(-width // word_bits)
+    # h and the units a in logits, u in stream (with blocks), acc[4] in first
+    stack = 4 * width + (1 + (len(net.signs) > 0)) * n_words * word_bits // 8 + 4 * 8
+    stack += _output_stack(net, task, n_inputs, 4)
+    defines = ""
+    if net.code is not None:
+        defines += f"#define {P}_N_BITS {len(net.code.feature)}\n"
+    parts = [
+        f"/* {name}.c: generated by sklearn-bnn; see {name}.h. */\n",
+        f'#include "{name}.h"\n\n#include <math.h>\n\n',
+        f"#define {P}_N_INPUTS {n_inputs} /* read by the first layer */\n",
+        defines,
+        f"#define {P}_N_WORDS {n_words} /* words of the stream's units */\n\n",
+        *arrays.code,
+        "\n",
+        _residual_functions(net, fmt),
+        "\n",
+        (_CLASSIFY if task == "classification" else _REGRESS).format(**fmt),
+    ]
+    extra = {
+        "what": "residual 1-bit neural network",
+        "entry": _RESIDUAL_ENTRY.format(**fmt),
+        "prototypes": _RESIDUAL_PROTOTYPE.format(**fmt),
+        "defines": f"#define {P}_WIDTH {width}\n#define {P}_N_BLOCKS {len(net.signs)}\n",
+    }
+    rows = _residual_rows(net, fmt, facts)
+    return _header(net, fmt, rows, declarations, arrays.nbytes, stack, extra), "".join(parts)
 
 
 def generate(
@@ -644,7 +931,7 @@ def generate(
 
     Parameters
     ----------
-    net : PackedBinaryNetwork
+    net : PackedBinaryNetwork or PackedResidualNetwork
     name : str, default="bnn"
         Prefix of every exported symbol and of the file names; a C identifier.
     word_bits : {64, 32}, default=64
@@ -655,8 +942,9 @@ def generate(
         the labels ``name_classes``.  ``"regression"`` (the export of a
         :class:`~sklearn_bnn.BinaryNetRegressor`): ``void name_predict(const float *x,
         double *y)`` writing ``NAME_N_OUTPUTS`` predictions, and ``name_predict_batch``
-        writing ``n_samples`` rows of them.  Both have ``name_logits``.  ``None``: the
-        network's own ``task``; naming the other raises ``ValueError``.
+        writing ``n_samples`` rows of them.  Both have ``name_logits``, and a residual
+        network ``name_stream``.  ``None``: the network's own ``task``; naming the other
+        raises ``ValueError``.
 
     Returns
     -------
@@ -689,15 +977,13 @@ def generate(
     task = net.resolve_task(task)
     if hasattr(net, "_check_values"):
         net._check_values()  # parameters set after construction are checked too
+    if isinstance(net, PackedResidualNetwork):
+        return _generate_residual(net, name, word_bits, task)
     real = "double" if net.layers[0].threshold.dtype == np.float64 else "float"
     arrays = _Arrays([])
     facts = _layers_code(net, name, word_bits, real, arrays)
     linear = _linear_of(net) is not None
-    if linear:
-        _linear_arrays(net, name, arrays)
-    declarations = ""
-    if task == "classification":
-        declarations = "\n" + _classes_code(np.asarray(net.classes_), name, arrays) + "\n"
+    declarations = _output_arrays(net, name, task, arrays)
     fmt = {
         "n": name,
         "P": name.upper(),
@@ -711,16 +997,10 @@ def generate(
         "task": task,
     }
     word_bytes, real_bytes = word_bits // 8, 8 if real == "double" else 4
-    n_outputs = len(net.head_bias)
     stack = 2 * facts["max_words"] * word_bytes + 4 * 8  # a, b and acc[4]
-    if task == "classification":
-        stack += 8 * n_outputs  # the logits of predict
-    if linear:
-        stack += 8 * n_outputs  # lin
+    stack += _output_stack(net, task, facts["sizes"][0], real_bytes)
     if net.input_scale is not None:
         stack += net.n_features_in_ * real_bytes  # xs
-    if net.code is not None:
-        stack += facts["sizes"][0] * real_bytes  # xc, the coded input
     P = fmt["P"]
     parts = [
         f"/* {name}.c: generated by sklearn-bnn; see {name}.h. */\n",
@@ -735,21 +1015,22 @@ def generate(
         f"#define {P}_MAX_WORDS {facts['max_words']}\n\n",
         *arrays.code,
         "\n",
-        _POPCOUNT.format(**fmt),
-        "\n",
         _FIRST.format(
-            term=(_TERM_BITS if facts["binary_first"] else _TERM_REAL).format(**fmt), **fmt
+            dots=_first_dots(_TERM_BITS if facts["binary_first"] else _TERM_REAL,
+                             _FIRST_THRESHOLD, fmt),
+            **fmt,
         ),
     ]
     if net.code is not None:
         parts += ["\n", _code_function(net, fmt)]
-    if len(facts["sizes"]) > 2:
-        parts += ["\n", _BINARY.format(**fmt)]
+    if len(facts["sizes"]) > 2:  # layers with +-1 inputs (only they count bits)
+        parts += ["\n", _POPCOUNT.format(**fmt), "\n", _BINARY.format(**fmt)]
     if linear:
-        parts += ["\n", _LINEAR.format(**fmt)]
+        parts += ["\n", _NO_FMA.format(**fmt), "\n", _LINEAR.format(**fmt)]
     parts += ["\n", _logits_code(facts, fmt, net)]
     parts += ["\n", (_CLASSIFY if task == "classification" else _REGRESS).format(**fmt)]
-    header = _header(net, fmt, facts, declarations, arrays.nbytes, stack)
+    header = _header(net, fmt, _plain_rows(net, fmt, facts), declarations, arrays.nbytes,
+                     stack)
     return header, "".join(parts)
 
 
@@ -760,7 +1041,7 @@ def write(
 
     Parameters
     ----------
-    net : PackedBinaryNetwork
+    net : PackedBinaryNetwork or PackedResidualNetwork
     directory : str or os.PathLike
     name, word_bits, task
         As in :func:`generate`.

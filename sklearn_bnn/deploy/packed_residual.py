@@ -261,18 +261,36 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         head = self.head_weight.nbytes + self.head_bias.nbytes
         return [first] + [block] * len(self.signs) + [head]
 
-    def to_c(self, *args, **kwargs):
-        """Not implemented: C99 export covers :class:`~.packed.PackedBinaryNetwork`.
+    def to_c(self, directory, name: str = "bnn", word_bits: int = 64, task: str | None = None):
+        """Write the network as a dependency-free C99 pair ``name.h`` / ``name.c``.
 
-        Raises
-        ------
-        NotImplementedError
-            Always; :meth:`save` writes the exact numpy artefact.
+        The entry points of :meth:`PackedBinaryNetwork.to_c
+        <sklearn_bnn.deploy.packed.PackedBinaryNetwork.to_c>` (``name_predict``,
+        ``name_predict_proba``, ``name_logits``, ``name_predict_batch``; a regression's
+        ``name_predict`` writes its outputs) and ``void name_stream(const float *x,
+        float *h)``, the last stream (:meth:`stream`).  The stream is computed with the
+        float32 operations of this class in the same order, the first layer's dot product
+        in ``double`` rounded once; see :mod:`sklearn_bnn.deploy.c_export`.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing; existing files of the same names are overwritten.
+        name : str, default="bnn"
+            Prefix of the files and of every C symbol; a C identifier.
+        word_bits : {64, 32}, default=64
+            Width of the packed words (``uint64_t`` or ``uint32_t``).
+        task : {"classification", "regression"}, default=None
+            ``None``: the network's own :attr:`task`; naming the other one raises
+            ``ValueError``.
+
+        Returns
+        -------
+        header_path, source_path : pathlib.Path
         """
-        raise NotImplementedError(
-            "C export is implemented for architecture='plain' only; save() writes this "
-            "residual network's exact numpy artefact."
-        )
+        from .c_export import write
+
+        return write(self, directory, name=name, word_bits=word_bits, task=task)
 
     # ------------------------------------------------------------------ files
     def save(self, file) -> None:
