@@ -7,8 +7,9 @@ with `skl2onnx <https://onnx.ai/sklearn-onnx/>`_ (``update_registered_converter`
 ``skl2onnx.to_onnx(pipeline, X[:1])`` converts a :class:`~sklearn.pipeline.Pipeline` of
 scikit-learn preprocessing and either estimator.  :func:`to_onnx` here does the
 registration and the call in one step, and also converts a bare
-:class:`~sklearn_bnn.PackedBinaryNetwork` (with ``onnx`` alone, no skl2onnx), as a
-classifier or a regressor after its own ``task``, recorded at export.
+:class:`~sklearn_bnn.PackedBinaryNetwork` or
+:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork` (with ``onnx`` alone, no
+skl2onnx), as a classifier or a regressor after its own ``task``, recorded at export.
 
 **What the graph computes** is the 1-bit network of
 :meth:`BinaryNetClassifier.export_binary <sklearn_bnn.BinaryNetClassifier.export_binary>`,
@@ -36,6 +37,13 @@ operation for operation as :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwor
   network (after input scaling, before the code) widened to float64, ``intercept`` plus
   ``x[:, j] * coef[j]`` for ``j = 0, 1, ...`` (``Mul``, ``Split``, a chain of ``Add``: the
   order of :func:`~sklearn_bnn.deploy.packed.linear_term`), added to the logits last;
+* ``architecture="residual"``
+  (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`): the first layer's
+  float64 ``MatMul`` cast once to float32, then the float32 stream, one ``Mul`` or ``Add``
+  per operation of the numpy forward pass in its order (``h = dot * scale + bias``; per
+  block the units ``Where`` :math:`\pm 1` of ``h >= 0``, their float32 ``MatMul`` with the
+  block's :math:`\pm 1` signs, an exact integer, ``h + d * coef``, then ``+ offset``), and
+  the head and linear term above on the units of ``h >= 0``;
 * a classifier: ``Softmax``; the label is the ``ArgMax`` of the logits (the first on
   ties, as numpy and torch), looked up in the class labels.  A regressor: the logits are
   the predictions, output ``variable`` cast to the input's float type (skl2onnx's
@@ -100,7 +108,7 @@ from functools import partial
 
 import numpy as np
 
-from .deploy.packed import TASKS, PackedBinaryNetwork
+from .deploy.packed import TASKS, LinearTerm, PackedBinaryNetwork
 from .deploy.packed_residual import PackedResidualNetwork
 
 __all__ = [
@@ -131,6 +139,9 @@ NOT_CONVERTIBLE = {
         "so no graph would give the same predictions"
     ),
 }
+
+#: The exported networks :func:`to_onnx` writes directly (with ``onnx`` alone).
+_PACKED = (PackedBinaryNetwork, PackedResidualNetwork)
 
 _INSTALL_HINT = 'pip install "sklearn-bnn[onnx]" (or: pip install onnx skl2onnx onnxruntime)'
 
@@ -175,15 +186,7 @@ def _label_array(classes: np.ndarray) -> np.ndarray:
     )
 
 
-_NOT_PLAIN = (
-    "ONNX export is implemented for architecture='plain' only; the residual network exports "
-    "exactly to numpy (export_binary(), sklearn_bnn.deploy.packed_residual), not yet to ONNX."
-)
-
-
 def _check_inference(model) -> None:
-    if getattr(model, "architecture", "plain") != "plain":
-        raise NotImplementedError(_NOT_PLAIN)
     inference = getattr(model, "inference", "binary")
     if inference in NOT_CONVERTIBLE:
         raise ValueError(
@@ -203,8 +206,8 @@ def _code(model):
 def _network_writer(model) -> Callable[[object, str], str]:
     """``writer(g, x)`` adding the nodes of ``model``'s ``inference`` network; returns logits."""
     _check_inference(model)
-    if isinstance(model, PackedBinaryNetwork):
-        return partial(_write_binary, packed=model)
+    if isinstance(model, _PACKED):
+        return partial(_write_packed, packed=model)
     return partial(_WRITERS[model.inference], model=model)
 
 
@@ -323,6 +326,36 @@ def _matrix(g: _Graph, hint: str, weight_t: np.ndarray, dtype) -> str:
     return g.node("Reshape", [flat, g.const("shape", np.array([n_in, n_out]))], hint)
 
 
+def _write_packed(g: _Graph, x: str, packed) -> str:
+    """The exported network of either family from input ``x``; returns the float64 logits."""
+    if isinstance(packed, PackedResidualNetwork):
+        return _write_residual(g, x, packed)
+    return _write_binary(g, x, packed)
+
+
+def _first_dot(g: _Graph, x: str, packed, matrix: np.ndarray, dtype) -> tuple[str, str]:
+    """The network's input ``x_network`` (``x`` cast to ``dtype``) and the first layer's dot
+    products with ``matrix`` (n_out, n_in): the (coded) input widened to float64, a
+    float64 ``MatMul``, rounded once to ``dtype``.  Returns ``(x_network, dot)``."""
+    f64 = np.float64
+    x = x_network = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
+    if packed.code is not None:
+        x = _write_code(g, x, packed.code, dtype)
+    x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
+    dot = g.node("MatMul", [x, _matrix(g, "layer0_weight", matrix.T, f64)], "layer0_dot")
+    return x_network, g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
+
+
+def _write_readout(g: _Graph, on: str, packed, x_network: str) -> str:
+    """The head on the last units (``on``, boolean: +1 where true) and the linear term of
+    the network's input ``x_network``; returns the float64 logits."""
+    f64 = np.float64
+    plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
+    units = g.node("Where", [on, plus, minus], "head_input")
+    logits = _write_head(g, units, packed.head_weight, packed.head_bias)
+    return _add_linear(g, x_network, logits, _linear_of(packed))
+
+
 def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
     """The 1-bit network from input ``x``; returns the float64 logits."""
     f64, dtype = np.float64, packed.layers[0].threshold.dtype  # the network's float dtype
@@ -330,14 +363,8 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
         x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
         x = g.node("Sub", [x, g.const("input_offset", packed.input_offset)], "x_centred")
         x = g.node("Div", [x, g.const("input_scale", packed.input_scale)], "x_scaled")
-    x = x_network = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
-    if packed.code is not None:
-        x = _write_code(g, x, packed.code, dtype)
-    x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
     # first layer: float64 accumulation, rounded once to the network's dtype
-    weight = _matrix(g, "layer0_weight", _first_layer_weight(packed).T, f64)
-    dot = g.node("MatMul", [x, weight], "layer0_dot")
-    dot = g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
+    x_network, dot = _first_dot(g, x, packed, _first_layer_weight(packed), dtype)
     threshold = g.const("layer0_threshold", packed.layers[0].threshold)
     on = g.node("GreaterOrEqual", [dot, threshold], "layer0_on")
     if len(packed.layers) > 1:
@@ -350,10 +377,35 @@ def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
         # popcount(s XOR x) <= P  <=>  d = N - 2 popcount >= N - 2P (integers, exact in float32)
         min_dot = (n_in - 2 * layer.threshold.astype(np.int64)).astype(np.float32)
         on = g.node("GreaterOrEqual", [dot, g.const(f"layer{k}_min_dot", min_dot)], f"layer{k}_on")
-    plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
-    units = g.node("Where", [on, plus, minus], "head_input")
-    logits = _write_head(g, units, packed.head_weight, packed.head_bias)
-    return _add_linear(g, x_network, logits, _linear_of(packed))
+    return _write_readout(g, on, packed, x_network)
+
+
+def _write_residual(g: _Graph, x: str, packed: PackedResidualNetwork) -> str:
+    """The residual network (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`)
+    from input ``x``; returns the float64 logits.
+
+    The stream in float32, one ``Mul`` or ``Add`` per operation of its numpy forward pass:
+    ``h = dot * scale + bias``, then per block the units ``Where(h >= 0, 1, -1)``, their
+    float32 ``MatMul`` with the block's :math:`\\pm 1` signs (stored as bits; integer sums,
+    exact below :math:`2^{24}`), ``h + d * coef``, ``+ offset``.
+    """
+    f32 = np.float32
+    x_network, dot = _first_dot(g, x, packed, packed.first_weight, f32)
+    h = g.node("Mul", [dot, g.const("first_scale", packed.first_scale)], "stream0_scaled")
+    h = g.node("Add", [h, g.const("first_bias", packed.first_bias)], "stream0")
+    zero = g.const("zero_f32", f32(0))
+    if len(packed.signs):
+        plus, minus = g.const("plus_one", f32(1)), g.const("minus_one", f32(-1))
+    for b, signs in enumerate(packed.signs, start=1):
+        on = g.node("GreaterOrEqual", [h, zero], f"block{b}_on")
+        units = g.node("Where", [on, plus, minus], f"block{b}_input")
+        weight = _matrix(g, f"block{b}_weight", np.where(signs.T, 1.0, -1.0), f32)
+        dot = g.node("MatMul", [units, weight], f"block{b}_dot")
+        step = g.node("Mul", [dot, g.const(f"block{b}_coef", packed.coef[b - 1])], f"block{b}_step")
+        h = g.node("Add", [h, step], f"stream{b}_sum")
+        h = g.node("Add", [h, g.const(f"block{b}_offset", packed.offset[b - 1])], f"stream{b}")
+    on = g.node("GreaterOrEqual", [h, zero], "stream_on")
+    return _write_readout(g, on, packed, x_network)
 
 
 def _write_head(g: _Graph, units: str, weight: np.ndarray, bias: np.ndarray) -> str:
@@ -382,7 +434,7 @@ def _linear_of(model) -> tuple[np.ndarray, np.ndarray] | None:
     ``_linear()``, in the units of its outputs (a regressor's with the target scaling
     folded in, as ``export_binary`` carries it).
     """
-    if isinstance(model, PackedBinaryNetwork):
+    if isinstance(model, LinearTerm):  # a packed network of either family
         coef, intercept = model.linear_coef, model.linear_intercept
     elif getattr(model, "linear_coef_", None) is not None:
         coef, intercept = model._linear()
@@ -528,7 +580,7 @@ def _s1_layer(g: _Graph, hint: str, layer, mean: str, sq_sum: str | None, slope,
 
 #: How each convertible ``inference`` network is written: ``writer(g, x, model)``.
 _WRITERS: dict[str, Callable] = {
-    "binary": lambda g, x, model: _write_binary(g, x, model.export_binary()),
+    "binary": lambda g, x, model: _write_packed(g, x, model.export_binary()),
     "surrogate": _write_surrogate,
 }
 
@@ -693,13 +745,15 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
 
     Parameters
     ----------
-    model : estimator, Pipeline or PackedBinaryNetwork
+    model : estimator, Pipeline, PackedBinaryNetwork or PackedResidualNetwork
         A fitted :class:`~sklearn_bnn.BinaryNetClassifier` or
-        :class:`~sklearn_bnn.BinaryNetRegressor` (``inference="binary"`` or
-        ``"surrogate"``), a scikit-learn pipeline that ends in one, or anything else
-        skl2onnx converts: then this is :func:`skl2onnx.to_onnx` after :func:`register`.  A
-        :class:`~sklearn_bnn.PackedBinaryNetwork` is written directly with ``onnx``
-        (skl2onnx not needed), input scaling and linear term included.
+        :class:`~sklearn_bnn.BinaryNetRegressor` (either ``architecture``;
+        ``inference="binary"`` or ``"surrogate"``), a scikit-learn pipeline that ends in
+        one, or anything else skl2onnx converts: then this is :func:`skl2onnx.to_onnx`
+        after :func:`register`.  A :class:`~sklearn_bnn.PackedBinaryNetwork` or
+        :class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork` is written
+        directly with ``onnx`` (skl2onnx not needed), input scaling and linear term
+        included.
     X : array-like, default=None
         Sample input; its dtype sets the input type (float64: ``double``, whose values the
         graph casts to float32 as ``predict`` does).  Required by skl2onnx (or pass
@@ -755,10 +809,8 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     >>> bool(np.array_equal(OnnxPredictor(model).predict(X)[:, 0], reg.predict(X)))
     True
     """
-    if isinstance(model, PackedBinaryNetwork):
+    if isinstance(model, _PACKED):
         return _packed_to_onnx(model, X, task=model.resolve_task(task), **kwargs)
-    if isinstance(model, PackedResidualNetwork):
-        raise NotImplementedError(_NOT_PLAIN)
     if task is not None:
         raise ValueError(
             f"task={task!r} applies to a packed network only; a {type(model).__name__} "
@@ -769,7 +821,7 @@ def to_onnx(model, X=None, *, task: str | None = None, **kwargs):
     return skl2onnx.to_onnx(model, X, **kwargs)
 
 
-def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_opset=None):
+def _packed_to_onnx(packed, X=None, *, task: str, target_opset=None):
     onnx = _require("onnx")
     packed._check_values()  # parameters set after construction are checked too
     opset = MIN_OPSET if target_opset is None else int(target_opset)
@@ -780,7 +832,7 @@ def _packed_to_onnx(packed: PackedBinaryNetwork, X=None, *, task: str, target_op
         )
     in_dtype = np.float32 if X is not None and np.asarray(X).dtype == np.float32 else np.float64
     g = _Graph()
-    logits = _write_binary(g, "X", packed)
+    logits = _write_packed(g, "X", packed)
     make = onnx.helper.make_tensor_value_info
     n_outputs = len(packed.head_bias)
     if task == "regression":  # skl2onnx's regressors: the input's float type

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_diabetes, load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_bnn import BinaryNetClassifier, PackedBinaryNetwork
+from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor, PackedBinaryNetwork
 from sklearn_bnn.nn import BinaryNetwork
 from sklearn_bnn.nn.bridge import pack_module
 
@@ -452,3 +453,89 @@ def test_linear_term_pipeline_equals_predict(inference):
     onnx_model = bnn_onnx.to_onnx(pipe, X_RANDOM[:1], options={"zipmap": False})
     assert_same_as_predict(pipe, onnx_model, X_RANDOM_TEST)
     assert any(node.op_type == "Split" for node in onnx_model.graph.node)
+
+
+# ------------------------------------------------------------------ the residual family
+X_DIGITS_STD = StandardScaler().fit_transform(X_DIGITS)
+#: the network alone, and with the input code and the linear term
+RESIDUAL_VARIANTS = {
+    "raw": dict(encoding="raw", linear=False),
+    "code+linear": dict(encoding="raw+thermometer", n_bins=5, linear=True),
+}
+
+
+def fit_residual(estimator, X, y, variant, hidden=(32,) * 4):
+    model = estimator(
+        hidden, architecture="residual", max_iter=3, random_state=0, **RESIDUAL_VARIANTS[variant]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+@pytest.fixture(scope="module", params=list(RESIDUAL_VARIANTS))
+def residual_classifier(request):
+    return fit_residual(BinaryNetClassifier, X_DIGITS_STD, Y_DIGITS, request.param)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_residual_packed_network_stream_bit_for_bit(residual_classifier, dtype):
+    clf, X = residual_classifier, X_DIGITS_STD.astype(dtype)
+    packed = clf.export_binary()
+    onnx_model = bnn_onnx.to_onnx(packed, X[:1])
+    n_blocks = len(packed.signs)
+    (stream,) = graph_values(onnx_model, X, [f"stream{n_blocks}"])
+    np.testing.assert_array_equal(stream, packed.stream(X))  # every float32 bit
+    label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(X)
+    np.testing.assert_array_equal(label, packed.predict(X))
+    np.testing.assert_array_equal(label, clf.predict(X))
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=0, atol=1e-5)
+    sizes = {t.name: len(t.raw_data) for t in onnx_model.graph.initializer}
+    assert sizes["block1_weight_bits"] == 32 * 32 // 8  # the blocks' signs stored as bits
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_residual_estimator_and_pipeline_equal_predict(residual_classifier, dtype):
+    clf = residual_classifier
+    X = X_DIGITS_STD.astype(dtype)
+    assert_same_as_predict(clf, bnn_onnx.to_onnx(clf, X[:1], options={"zipmap": False}), X)
+    assert_same_as_predict(clf, bnn_onnx.to_onnx(clf, X[:1]), X)  # skl2onnx's ZipMap
+    pipe = make_pipeline(StandardScaler(), clone(clf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X_DIGITS, Y_DIGITS)
+    X_raw = X_DIGITS.astype(dtype)
+    onnx_model = bnn_onnx.to_onnx(pipe, X_raw[:1], options={"zipmap": False})
+    if dtype == np.float64:
+        assert_same_as_predict(pipe, onnx_model, X_raw)
+    else:
+        # the graph scales in float32 where scikit-learn rounds float64 results (see
+        # test_column_transformer_pipeline_and_float32_input): not an exactness claim
+        label, proba = bnn_onnx.OnnxPredictor(onnx_model).run(X_raw)
+        assert np.mean(label == pipe.predict(X_raw)) >= 0.995
+        np.testing.assert_allclose(proba, pipe.predict_proba(X_raw), rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("variant", list(RESIDUAL_VARIANTS))
+def test_residual_regressor_values(variant):
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    reg = fit_residual(BinaryNetRegressor, X, y, variant, hidden=(24,) * 3)
+    expected = reg.predict(X)
+    for model in (reg, reg.export_binary()):
+        values = bnn_onnx.OnnxPredictor(bnn_onnx.to_onnx(model, X[:1])).predict(X)
+        assert values.dtype == np.float64 and values.shape == (len(X), 1)
+        np.testing.assert_array_equal(values[:, 0], expected)  # float64 input: bit for bit
+        X32 = X.astype(np.float32)
+        values = bnn_onnx.OnnxPredictor(bnn_onnx.to_onnx(model, X32[:1])).predict(X32)
+        assert values.dtype == np.float32
+        np.testing.assert_allclose(values[:, 0], reg.predict(X32), rtol=1e-5)
+
+
+def test_residual_mc_inference_is_a_clear_error(residual_classifier):
+    residual_classifier.set_params(inference="mc")
+    try:
+        with pytest.raises(ValueError, match="inference='mc' does not convert"):
+            bnn_onnx.to_onnx(residual_classifier, X_DIGITS_STD[:1])
+    finally:
+        residual_classifier.set_params(inference="binary")
