@@ -199,8 +199,15 @@ def _trained_like(seed=0, n_features=7, width=40, depth=6):
     return net
 
 
-@pytest.mark.parametrize("backend", ["matmul", "popcount"])
+@pytest.mark.parametrize("backend", ["matmul", "popcount", "native", "auto"])
 def test_export_is_bit_exact(backend):
+    if backend == "native":
+        from sklearn_bnn.deploy import _kernel
+
+        try:
+            _kernel.load()
+        except _kernel.NativeKernelError as exc:
+            pytest.skip(f"native kernel unavailable: {exc}")
     net = _trained_like()
     X = np.random.default_rng(0).normal(size=(300, 7)).astype(np.float32)
     Xt = torch.from_numpy(X)
@@ -216,7 +223,7 @@ def test_export_is_bit_exact(backend):
     assert np.array_equal(packed.predict(X), np.array(list("abcd"))[logits.argmax(1)])
     buf = io.BytesIO()
     packed.save(buf)
-    loaded = PackedResidualNetwork.load(io.BytesIO(buf.getvalue()))
+    loaded = PackedResidualNetwork.load(io.BytesIO(buf.getvalue()), backend=backend)
     assert np.array_equal(loaded.predict(X), packed.predict(X))
     assert np.array_equal(loaded.stream(X), stream)
 

@@ -17,15 +17,17 @@ stored as the float32 numbers the torch module multiplies by
 (``sign(0) = +1``) and the real head.
 
 **Exactness.**  The dot product :math:`d^l` of :math:`\pm 1` vectors is an integer (exact in
-float32 up to :math:`2^{24}`); the popcount backend and the float32 product backend give the
-same integers.  Each later step is one IEEE float32 multiplication or addition, correctly
-rounded in numpy as in torch (a float32 tensor times a Python float multiplies by the float32
-number), so the stream, and with it every unit, agrees bit for bit with the torch module's
-``"binary"`` forward pass.  Two sums are not order-free, as in
-:mod:`sklearn_bnn.deploy.packed`: the first layer's dot product (both sides sum the exact
-float32 products in float64 and round once to float32, in BLAS orders that may differ) and the
-head (float64 here, float32 in torch: logits agree to about 1e-6, labels differ only where
-the two largest logits are that close).
+float32 up to :math:`2^{24}`); the backends (:data:`BACKENDS`: the compiled XOR + popcount
+kernel of :mod:`sklearn_bnn.deploy._kernel`, the float32 product, numpy's popcount) give the
+same integers, and ``"auto"``, the default, chooses as for
+:class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`.  Each later step is one IEEE float32
+multiplication or addition, correctly rounded in numpy as in torch (a float32 tensor times a
+Python float multiplies by the float32 number), so the stream, and with it every unit, agrees
+bit for bit with the torch module's ``"binary"`` forward pass.  Two sums are not order-free,
+as in :mod:`sklearn_bnn.deploy.packed`: the first layer's dot product (both sides sum the
+exact float32 products in float64 and round once to float32, in BLAS orders that may differ)
+and the head (float64 here, float32 in torch: logits agree to about 1e-6, labels differ only
+where the two largest logits are that close).
 
 **File format** (:data:`FORMAT_VERSION` 3, written only for a regression; 2 with a linear
 term; else 1; all load): one ``.npz`` archive: ``header`` (UTF-8 JSON as uint8: format name
@@ -51,49 +53,76 @@ import numpy as np
 
 from .packed import (
     _READ_ERRORS,
+    DEFAULT_BACKEND,
     InputCode,
     LinearTerm,
     LogitReadout,
     PackedFormatError,
     _bitwise_count,
+    _check_backend,
     _check_finite,
     _check_finite_arrays,
     _check_task,
     _is_count,
+    _native,
     _NpzReader,
+    _pack_rows,
+    _plus_minus,
+    _resolve_backend,
     _write_npz,
 )
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
+__all__ = ["BACKENDS", "FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
 
 FORMAT_NAME = "sklearn-bnn-packed-residual"
 #: 2: an optional linear term; 3: the task recorded (each written only when needed).
 FORMAT_VERSION = 3
-#: Backends for the dot products of the binary blocks (identical integers).
-BACKENDS = ("matmul", "popcount")
 _BLOCK_ROWS = 4096
 
 
-def _pack_rows(on: np.ndarray) -> np.ndarray:
-    """Bool (n, N) -> uint64 words (n, ceil(N / 64)), zero-padded."""
-    n, n_in = on.shape
-    packed = np.zeros((n, 8 * -(-n_in // 64)), dtype=np.uint8)
-    packed[:, : -(-n_in // 8)] = np.packbits(on, axis=1)
-    return packed.view(np.uint64)
+# Each backend: prepare(signs) -> kernel, once per block; run(on, kernel) -> the integer dot
+# products d = N - 2 popcount(s_i XOR u) as float32 (exact: |d| <= N < 2**24).
+def _prepare_popcount(signs: np.ndarray) -> np.ndarray:
+    return _pack_rows(signs)
 
 
-def _dot_popcount(on: np.ndarray, words: np.ndarray, n_in: int) -> np.ndarray:
-    """:math:`N - 2\\,\\operatorname{popcount}(s_i \\oplus u)` for every row and unit."""
+def _run_popcount(on: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """XOR of 64-bit words and a popcount, in numpy."""
     x = _pack_rows(on)  # (n, W)
     mismatch = _bitwise_count(x[:, None, :] ^ words[None, :, :]).sum(-1, dtype=np.int64)
-    return (n_in - 2 * mismatch).astype(np.float32)
+    return (on.shape[1] - 2 * mismatch).astype(np.float32)
 
 
-def _dot_matmul(on: np.ndarray, signs_pm: np.ndarray) -> np.ndarray:
-    u = on.astype(np.float32)
-    u *= 2
-    u -= 1
-    return u @ signs_pm.T  # exact: integers below 2**24
+def _prepare_matmul(signs: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(_plus_minus(signs, np.float32).T)
+
+
+def _run_matmul(on: np.ndarray, weight_t: np.ndarray) -> np.ndarray:
+    """The float32 product of +-1 units and +-1 signs (exact: integers below 2**24)."""
+    return _plus_minus(on, np.float32) @ weight_t
+
+
+def _prepare_native(signs: np.ndarray):
+    kernel = _native()
+    if kernel is None:
+        raise RuntimeError("the native backend needs _kernel.py next to this module")
+    return kernel.prepare_dot(signs)
+
+
+def _run_native(on: np.ndarray, kernel) -> np.ndarray:
+    """The compiled XOR + popcount kernel's int32 dot products (``_kernel.run_dot``)."""
+    return _native().run_dot(on, kernel).astype(np.float32)
+
+
+#: Ways to compute the blocks' dot products: name -> (prepare(signs), run(units, kernel)).
+#: All give the same integers.  The names are those of
+#: :data:`sklearn_bnn.deploy.packed.BACKENDS`, whose checks and ``"auto"``
+#: (:data:`~sklearn_bnn.deploy.packed.DEFAULT_BACKEND`) this module uses.
+BACKENDS = {
+    "popcount": (_prepare_popcount, _run_popcount),
+    "matmul": (_prepare_matmul, _run_matmul),
+    "native": (_prepare_native, _run_native),
+}
 
 
 class PackedResidualNetwork(LinearTerm, LogitReadout):
@@ -117,7 +146,11 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         Labels of the logits (default ``0..n_outputs-1``).
     code : InputCode, optional
         Input code applied before the first layer.
-    backend : {"matmul", "popcount"}, default="matmul"
+    backend : {"auto", "native", "matmul", "popcount"}, default="auto"
+        How the blocks' dot products are computed (:data:`BACKENDS`, the same integers):
+        the compiled kernel, the float32 product or numpy's popcount; ``"auto"`` is
+        ``"native"`` where the kernel loads, else ``"matmul"``, as for
+        :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`.
     task : {"classification", "regression"}, default="classification"
         What the logits are (:class:`~sklearn_bnn.deploy.packed.LogitReadout`).
     target_ndim : {1, 2}, default=None
@@ -147,7 +180,7 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     def __init__(self, first_weight, first_bias, first_scale, signs, coef, offset,
                  head_weight, head_bias, classes=None, code: InputCode | None = None,
-                 backend: str = "matmul", *, task: str = "classification",
+                 backend: str = DEFAULT_BACKEND, *, task: str = "classification",
                  target_ndim: int | None = None):
         self.first_weight = np.asarray(first_weight, np.float32)
         self.first_bias = np.asarray(first_bias, np.float32)
@@ -161,8 +194,6 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         n_out = len(self.head_bias)
         self.classes_ = np.arange(n_out) if classes is None else np.asarray(classes)
         self.code = code
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not valid. Valid values: {BACKENDS}.")
         self.backend = backend
         width = len(self.first_bias)
         n_blocks = len(self.signs)
@@ -182,7 +213,26 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
                 )
         self._check_values()
         self.task, self.target_ndim = _check_task(task, target_ndim, n_out)
-        self._kernels = None
+        self._kernels: dict[str, list] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickle the parameters only; working arrays are rebuilt on the next predict."""
+        return {**self.__dict__, "_kernels": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        """Also a pickle of an earlier version (a plain ``backend`` attribute)."""
+        state = {**state, "_kernels": {}}
+        if "backend" in state:
+            state["_backend"] = state.pop("backend")
+        self.__dict__.update(state)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._backend = _check_backend(value)
 
     def _check_values(self) -> None:
         """ValueError naming the first parameter that is NaN or infinite."""
@@ -195,12 +245,12 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     # ------------------------------------------------------------------ building
     # ----------------------------------------------------------------- inference
-    def _prepared(self):
-        if self._kernels is None:
-            pm = self.signs.astype(np.float32) * 2 - 1
-            words = [_pack_rows(s) for s in self.signs]
-            self._kernels = (pm, words)
-        return self._kernels
+    def _prepared(self, backend: str) -> list:
+        """The backend's kernel of each block, prepared on first use."""
+        if backend not in self._kernels:
+            prepare = BACKENDS[backend][0]
+            self._kernels[backend] = [prepare(signs) for signs in self.signs]
+        return self._kernels[backend]
 
     def _validate(self, X) -> np.ndarray:
         X = np.asarray(X)
@@ -227,14 +277,10 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
             X = self.code.apply(X)
         dot = (X.astype(np.float64) @ self.first_weight.astype(np.float64).T).astype(np.float32)
         h = dot * self.first_scale + self.first_bias
-        pm, words = self._prepared()
-        n_in = h.shape[1]
-        for block in range(len(self.signs)):
-            on = h >= 0
-            if self.backend == "popcount":
-                d = _dot_popcount(on, words[block], n_in)
-            else:
-                d = _dot_matmul(on, pm[block])
+        backend = _resolve_backend(self.backend)
+        run = BACKENDS[backend][1]
+        for block, kernel in enumerate(self._prepared(backend)):
+            d = run(h >= 0, kernel)
             h = h + d * self.coef[block]
             h = h + self.offset[block]
         return h
@@ -339,13 +385,14 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
         return FORMAT_NAME
 
     @classmethod
-    def load(cls, file, backend: str = "matmul") -> PackedResidualNetwork:
+    def load(cls, file, backend: str = DEFAULT_BACKEND) -> PackedResidualNetwork:
         """Read a file written by :meth:`save`.
 
         Parameters
         ----------
         file : str, os.PathLike or binary file object (seekable)
-        backend : {"matmul", "popcount"}, default="matmul"
+        backend : {"auto", "native", "matmul", "popcount"}, default="auto"
+            As in the constructor.
 
         Returns
         -------
@@ -358,8 +405,7 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
             or was written by a newer format version.  (A missing file raises
             ``FileNotFoundError``.)
         """
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not valid. Valid values: {BACKENDS}.")
+        _check_backend(backend)
         if isinstance(file, (str, os.PathLike)):
             with open(file, "rb") as f:
                 return cls._read(f, os.fspath(file), backend)
