@@ -75,7 +75,7 @@ code, the head, the linear term, the entry points and the labels above, and adds
 The stream is therefore the numpy one bit for bit wherever the first layer's ``double``
 sums round to the same ``float`` (the caveat of a real first layer above); the stream is
 float32 arithmetic, so a target that evaluates ``float`` in a wider type needs ISO C's
-rounding on casts (``FLT_EVAL_METHOD`` 0, as on x86-64 and ARM, needs nothing).
+rounding on casts (``FLT_EVAL_METHOD`` 0, as on x86-64 and AArch64, needs nothing).
 
 **Popcount.**  ``__builtin_popcountll`` (or ``__builtin_popcount`` for 32-bit words) when
 the compiler is GCC or Clang, which compile it to one instruction where the target has one
