@@ -53,8 +53,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
         network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
         training at depths where the plain network stops (:ref:`depth`); its export is
-        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), ONNX and
-        C export are for ``"plain"`` only.
+        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), in
+        numpy, the native kernel, ONNX and C.
     surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness.
 

@@ -14,7 +14,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBinaryNetwork
-from .init import DEFAULT_SIGMA_M2
+from .init import REGRESSOR_SIGMA_M2
 from ._training import head_parameters
 from .deploy.packed import PackedBinaryNetwork
 
@@ -68,8 +68,8 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         (the Bi-Real practice); the head reads the stream's signs.  It trains the deployed
         network itself (``surrogate="binary"``), needs equal hidden sizes, and keeps
         training at depths where the plain network stops (:ref:`depth`); its export is
-        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), ONNX and
-        C export are for ``"plain"`` only.
+        exact (:class:`~sklearn_bnn.deploy.packed_residual.PackedResidualNetwork`), in
+        numpy, the native kernel, ONNX and C.
     surrogate : {"binary", "deterministic", "lrt", "lrt_continuous", "sampled"}, default="binary"
         How the training forward pass treats randomness; see
         :class:`~sklearn_bnn.BinaryNetClassifier`.
@@ -79,8 +79,9 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Neuron noise :math:`Z`.
     slope : float > 0 or "unit", default=1.0
         Slope of the deterministic surrogate's neuron (``surrogate="deterministic"`` only).
-    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
-        Initialisation of the weight means (:mod:`sklearn_bnn.init`).
+    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.01
+        Initialisation of the weight means (:mod:`sklearn_bnn.init`); smaller than the
+        classifier's 0.05, so that more signs move in the few steps of a small table.
     inference : {"binary", "surrogate", "mc"}, default="binary"
         Network used by ``predict``: the 1-bit network, the surrogate's deterministic
         output, or the mean output of the stochastic network over ``n_mc_samples`` draws.
@@ -211,7 +212,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         gradient_estimator="auto",
         noise="gaussian",
         slope=1.0,
-        init=DEFAULT_SIGMA_M2,
+        init=REGRESSOR_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
         linear=True,

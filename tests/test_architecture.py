@@ -114,19 +114,18 @@ def test_residual_regressor_exports_its_predictions(digits):
     np.testing.assert_array_equal(reg.export_binary().logits(X[:40])[:, 0], reg.predict(X[:40]))
 
 
-def test_onnx_and_c_say_residual_is_not_exported_there(digits, tmp_path):
+def test_residual_exports_to_onnx_and_c(digits, tmp_path):
+    # the residual family converts like the plain one (exactness: test_residual_export.py)
     pytest.importorskip("skl2onnx")
-    from sklearn_bnn.onnx import to_onnx
+    from sklearn_bnn.onnx import OnnxPredictor, to_onnx
 
     X, y = digits
     clf = BinaryNetClassifier((16, 16), architecture="residual", max_iter=1, random_state=0)
     clf.fit(X[:100], y[:100])
-    with pytest.raises(NotImplementedError, match="architecture='plain' only"):
-        to_onnx(clf, X[:1])
-    with pytest.raises(NotImplementedError, match="architecture='plain' only"):
-        to_onnx(clf.export_binary())
-    with pytest.raises(NotImplementedError, match="architecture='plain' only"):
-        clf.export_binary().to_c(tmp_path, "net")
+    label = OnnxPredictor(to_onnx(clf, X[:1])).predict(X[:200])
+    np.testing.assert_array_equal(label, clf.predict(X[:200]))
+    header, source = clf.export_binary().to_c(tmp_path, "net")
+    assert header.exists() and source.exists()
 
 
 def test_fit_warns_when_the_predicting_network_is_far_below_its_surrogate(digits):

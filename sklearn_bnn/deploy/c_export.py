@@ -482,7 +482,10 @@ _LINEAR = """\
     for (j = 0; j < {P}_N_FEATURES; ++j) {{
         double v = (double)x[j];
         for (c = 0; c < {P}_N_OUTPUTS; ++c) {{
-            double product = v * {n}_lin_w[j * {P}_N_OUTPUTS + c];
+            /* volatile: the product is rounded to double before the sum, whatever the
+               compiler's contraction setting (GCC ignores the attribute above in some
+               versions and fuses it in its GNU modes) */
+            volatile double product = v * {n}_lin_w[j * {P}_N_OUTPUTS + c];
             lin[c] += product;
         }}
     }}

@@ -101,7 +101,7 @@ def pack_residual(
     module,
     classes=None,
     code: InputCode | None = None,
-    backend: str = "matmul",
+    backend: str = DEFAULT_BACKEND,
     *,
     head: tuple[np.ndarray, np.ndarray] | None = None,
     task: str = "classification",
