@@ -116,7 +116,7 @@ where only a first-layer or input-code threshold may be).
 
 This module imports numpy only (the torch model is read by :mod:`sklearn_bnn.nn.bridge`).
 The file can be copied next to an application and used without the rest of the package (with
-``_kernel.py`` beside it in a package for the native backend).
+``_kernel.py`` and ``_kernel.c`` beside it in a package for the native backend).
 """
 
 from __future__ import annotations
