@@ -6,10 +6,11 @@ Deploying the 1-bit network: export, save, load, predict without torch
 :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwork`: the weight signs bit-packed with
 ``np.packbits``, one integer popcount threshold per hidden unit (the biases folded in
 exactly), a float threshold per first-layer unit and the real output layer.  Its
-``predict`` uses numpy only (XNOR-popcount with ``np.bitwise_count``) and equals the
-classifier's ``inference="binary"`` predictions; ``save``/``load`` use one ``.npz`` file,
-no pickle.  Putting the :class:`~sklearn.preprocessing.StandardScaler` into the artefact
-(its ``input_offset``/``input_scale`` slot) makes it take raw features.
+``predict`` needs numpy only (and runs the XNOR-popcount in a small C kernel where a C
+compiler is available) and equals the classifier's ``inference="binary"`` predictions;
+``save``/``load`` use one ``.npz`` file, no pickle.  Folding the
+:class:`~sklearn.preprocessing.StandardScaler` into the artefact (``with_input_scaling``)
+makes it take raw features.
 """
 
 import tempfile

@@ -8,7 +8,7 @@ The names below are imported on first use, so ``import sklearn_bnn.deploy`` (the
 network, numpy alone) and ``import sklearn_bnn.meanfield`` do not import torch.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ __all__ = [*sorted(_LAZY), "__version__"]
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
     globals()[name] = value
     return value
 

@@ -10,8 +10,10 @@ A *thermometer code* gives each feature :math:`x_j` extra :math:`\pm 1` inputs
 
 at thresholds :math:`t_{jk}` from the training data's quantiles, each moved to the middle of
 the gap between the two adjacent distinct training values around it (as histogram gradient
-boosting places its bin edges): no training value sits on a threshold, so two float32
-computations of the same scaled input that differ by an ulp give the same code.  Through
+boosting places its bin edges): no training value sits on a threshold (unless two
+distinct training values are adjacent float32 numbers, when the threshold is the upper
+one), so two float32 computations of the same scaled input that differ by an ulp give the
+same code wherever adjacent training values are more than two ulps apart.  Through
 binary weights :math:`s_{jk}` a unit then sees :math:`\sum_k s_{jk} b_{jk}`, a step function of
 :math:`x_j` with :math:`K_j + 1` levels that need not be monotone: the layer learns a
 per-feature response curve, the way a tree splits a feature, and heavy tails or outliers

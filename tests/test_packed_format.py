@@ -423,3 +423,18 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="no fchmod on this platform")
+def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    from sklearn_bnn.deploy import PackedLayer
+
+    layer = PackedLayer((2, 3), np.packbits([1, 0, 1, 0, 0, 1]), np.zeros(2, np.float32))
+    net = PackedBinaryNetwork([layer], np.ones((2, 2), np.float32), np.zeros(2, np.float32))
+    path = tmp_path / "m.npz"
+    net.save(path)
+    os.chmod(path, 0o600)
+    net.save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with pytest.raises(FileNotFoundError, match="cannot save to .*nodir"):
+        net.save(tmp_path / "nodir" / "m.npz")

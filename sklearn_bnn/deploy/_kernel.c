@@ -32,7 +32,7 @@
 #error "TILE_ROWS must be a multiple of BLOCK_ROWS, and SET_GROUPS within 1..8"
 #endif
 #define SET_UNITS (8 * SET_GROUPS)
-#define MIN_PARALLEL_WORK 2097152 /* word popcounts (about 1 ms) below which one thread runs */
+#define MIN_PARALLEL_WORK 2097152 /* word popcounts below which one thread runs */
 
 #if !defined(BNN_PORTABLE) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BNN_X86 1

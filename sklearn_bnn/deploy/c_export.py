@@ -51,10 +51,11 @@ power of two) gives the same logits in any order, bit for bit.  Outside the line
 no floating-point expression in the generated code can be contracted into a fused
 multiply-add with a different result (products of two floats are exact in ``double``).
 The linear term's products (a ``float`` input times a ``double`` coefficient) are not,
-so its function turns contraction off: the ``optimize("fp-contract=off")`` attribute for
-GCC (whose GNU modes, the default, contract across statements on FMA targets), the
-standard ``#pragma STDC FP_CONTRACT OFF`` for Clang; another compiler must be told (e.g.
-``-ffp-contract=off``), as the header says.
+so each is stored in a ``volatile double`` before it is added, which no compiler may fuse
+(GCC's ``optimize("fp-contract=off")`` attribute is not always honoured; its GNU modes,
+the default, contract across statements on FMA targets).  The residual stream's functions
+carry that attribute and, for Clang, the standard ``#pragma STDC FP_CONTRACT OFF``;
+another compiler must be told (e.g. ``-ffp-contract=off``), as the header says.
 
 **The residual network** (:mod:`sklearn_bnn.deploy.packed_residual`) keeps the input
 code, the head, the linear term, the entry points and the labels above, and adds

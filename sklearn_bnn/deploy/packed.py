@@ -62,10 +62,10 @@ both ``None``.
 The default, ``"auto"``, runs ``"native"`` where the kernel builds and loads, and
 ``"matmul"`` otherwise (no compiler, ``SKLEARN_BNN_NATIVE=0``, or this file copied without
 ``_kernel.py``); naming ``"native"`` where it cannot load raises
-:class:`~sklearn_bnn.deploy._kernel.NativeKernelError`.  The choice rests on
-``benchmarks/packed.py`` (figures in ``benchmarks/results/packed_cpu.txt``): the native
-kernel is the fastest on a CPU with AVX-512, and the float32 product beat numpy's popcount
-ufuncs.  numpy stays the reference and the always-available fallback.  The first layer (real
+:class:`~sklearn_bnn.deploy._kernel.NativeKernelError`.  ``benchmarks/packed.py`` times
+the three (``benchmarks/results/packed_cpu.txt``).  The fallback is the float32 product
+because it runs on any numpy with its BLAS's threads; numpy stays the reference and the
+always-available fallback.  The first layer (real
 input) and the head run in numpy for every backend, so their float64 sums, and hence the
 results, are the same whichever backend runs the binary layers.
 
@@ -227,7 +227,7 @@ def _pack_rows(on: np.ndarray) -> np.ndarray:
 
 
 def _plus_minus(on: np.ndarray, dtype) -> np.ndarray:
-    """Bool -> +1 / -1 of ``dtype`` (ten times faster than ``np.where(on, 1.0, -1.0)``)."""
+    """Bool -> +1 / -1 of ``dtype`` (a cast and two in-place operations, no temporary)."""
     x = on.astype(dtype)
     x *= 2
     x -= 1
@@ -1244,7 +1244,8 @@ def _write_npz(file, arrays: dict) -> None:
     """Write ``arrays`` as one compressed ``.npz``; a path atomically, keeping its name.
 
     A path (str or os.PathLike) is written to a new temporary file in the same directory
-    (created with the permissions ``open(path, "wb")`` would give), flushed and fsynced,
+    (with the permission bits of a file already at the path, else those ``open(path,
+    "wb")`` would give), flushed and fsynced,
     then renamed onto the path with :func:`os.replace`, and the directory fsynced where the
     system allows.  On any exception, ``KeyboardInterrupt`` included, the temporary is
     removed and a file already at the path is left as it was.  A symbolic link at the path
@@ -1260,8 +1261,12 @@ def _write_npz(file, arrays: dict) -> None:
         return
     path = os.path.realpath(os.fspath(file))
     directory, base = os.path.split(path)
-    fd, temporary = _create_temporary(directory, base)
     try:
+        fd, temporary = _create_temporary(directory, base)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot save to {os.fspath(file)!r}: {exc.strerror}") from exc
+    try:
+        _keep_mode(fd, path)
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **arrays)
             f.flush()
@@ -1274,6 +1279,16 @@ def _write_npz(file, arrays: dict) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _keep_mode(fd: int, path: str) -> None:
+    """Give the new file the permission bits of the file it replaces, if there is one."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
 
 
 def _create_temporary(directory: str, base: str) -> tuple[int, str]:

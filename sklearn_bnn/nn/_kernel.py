@@ -1,5 +1,10 @@
-"""Moved to :mod:`sklearn_bnn.deploy._kernel` (torch-free); kept so that code and pickles
-naming ``sklearn_bnn.nn._kernel`` keep working."""
+"""Moved to :mod:`sklearn_bnn.deploy._kernel` (torch-free).
 
-from ..deploy._kernel import *  # noqa: F403
-from ..deploy._kernel import __all__  # noqa: F401
+This name stays an alias of that module, so code and pickles naming
+``sklearn_bnn.nn._kernel`` see the same objects and module state.
+"""
+
+import importlib
+import sys
+
+sys.modules[__name__] = importlib.import_module("sklearn_bnn.deploy._kernel")

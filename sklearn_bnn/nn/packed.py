@@ -1,5 +1,10 @@
-"""Moved to :mod:`sklearn_bnn.deploy.packed` (torch-free); kept so that code and pickles
-naming ``sklearn_bnn.nn.packed`` keep working."""
+"""Moved to :mod:`sklearn_bnn.deploy.packed` (torch-free).
 
-from ..deploy.packed import *  # noqa: F403
-from ..deploy.packed import __all__  # noqa: F401
+This name stays an alias of that module, so code and pickles naming
+``sklearn_bnn.nn.packed`` see the same objects and module state.
+"""
+
+import importlib
+import sys
+
+sys.modules[__name__] = importlib.import_module("sklearn_bnn.deploy.packed")

@@ -1,5 +1,10 @@
-"""Moved to :mod:`sklearn_bnn.deploy.packed_residual` (torch-free); kept so that code and pickles
-naming ``sklearn_bnn.nn.packed_residual`` keep working."""
+"""Moved to :mod:`sklearn_bnn.deploy.packed_residual` (torch-free).
 
-from ..deploy.packed_residual import *  # noqa: F403
-from ..deploy.packed_residual import __all__  # noqa: F401
+This name stays an alias of that module, so code and pickles naming
+``sklearn_bnn.nn.packed_residual`` see the same objects and module state.
+"""
+
+import importlib
+import sys
+
+sys.modules[__name__] = importlib.import_module("sklearn_bnn.deploy.packed_residual")
