@@ -228,3 +228,75 @@ def test_deploy_loads_and_predicts_regressors_without_torch(architecture, tmp_pa
     )
     assert out.split()[1] == "regression"
     np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), reg.predict(X))
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxruntime")),
+    reason="onnx or onnxruntime is not installed",
+)
+@pytest.mark.parametrize("architecture", ["plain", "residual"])
+def test_deploy_writes_onnx_graphs_without_torch(architecture, tmp_path):
+    # sklearn_bnn.deploy.onnx_graph builds the graphs of loaded networks where torch, skorch,
+    # scikit-learn and scipy cannot be imported; onnxruntime runs them there too (or here,
+    # from the saved graphs, if it cannot be imported without them)
+    from sklearn.datasets import load_diabetes
+
+    X_clf = StandardScaler().fit_transform(X_DIGITS)
+    X_reg, y_reg = load_diabetes(return_X_y=True)
+    X_reg = StandardScaler().fit_transform(X_reg)
+    hidden = (64, 64) if architecture == "plain" else (32,) * 4
+    clf = _quiet_fit(
+        BinaryNetClassifier(hidden, architecture=architecture, max_iter=3, random_state=0),
+        X_clf, Y_DIGITS,
+    )
+    reg = _quiet_fit(
+        BinaryNetRegressor(hidden, architecture=architecture, max_iter=5, random_state=0),
+        X_reg, y_reg,
+    )
+    for name, model, X in (("clf", clf, X_clf), ("reg", reg, X_reg)):
+        model.export_binary().save(tmp_path / f"{name}.npz")
+        np.save(tmp_path / f"{name}_X.npy", X)
+    out = _run_without_torch(
+        f"""
+        import numpy as np
+        import sklearn_bnn.deploy as deploy
+        from sklearn_bnn.deploy import onnx_graph
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            ort = None
+        for name in ("clf", "reg"):
+            net = deploy.load({str(tmp_path)!r} + f"/{{name}}.npz")
+            model = onnx_graph.to_onnx(net)
+            with open({str(tmp_path)!r} + f"/{{name}}.onnx", "wb") as f:
+                f.write(model.SerializeToString())
+            if ort is not None:
+                session = ort.InferenceSession(
+                    model.SerializeToString(), providers=["CPUExecutionProvider"]
+                )
+                X = np.load({str(tmp_path)!r} + f"/{{name}}_X.npy")
+                for k, value in enumerate(session.run(None, {{"X": X}})):
+                    np.save({str(tmp_path)!r} + f"/{{name}}_out{{k}}.npy", value)
+        blocked = ("torch", "skorch", "sklearn", "scipy", "skl2onnx")
+        print("ran" if ort is not None else "saved",
+              sorted(m for m in sys.modules if m.split(".")[0] in blocked))
+        """
+    )
+    ran, modules = out.split(maxsplit=1)
+    assert modules.strip() == "[]"
+    if ran == "saved":  # onnxruntime needs a blocked module: run the saved graphs here
+        import onnxruntime as ort
+
+        for name, X in (("clf", X_clf), ("reg", X_reg)):
+            session = ort.InferenceSession(
+                str(tmp_path / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+            )
+            for k, value in enumerate(session.run(None, {"X": X})):
+                np.save(tmp_path / f"{name}_out{k}.npy", value)
+    np.testing.assert_array_equal(np.load(tmp_path / "clf_out0.npy"), clf.predict(X_clf))
+    np.testing.assert_allclose(
+        np.load(tmp_path / "clf_out1.npy"), clf.predict_proba(X_clf), rtol=0, atol=1e-6
+    )
+    pred = np.load(tmp_path / "reg_out0.npy")
+    assert pred.dtype == np.float64 and pred.shape == (len(X_reg), 1)
+    np.testing.assert_allclose(pred[:, 0], reg.predict(X_reg), rtol=1e-9, atol=0)

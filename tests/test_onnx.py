@@ -539,3 +539,41 @@ def test_residual_mc_inference_is_a_clear_error(residual_classifier):
             bnn_onnx.to_onnx(residual_classifier, X_DIGITS_STD[:1])
     finally:
         residual_classifier.set_params(inference="binary")
+
+
+# ------------------------------------------------------------------ sklearn_bnn.deploy.onnx_graph
+def test_deploy_onnx_graph_is_the_packed_converter(digits_pipeline):
+    from sklearn_bnn.deploy import onnx_graph
+
+    packed = digits_pipeline[-1].export_binary()
+    assert bnn_onnx.MIN_OPSET == onnx_graph.MIN_OPSET
+    # the same graph as sklearn_bnn.onnx.to_onnx, for either input type
+    assert (onnx_graph.to_onnx(packed).SerializeToString()
+            == bnn_onnx.to_onnx(packed).SerializeToString())
+    X32 = X_DIGITS.astype(np.float32)
+    model = onnx_graph.to_onnx(packed, dtype=np.float32, task="classification", opset=17)
+    assert model.SerializeToString() == bnn_onnx.to_onnx(
+        packed, X32[:1], target_opset=17
+    ).SerializeToString()
+    assert model.graph.input[0].type.tensor_type.elem_type == 1  # FLOAT
+    scaled = digits_pipeline[0].transform(X_DIGITS)
+    label, _ = bnn_onnx.OnnxPredictor(model).run(scaled.astype(np.float32))
+    np.testing.assert_array_equal(label, packed.predict(scaled.astype(np.float32)))
+    with pytest.raises(TypeError, match="PackedBinaryNetwork or a PackedResidualNetwork"):
+        onnx_graph.to_onnx(digits_pipeline[-1])
+    with pytest.raises(ValueError, match="dtype=.* is not valid"):
+        onnx_graph.to_onnx(packed, dtype=np.int64)
+    with pytest.raises(ValueError, match="opset=12 is not available"):
+        onnx_graph.to_onnx(packed, opset=12)
+    with pytest.raises(ValueError, match="contradicts the network's own task"):
+        onnx_graph.to_onnx(packed, task="regression")
+
+
+def test_deploy_onnx_graph_imports_no_training_stack():
+    code = (
+        "import sys, sklearn_bnn.deploy, sklearn_bnn.deploy.onnx_graph; "
+        "print([m for m in ('torch', 'sklearn', 'skl2onnx', 'scipy', 'skorch', 'onnx') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # onnx itself only when a graph is written

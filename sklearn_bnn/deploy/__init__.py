@@ -7,6 +7,8 @@ needs ``numpy`` (and a C compiler for the optional native kernel).  The estimato
 * :class:`PackedBinaryNetwork`: the plain family (``architecture="plain"``).
 * :class:`PackedResidualNetwork`: the residual family (``architecture="residual"``).
 * :func:`load`: a saved file of either family, told apart by its header.
+* :mod:`sklearn_bnn.deploy.onnx_graph`: the ONNX graph of either family, with the ``onnx``
+  package and numpy (not imported here: ``from sklearn_bnn.deploy import onnx_graph``).
 
 Each network knows its ``task`` (:data:`TASKS`): a classifier's export predicts labels, a
 regressor's predicts its targets; the task is recorded in the saved file.
