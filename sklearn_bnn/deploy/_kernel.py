@@ -118,7 +118,14 @@ class NativeKernelError(RuntimeError):
 
 
 class NativeKernelWarning(UserWarning):
-    """The native kernel, or its cache directory, is not used; the message says why."""
+    """The native kernel, or its cache directory, is not used; the message says why.
+
+    Examples
+    --------
+    >>> from sklearn_bnn.deploy import NativeKernelWarning
+    >>> issubclass(NativeKernelWarning, UserWarning)
+    True
+    """
 
 
 class _Stale(NativeKernelError):

@@ -20,6 +20,9 @@ from ..deploy.packed import (
 )
 from ..deploy.packed_residual import PackedResidualNetwork
 
+# The estimators' export_binary() is the public way in; these stay internal to the package.
+__all__: list[str] = []
+
 
 def pack_module(
     network,
