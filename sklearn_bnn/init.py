@@ -77,7 +77,6 @@ from .nn.spec import MEANFIELD_MODELS, surrogate_spec
 
 __all__ = [
     "DEFAULT_SIGMA_M2",
-    "REGRESSOR_SIGMA_M2",
     "INITS",
     "InitContext",
     "LayerInit",
@@ -91,10 +90,6 @@ __all__ = [
 #: network needs; large means train the surrogate as well but barely move the signs
 #: (measured: :doc:`/benchmarks`).  Deep networks need ``init="critical"``.
 DEFAULT_SIGMA_M2 = 0.05
-#: The regressor's ``init`` default: smaller means, so that at ``binary_learning_rate=0.03``
-#: more signs move in the few steps a small regression table gives
-#: (``benchmarks/results/regression_cpu.txt`` against ``regression_init005_cpu.txt``).
-REGRESSOR_SIGMA_M2 = 0.01
 
 
 @dataclass(frozen=True)

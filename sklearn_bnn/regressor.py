@@ -14,7 +14,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBinaryNetwork
-from .init import REGRESSOR_SIGMA_M2
+from .init import DEFAULT_SIGMA_M2
 from ._training import head_parameters
 from .deploy.packed import PackedBinaryNetwork
 
@@ -79,9 +79,8 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Neuron noise :math:`Z`.
     slope : float > 0 or "unit", default=1.0
         Slope of the deterministic surrogate's neuron (``surrogate="deterministic"`` only).
-    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.01
-        Initialisation of the weight means (:mod:`sklearn_bnn.init`); smaller than the
-        classifier's 0.05, so that more signs move in the few steps of a small table.
+    init : {"glorot", "he", "uniform", "critical"}, float or (float, float), default=0.05
+        Initialisation of the weight means (:mod:`sklearn_bnn.init`).
     inference : {"binary", "surrogate", "mc"}, default="binary"
         Network used by ``predict``: the 1-bit network, the surrogate's deterministic
         output, or the mean output of the stochastic network over ``n_mc_samples`` draws.
@@ -212,7 +211,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         gradient_estimator="auto",
         noise="gaussian",
         slope=1.0,
-        init=REGRESSOR_SIGMA_M2,
+        init=DEFAULT_SIGMA_M2,
         inference="binary",
         n_mc_samples=32,
         linear=True,

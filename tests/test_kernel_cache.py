@@ -198,16 +198,21 @@ print("identical")
 @needs_compiler
 def test_truncated_cached_library_is_rebuilt(tmp_path):
     cache = tmp_path / "cache"
-    _kernel.load()
+    env = dict(os.environ, SKLEARN_BNN_CACHE_DIR=str(cache))
+
+    def child():
+        return subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    # built by a child: truncating a library this process has mapped would kill it (SIGBUS)
+    assert child().returncode == 0
     (library,) = _libraries(cache)
     original = library.read_bytes()
     with open(library, "r+b") as f:  # as a crash before the data reached the disk leaves it
         f.truncate(len(original) // 2)
-    env = dict(os.environ, SKLEARN_BNN_CACHE_DIR=str(cache))
     # in a subprocess: loading the truncated file used to kill the process (SIGBUS)
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300
-    )
+    result = child()
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert result.stdout.strip() == "identical"
     rebuilt = library.read_bytes()

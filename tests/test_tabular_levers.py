@@ -286,7 +286,9 @@ def test_rare_levels_get_a_bit_and_an_empty_code_is_an_error():
     X[:5, 0] = 1.0  # a one-hot column with 5% ones: every quantile cut sits at 0
     X[:, 1] = np.arange(100)
     enc = ThermometerEncoder(n_bins=8, keep_raw=False).fit(X)
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], [1.0])
+    # one bit, between the two levels: the rare rows are +1, the rest -1
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], [0.5])
+    np.testing.assert_array_equal(enc.transform(X)[:, enc.feature_ == 0].ravel() > 0, X[:, 0] > 0)
     assert not (enc.feature_ == 2).any()  # constant: no bit
     with pytest.raises(ValueError, match="no feature with two distinct values"):
         ThermometerEncoder(keep_raw=False).fit(np.ones((20, 3)))
