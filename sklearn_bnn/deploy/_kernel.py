@@ -651,25 +651,7 @@ def run(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) ->
     asked (no OpenMP region).
     """
     weights, p, n_out = kernel
-    lib, on = _inputs(on, weights)
-    n, n_in = on.shape
-    out = np.empty((n, n_out), dtype=bool)
-    if n == 0:
-        return out
-    scratch = np.empty(lib.bnn_scratch_words(n, n_in), dtype=np.uint64)
-    lib.bnn_layer(
-        on.ctypes.data,
-        n,
-        n_in,
-        weights.ctypes.data,
-        p.ctypes.data,
-        n_out,
-        scratch.ctypes.data,
-        out.ctypes.data,
-        _threads(threads),
-        isa,
-    )
-    return out
+    return _call("bnn_layer", on, weights, (p.ctypes.data,), n_out, bool, threads, isa)
 
 
 def run_dot(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1) -> np.ndarray:
@@ -679,22 +661,21 @@ def run_dot(on: np.ndarray, kernel, *, threads: int | None = None, isa: int = -1
     :func:`run`.
     """
     weights, n_out = kernel
+    return _call("bnn_dot", on, weights, (), n_out, np.int32, threads, isa)
+
+
+def _call(entry: str, on, weights, extra: tuple, n_out: int, dtype, threads, isa) -> np.ndarray:
+    """Run kernel function ``entry`` (``bnn_layer`` or ``bnn_dot``, whose arguments differ
+    only by ``extra`` after the weights) on rows ``on``: an array of ``dtype``."""
     lib, on = _inputs(on, weights)
     n, n_in = on.shape
-    out = np.empty((n, n_out), dtype=np.int32)
+    out = np.empty((n, n_out), dtype=dtype)
     if n == 0:
         return out
     scratch = np.empty(lib.bnn_scratch_words(n, n_in), dtype=np.uint64)
-    lib.bnn_dot(
-        on.ctypes.data,
-        n,
-        n_in,
-        weights.ctypes.data,
-        n_out,
-        scratch.ctypes.data,
-        out.ctypes.data,
-        _threads(threads),
-        isa,
+    getattr(lib, entry)(
+        on.ctypes.data, n, n_in, weights.ctypes.data, *extra, n_out, scratch.ctypes.data,
+        out.ctypes.data, _threads(threads), isa,
     )
     return out
 

@@ -1515,17 +1515,22 @@ def _is_count(value, minimum: int = 1) -> bool:
     return type(value) is int and value >= minimum
 
 
-def _check_header(header, bad: str) -> None:
-    if header.get("format") != FORMAT_NAME:
-        raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
+def _check_format(header: dict, bad: str, name: str, newest: int) -> None:
+    """The header names format ``name`` in a version from 1 to ``newest`` (both families)."""
+    if header.get("format") != name:
+        raise PackedFormatError(f"{bad}: the header does not name the format {name!r}")
     version = header.get("version")
     if not _is_count(version):
         raise PackedFormatError(f"{bad}: invalid format version {version!r}")
-    if version > FORMAT_VERSION:
+    if version > newest:
         raise PackedFormatError(
             f"{bad}: it was written with format version {version}, newer than this "
-            f"sklearn-bnn reads (up to {FORMAT_VERSION}). Upgrade sklearn-bnn to load it."
+            f"sklearn-bnn reads (up to {newest}). Upgrade sklearn-bnn to load it."
         )
+
+
+def _check_header(header, bad: str) -> None:
+    _check_format(header, bad, FORMAT_NAME, FORMAT_VERSION)
     sizes = header.get("layer_sizes")
     if (
         not _is_count(header.get("n_features_in"))

@@ -62,6 +62,8 @@ from .packed import (
     _check_backend,
     _check_finite,
     _check_finite_arrays,
+    _check_format,
+    _check_header_task,
     _check_task,
     _is_count,
     _native,
@@ -449,16 +451,7 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
 def _check_header(header: dict, bad: str) -> None:
     """Format, version and the header's fields, with their types."""
-    if header.get("format") != FORMAT_NAME:
-        raise PackedFormatError(f"{bad}: the header does not name the format {FORMAT_NAME!r}")
-    version = header.get("version")
-    if not _is_count(version):
-        raise PackedFormatError(f"{bad}: invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise PackedFormatError(
-            f"{bad}: it was written with format version {version}, newer than this "
-            f"sklearn-bnn reads (up to {FORMAT_VERSION}). Upgrade sklearn-bnn to load it."
-        )
+    _check_format(header, bad, FORMAT_NAME, FORMAT_VERSION)
     code = header.get("code")
     valid = (
         _is_count(header.get("n_blocks"), 0)
@@ -468,11 +461,10 @@ def _check_header(header: dict, bad: str) -> None:
                           and type(header.get("keep_raw")) is bool))
         and all(_is_count(header.get(key, 1)) for key in ("width", "n_inputs", "n_outputs"))
         and type(header.get("linear", False)) is bool
-        and header.get("task", "classification") in ("classification", "regression")
-        and (header.get("target_ndim") is None or type(header.get("target_ndim")) is int)
     )
     if not valid:
         raise PackedFormatError(f"{bad}: invalid fields in the header")
+    _check_header_task(header, bad)
 
 
 def _declared_size(header: dict, archive, key: str, array: str, axis: int, bad: str) -> int:
