@@ -449,7 +449,9 @@ class BaseBinaryNetwork(BaseEstimator):
             ot = torch.tensor(offset[rows], dtype=torch.float32, device=device)
             return TensorData(Xt, yt, w, ot, offset64[rows])
 
-        n_epochs = auto_epochs(len(y)) if self.max_iter == "auto" else self.max_iter
+        n_epochs = (
+            auto_epochs(len(y), early_stopping) if self.max_iter == "auto" else self.max_iter
+        )
         return _Fit(
             X=X,
             train=tensors(train_rows),
