@@ -189,6 +189,8 @@ class BaseBinaryNetwork(BaseEstimator):
 
     _loss = "cross_entropy"
     _valid_key = "valid_score"
+    #: Fewest held-out rows the validation score is defined on (R^2 needs two)
+    _min_valid_rows = 1
     # methods that the callbacks pickled in tests/data/cuda_model.pkl name (unused)
     _valid_proba = _binary_proba = None
 
@@ -475,7 +477,7 @@ class BaseBinaryNetwork(BaseEstimator):
         """Training and validation rows for early stopping (stratified for classifiers)."""
         stratify = self._stratify(y)
         try:
-            return train_test_split(
+            train, valid = train_test_split(
                 np.arange(len(y)), test_size=self.validation_fraction, stratify=stratify,
                 random_state=seed,
             )  # fmt: skip
@@ -490,6 +492,14 @@ class BaseBinaryNetwork(BaseEstimator):
                 f"{smallest}: {exc} Use more samples, a larger validation_fraction, or "
                 "early_stopping=False."
             ) from exc
+        if len(valid) < self._min_valid_rows:
+            raise ValueError(
+                f"early_stopping=True holds out {len(valid)} of {len(y)} samples "
+                f"(validation_fraction={self.validation_fraction}); its validation score "
+                f"needs at least {self._min_valid_rows}. Use more samples, a larger "
+                "validation_fraction, or early_stopping=False."
+            )
+        return train, valid
 
     def _fit_linear(self, X, y, sample_weight) -> None:
         """The linear term (``linear=True``), fitted once, before the network, on the rows

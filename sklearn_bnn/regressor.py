@@ -206,6 +206,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
 
     _loss = "squared"
     _valid_key = "valid_r2"
+    _min_valid_rows = 2
     _link = None
 
     # the defaults of the base, except one wider hidden layer (benchmarks/regression.py)

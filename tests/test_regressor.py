@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.dummy import DummyRegressor
 from sklearn.metrics import r2_score
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -132,6 +132,32 @@ def test_partial_fit_equals_a_constant_rate_fit():
         part.partial_fit(X_REG, Y_REG)
     assert part.n_iter_ == 4 and part.loss_curve_ == full.loss_curve_
     np.testing.assert_array_equal(part.predict(X_REG), full.predict(X_REG))
+
+
+def test_default_early_stopping_needs_two_validation_rows():
+    """R^2 is undefined on one row: a default fit that would hold out one refuses, naming
+    the way out; early_stopping=False fits those rows."""
+    X, y = X_REG[:5], Y_REG[:5]
+    with pytest.raises(ValueError, match=r"holds out 1 of 5 samples.*early_stopping=False"):
+        small().fit(X, y)
+    reg = fit_quiet(small(early_stopping=False, max_iter=2), X, y)
+    assert reg.validation_scores_ is None
+    six = fit_quiet(small(max_iter=2), X_REG[:6], Y_REG[:6])
+    assert len(six.validation_scores_) == 2 and np.isfinite(six.validation_scores_).all()
+
+
+def test_default_keeps_the_best_epoch_of_a_doubled_schedule():
+    """The default regressor holds out a fifth, runs twice the "auto" epochs (n < 4,000:
+    40) and keeps the epoch of the best validation R^2."""
+    reg = fit_quiet(BinaryNetRegressor(random_state=0), X_REG, Y_REG)
+    assert reg.early_stopping and reg.validation_fraction == 0.2
+    assert reg.n_iter_ == 40 == len(reg.validation_scores_)
+    # the held-out rows (the split the fit drew) score the kept weights at the best R^2
+    _, valid = train_test_split(np.arange(len(Y_REG)), test_size=0.2, random_state=reg._seed)
+    score = r2_score(Y_REG[valid], reg.predict(X_REG[valid]))
+    assert score == pytest.approx(reg.best_validation_score_, rel=1e-9)
+    assert score == pytest.approx(max(reg.validation_scores_), rel=1e-9)
+    assert reg.validation_scores_[-1] < reg.best_validation_score_  # a later epoch was worse
 
 
 def test_early_stopping_monitors_validation_r2():
