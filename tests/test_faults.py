@@ -197,6 +197,15 @@ def test_early_stopping_on_too_few_samples_says_why():
     assert_unfitted(clf)
 
 
+def test_default_regressor_on_five_samples_says_why():
+    from sklearn_bnn import BinaryNetRegressor
+
+    reg = BinaryNetRegressor(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match=r"holds out 1 of 5 samples \(validation_fraction=0.2"):
+        reg.fit(X[:5], X[:5, 0])
+    assert_unfitted(reg)
+
+
 def test_negative_sample_weight_is_rejected():
     with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
         small().fit(X, Y, sample_weight=np.r_[-1.0, np.ones(149)])
