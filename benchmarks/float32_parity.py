@@ -2,7 +2,8 @@
 
 For each table the default ``BinaryNetClassifier`` (or ``BinaryNetRegressor``) is fitted
 behind the suite's numeric preprocessing (a ``ColumnTransformer``: median imputation and
-``StandardScaler``), on all rows, and then:
+``StandardScaler``) on 75% of the rows (seed 0), and then, on those training rows and on the
+25% it never saw (what a deployed model is fed):
 
 * converted with ``sklearn_bnn.onnx.to_onnx`` for float32 input and run by onnxruntime on
   the same rows in float32: rows whose label differs from ``predict`` and the largest
@@ -14,10 +15,13 @@ behind the suite's numeric preprocessing (a ``ColumnTransformer``: median imputa
 * ``predict`` again on every row moved one float32 ulp down and up (``np.nextafter``): rows
   whose label changes (regression: largest relative change).
 
-The control (``thresholds = quantile cuts``) fits the same model with the input code's
-thresholds placed on the quantile cuts themselves, as before the change, which sit on
-training values of discrete features.  Only the thresholds differ between the two rows of a
-table, so the difference is theirs.
+Two controls fit the same model with the input code's thresholds placed elsewhere: on the
+quantile cuts themselves (``quantile cuts``, the first placement), which sit on training
+values of discrete features, and at the midpoints of the gaps between adjacent distinct
+training values (``midpoints``, the second), which sit on a new row's value wherever one
+grid value is missing from the training rows.  The default places them at the golden
+section of those gaps.  Only the thresholds differ between the rows of a table, so the
+differences are theirs.
 
 Run: ``python benchmarks/float32_parity.py --out float32_parity_cpu``.
 """
@@ -39,6 +43,7 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -107,24 +112,46 @@ def c_outputs(pipe, X32: np.ndarray, regression: bool, directory: Path) -> np.nd
     return pipe[-1].classes_[out]
 
 
-def measure(name: str, regression: bool, control: bool) -> dict:
-    X, y = numeric_table(name, regression)
+PLACEMENTS = {
+    "golden section (default)": None,
+    "midpoints (before)": "midpoints",
+    "quantile cuts (first)": "cuts",
+}
+
+
+def midpoint_thresholds(cuts: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """The second placement: the middle of the gap between adjacent distinct values."""
+    values = np.unique(column)
+    if len(values) < 2:
+        return values[:0]
+    t = np.unique(cuts)
+    t = t[t > values[0]]
+    gap = np.searchsorted(values, t, side="left") if len(t) else np.array([1])
+    below, above = values[gap - 1], values[gap]
+    mid = ((below.astype(np.float64) + above) / 2).astype(np.float32)
+    return np.where(mid > below, mid, above).astype(np.float32)
+
+
+def fitted(X, y, regression: bool, placement: str | None):
     estimator = BinaryNetRegressor(random_state=0) if regression else BinaryNetClassifier(
         random_state=0)
     original = encoding._column_thresholds
-    if control:
-        encoding._column_thresholds = quantile_cut_thresholds
+    encoding._column_thresholds = {
+        None: original, "midpoints": midpoint_thresholds, "cuts": quantile_cut_thresholds,
+    }[placement]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            pipe = pipeline(X.shape[1], estimator).fit(X, y)
+            return pipeline(X.shape[1], estimator).fit(X, y)
     finally:
         encoding._column_thresholds = original
+
+
+def compare(pipe, model, X: np.ndarray, regression: bool, scale: float) -> dict:
+    """ONNX, C and one-ulp moves against ``predict`` on the rows ``X``."""
     X32 = X.astype(np.float32)
     expected = pipe.predict(X32)
-    model = bnn_onnx.to_onnx(pipe, X32[:1], options=None if regression else {"zipmap": False})
-    row = {"table": name, "rows": len(X), "control": control}
-    scale = float(np.std(y)) if regression else 1.0
+    row = {}
     if regression:
         onnx_values = bnn_onnx.OnnxPredictor(model).predict(X32).ravel()
         row["onnx"] = float(np.abs(onnx_values - expected).max() / scale)
@@ -146,6 +173,24 @@ def measure(name: str, regression: bool, control: bool) -> dict:
     return row
 
 
+def measure(name: str, regression: bool, placement: str | None) -> dict:
+    """Per row set (``"train"``, ``"new"``): the comparisons of :func:`compare`."""
+    X, y = numeric_table(name, regression)
+    train, new = train_test_split(
+        np.arange(len(y)), test_size=0.25, random_state=0, stratify=None if regression else y
+    )
+    pipe = fitted(X[train], y[train], regression, placement)
+    model = bnn_onnx.to_onnx(
+        pipe, X[:1].astype(np.float32), options=None if regression else {"zipmap": False}
+    )
+    scale = float(np.std(y)) if regression else 1.0
+    return {
+        "train": compare(pipe, model, X[train], regression, scale),
+        "new": compare(pipe, model, X[new], regression, scale),
+        "rows": (len(train), len(new)),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="write results/<out>.txt as well")
@@ -156,13 +201,14 @@ def main(argv=None) -> int:
         f"# Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
         "# Default models behind a two-branch ColumnTransformer (median imputation, "
-        "StandardScaler), fitted on all rows, fed float32.",
+        "StandardScaler), fitted on 75% of the rows (seed 0), fed float32; each cell "
+        "'training rows / new rows' (the 25% the fit never saw).",
         "",
         "Classification: rows whose label differs from predict, largest |probability "
         "difference|, rows whose label moves with one ulp (down and up summed)",
         "",
-        "| table | rows | thresholds | ONNX labels differ | ONNX max abs dproba | "
-        "C labels differ | labels moved by one ulp |",
+        "| table | rows (train / new) | thresholds | ONNX labels differ | ONNX max abs dproba "
+        "| C labels differ | labels moved by one ulp |",
         "|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
@@ -171,24 +217,26 @@ def main(argv=None) -> int:
         lines.append(line)
         print(line, flush=True)
 
+    def both(r, key, spec):
+        return f"{format(r['train'][key], spec)} / {format(r['new'][key], spec)}"
+
     for name in CLASSIFICATION:
-        for control in (False, True):
-            r = measure(name, False, control)
-            kind = "quantile cuts (before)" if control else "between values (default)"
-            emit(f"| {name} | {r['rows']} | {kind} | {r['onnx_labels']} | {r['onnx']:.2g} | "
-                 f"{r['c']} | {r['ulp']} |")
+        for kind, placement in PLACEMENTS.items():
+            r = measure(name, False, placement)
+            emit(f"| {name} | {r['rows'][0]} / {r['rows'][1]} | {kind} | "
+                 f"{both(r, 'onnx_labels', 'd')} | {both(r, 'onnx', '.2g')} | "
+                 f"{both(r, 'c', 'd')} | {both(r, 'ulp', 'd')} |")
     emit("")
     emit("Regression: largest |difference| from predict relative to std(y): ONNX, C, and "
          "predict on rows moved one ulp")
     emit("")
-    emit("| table | rows | thresholds | ONNX | C | one ulp |")
+    emit("| table | rows (train / new) | thresholds | ONNX | C | one ulp |")
     emit("|---|---|---|---|---|---|")
     for name in REGRESSION:
-        for control in (False, True):
-            r = measure(name, True, control)
-            kind = "quantile cuts (before)" if control else "between values (default)"
-            emit(f"| {name} | {r['rows']} | {kind} | {r['onnx']:.2g} | {r['c']:.2g} | "
-                 f"{r['ulp']:.2g} |")
+        for kind, placement in PLACEMENTS.items():
+            r = measure(name, True, placement)
+            emit(f"| {name} | {r['rows'][0]} / {r['rows'][1]} | {kind} | "
+                 f"{both(r, 'onnx', '.2g')} | {both(r, 'c', '.2g')} | {both(r, 'ulp', '.2g')} |")
     if args.out:
         (RESULTS / f"{args.out}.txt").write_text("\n".join(lines) + "\n")
     return 0

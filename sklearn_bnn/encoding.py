@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from .deploy.packed import InputCode, thermometer_code
 
-__all__ = ["ENCODINGS", "ThermometerEncoder"]
+__all__ = ["CUT_FRACTION", "ENCODINGS", "ThermometerEncoder"]
 
 #: The ``encoding`` values of the estimators: name -> (keep the raw features, thermometer
 #: bits).  ``"raw"`` is no encoding.
@@ -56,27 +56,38 @@ ENCODINGS: dict[str, tuple[bool, bool]] = {
 _QUANTILE_ROWS = 200_000
 
 
+#: Where in the gap between two adjacent distinct training values a threshold sits, as a
+#: fraction of the gap from the lower value: (3 - sqrt 5) / 2, the golden section, not one
+#: half.  On a grid (integers, prices in cents, any value standardised from them) the
+#: midpoint of a gap around one missing grid value *is* that value, so a new row holding it
+#: would sit exactly on the threshold; ``m`` grid steps times the golden section is never
+#: a whole number of steps (at least ``1 / (sqrt(5) m)`` of a step away).
+CUT_FRACTION = (3 - 5**0.5) / 2
+
+
 def _column_thresholds(cuts: np.ndarray, column: np.ndarray) -> np.ndarray:
     """The distinct quantile cuts above the column's minimum (a cut at the minimum is a
-    constant bit), each moved to the midpoint of the gap between the adjacent distinct
-    values of ``column`` that holds it (as histogram gradient boosting places its bin
-    edges): no training value sits on a threshold, so a rounding of one ulp cannot move a
-    row across one, and every training row keeps the bit the cut gave it.  A column with
-    two or more distinct values whose cuts all sit at its minimum (a rare level, e.g. a
-    one-hot column) gets one bit, between its two lowest values."""
+    constant bit), each moved into the gap between the adjacent distinct values of
+    ``column`` that holds it, at :data:`CUT_FRACTION` of it (histogram gradient boosting
+    places its bin edges at the midpoints): no training value sits on a threshold, nor a
+    new value on the grid the training values lie on, so a rounding of one ulp cannot move
+    such a row across one, and every training row keeps the bit the cut gave it.  A column
+    with two or more distinct values whose cuts all sit at its minimum (a rare level, e.g.
+    a one-hot column) gets one bit, between its two lowest values."""
     values = np.unique(column)
     if len(values) < 2:
         return values[:0]
     t = np.unique(cuts)
     t = t[t > values[0]]
     gap = np.searchsorted(values, t, side="left") if len(t) else np.array([1])
-    return _midpoints(values[gap - 1], values[gap])
+    return _cut_points(values[gap - 1], values[gap])
 
 
-def _midpoints(below: np.ndarray, above: np.ndarray) -> np.ndarray:
-    """A float32 threshold ``t`` with ``below < t <= above``, halfway where float32 allows."""
-    mid = (below.astype(np.float64) + above.astype(np.float64)) / 2
-    t = mid.astype(np.float32)
+def _cut_points(below: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """A float32 threshold ``t`` with ``below < t <= above``, at :data:`CUT_FRACTION` of
+    the gap where float32 allows."""
+    below64, above64 = below.astype(np.float64), above.astype(np.float64)
+    t = (below64 + CUT_FRACTION * (above64 - below64)).astype(np.float32)
     return np.where(t > below, t, above).astype(np.float32)
 
 
@@ -100,7 +111,8 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         Input column of each bit.
     threshold_ : ndarray of float32, shape (n_bits,)
         Bit :math:`k` is +1 iff ``X[:, feature_[k]] >= threshold_[k]``; each threshold lies
-        halfway between two adjacent distinct training values of its feature.
+        between two adjacent distinct training values of its feature, at
+        :data:`CUT_FRACTION` (the golden section) of the gap from the lower one.
     n_features_in_ : int
     n_features_out_ : int
 

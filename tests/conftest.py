@@ -64,15 +64,6 @@ MC_REASON = (
 )
 
 
-#: check_regressors_train with surrogate="deterministic" and the default 1-bit inference
-S1_ONEBIT_REASON = (
-    "the 1-bit network of the S1 surrogate (signs of the trained means) is not the network "
-    "S1 fitted: with the +-1 layers learning (binary_learning_rate=0.03) it scores R^2 "
-    "{} on the check's data (its surrogate {}), below the check's 0.5, and the estimator "
-    "warns that it is far below its surrogate; inference='surrogate' passes"
-)
-
-
 def common_expected_failures(estimator) -> dict:
     """The check xfails every configuration of both estimators shares."""
     failures = {

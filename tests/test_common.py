@@ -11,7 +11,7 @@ tests/test_regressor.py runs the regressor's checks again on a small network.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import S1_ONEBIT_REASON, common_expected_failures
+from conftest import common_expected_failures
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
 from sklearn_bnn.nn import COMBINATIONS, INFERENCE
@@ -91,9 +91,6 @@ _CLASSIFIER_POOR = {
 
 def expected_failed_checks(estimator):
     failures = common_expected_failures(estimator)
-    s1_onebit = (estimator.surrogate, estimator.inference) == ("deterministic", "binary")
-    if isinstance(estimator, BinaryNetRegressor) and s1_onebit:
-        failures["check_regressors_train"] = S1_ONEBIT_REASON.format("-0.13", "0.88")
     if estimator.linear:  # the linear term fits the checks' toy data: the rest pass
         return failures
     # measured without the linear term (sklearn-bnn 0.1's defaults)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -86,9 +86,22 @@ def test_classifier_term_uses_class_and_sample_weights(iris):
 
 def test_regressor_term_is_sklearn_ridge(diabetes):
     X, y = diabetes
-    reg = fit_quiet(BinaryNetRegressor(linear=True, linear_alpha=3.0, **SMALL), X, y)
+    reg = BinaryNetRegressor(linear=True, linear_alpha=3.0, early_stopping=False, **SMALL)
+    reg = fit_quiet(reg, X, y)
     # Ridge on the standardised targets, folded back: Ridge on y itself
     ref = Ridge(alpha=3.0).fit(_as_read(X), y)
+    coef, intercept = reg._linear()
+    np.testing.assert_allclose(coef[:, 0], ref.coef_, rtol=1e-4)
+    np.testing.assert_allclose(intercept + reg.target_mean_, ref.intercept_, rtol=1e-6)
+
+
+def test_regressor_term_fits_only_the_training_rows(diabetes):
+    """With early stopping (the regressor's default) the held-out fifth trains nothing:
+    the ridge term is scikit-learn's Ridge on the other rows."""
+    X, y = diabetes
+    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, y)
+    train, _ = train_test_split(np.arange(len(y)), test_size=0.2, random_state=reg._seed)
+    ref = Ridge().fit(_as_read(X)[train], y[train])
     coef, intercept = reg._linear()
     np.testing.assert_allclose(coef[:, 0], ref.coef_, rtol=1e-4)
     np.testing.assert_allclose(intercept + reg.target_mean_, ref.intercept_, rtol=1e-6)
@@ -97,7 +110,7 @@ def test_regressor_term_is_sklearn_ridge(diabetes):
 def test_multi_output_regressor_term(diabetes):
     X, y = diabetes
     Y = np.c_[y, -0.5 * y + 10 * X[:, 0]]
-    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, Y)
+    reg = fit_quiet(BinaryNetRegressor(linear=True, early_stopping=False, **SMALL), X, Y)
     coef, intercept = reg._linear()
     ref = Ridge().fit(_as_read(X), Y)
     np.testing.assert_allclose(coef, ref.coef_.T, rtol=1e-4, atol=1e-6)

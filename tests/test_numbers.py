@@ -42,6 +42,7 @@ ALLOWED = {
     ("docs/benchmarks.rst", "0.2"): "[SYF20]'s published cosine for ST (the paper's figure)",
     ("docs/benchmarks.rst", "0.07"): "[SYF20]'s published cosine for REINFORCE",
     ("docs/user_guide/deploy_c.rst", "32,768"): "the int16_t range, a limit of the C arrays",
+    ("docs/user_guide/deploy.rst", "0.382"): "encoding.CUT_FRACTION, (3 - sqrt 5) / 2 (a constant)",
     ("docs/user_guide/noise.rst", "0.04"): "the probit approximation's error bound (analysis)",
     ("docs/user_guide/practical.rst", "4,454"): "the row count of the credit_data table",
     (_DEPTH, "0.10"): "chance accuracy on digits (10 balanced classes)",

@@ -64,14 +64,16 @@ def test_thermometer_thresholds_are_quantiles_and_bits_count_them():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.standard_normal(500), rng.integers(0, 3, 500), np.ones(500)])
     enc = ThermometerEncoder(n_bins=5).fit(X)
-    # column 0: the 4 inner quantiles, each moved to the middle of the gap between the
-    # adjacent distinct values around it; column 1: between 0|1 and 1|2; column 2: nothing
+    # column 0: the 4 inner quantiles, each moved into the gap between the adjacent
+    # distinct values around it, at the golden section of the gap; column 1: between 0|1
+    # and 1|2; column 2: nothing
     x0 = np.unique(X[:, 0].astype(np.float32)).astype(np.float64)
     q = np.quantile(X[:, 0].astype(np.float32).astype(np.float64), [0.2, 0.4, 0.6, 0.8])
     above = np.searchsorted(x0, q.astype(np.float32), side="left")
-    mid = ((x0[above - 1] + x0[above]) / 2).astype(np.float32)
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], mid)
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 1], [0.5, 1.5])
+    golden = (3 - 5**0.5) / 2
+    cut = (x0[above - 1] + golden * (x0[above] - x0[above - 1])).astype(np.float32)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], cut)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 1], np.float32([0, 1]) + golden)
     assert not (enc.feature_ == 2).any()
     # every training row keeps the bit its quantile cut gives it
     cut_bits = X[:, [0]].astype(np.float32) >= q.astype(np.float32)
@@ -94,7 +96,8 @@ def test_thermometer_without_raw_and_bad_n_bins():
     X = np.arange(10.0).reshape(-1, 1)
     enc = ThermometerEncoder(n_bins=2, keep_raw=False).fit(X)
     np.testing.assert_array_equal(enc.transform(X).ravel(), np.where(X.ravel() >= 4.5, 1, -1))
-    assert enc.threshold_[0] == 4.5  # the median 4.5 already lies between 4 and 5
+    # the median 4.5 lies between 4 and 5: the threshold is the golden section of that gap
+    assert enc.threshold_[0] == np.float32(4 + (3 - 5**0.5) / 2)
     with pytest.raises(ValueError, match="n_bins"):
         ThermometerEncoder(n_bins=1).fit(X)
 
@@ -287,7 +290,8 @@ def test_rare_levels_get_a_bit_and_an_empty_code_is_an_error():
     X[:, 1] = np.arange(100)
     enc = ThermometerEncoder(n_bins=8, keep_raw=False).fit(X)
     # one bit, between the two levels: the rare rows are +1, the rest -1
-    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], [0.5])
+    golden = np.float32((3 - 5**0.5) / 2)
+    np.testing.assert_array_equal(enc.threshold_[enc.feature_ == 0], [golden])
     np.testing.assert_array_equal(enc.transform(X)[:, enc.feature_ == 0].ravel() > 0, X[:, 0] > 0)
     assert not (enc.feature_ == 2).any()  # constant: no bit
     with pytest.raises(ValueError, match="no feature with two distinct values"):
@@ -296,6 +300,24 @@ def test_rare_levels_get_a_bit_and_an_empty_code_is_an_error():
         BinaryNetClassifier((4,), encoding="thermometer", max_iter=1).fit(
             np.ones((50, 3)), np.arange(50) % 2
         )
+
+
+def test_a_grid_value_missing_from_training_is_not_on_a_threshold():
+    """Integer ages with one missing from the training rows: the midpoint of its gap would
+    be that age; the golden-section cut is 0.24 of a step away, so a new row of that
+    age keeps its bits when the scaler's rounding moves it one float32 ulp either way."""
+    ages = np.repeat(np.arange(20, 60), 5).astype(float)
+    train = ages[ages != 41][:, None]
+    scaler = StandardScaler().fit(train)
+    enc = ThermometerEncoder(n_bins=40, keep_raw=False).fit(scaler.transform(train))
+    new = scaler.transform([[41.0]]).astype(np.float32)
+    lo, hi = scaler.transform([[40.0], [42.0]]).ravel()
+    assert np.float32((lo + hi) / 2) == new[0, 0]  # the midpoint sits on the new row
+    step = scaler.transform([[21.0]])[0, 0] - scaler.transform([[20.0]])[0, 0]
+    assert np.abs(enc.threshold_ - new[0, 0]).min() > step / 5  # (1 - 2 x 0.382) steps
+    moved = [np.nextafter(new, np.float32(d)) for d in (-np.inf, np.inf)]
+    for row in moved:
+        np.testing.assert_array_equal(enc.transform(row), enc.transform(new))
 
 
 def test_unfitted_estimator_stays_unfitted_through_pickle():
