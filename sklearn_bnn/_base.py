@@ -191,6 +191,8 @@ class BaseBinaryNetwork(BaseEstimator):
     _valid_key = "valid_score"
     #: Fewest held-out rows the validation score is defined on (R^2 needs two)
     _min_valid_rows = 1
+    #: Factor of the ``"auto"`` epochs with early stopping (:func:`auto_epochs`)
+    _early_stopping_epochs = 1
     # methods that the callbacks pickled in tests/data/cuda_model.pkl name (unused)
     _valid_proba = _binary_proba = None
 
@@ -451,9 +453,8 @@ class BaseBinaryNetwork(BaseEstimator):
             ot = torch.tensor(offset[rows], dtype=torch.float32, device=device)
             return TensorData(Xt, yt, w, ot, offset64[rows])
 
-        n_epochs = (
-            auto_epochs(len(y), early_stopping) if self.max_iter == "auto" else self.max_iter
-        )
+        factor = self._early_stopping_epochs if early_stopping else 1
+        n_epochs = auto_epochs(len(y), factor) if self.max_iter == "auto" else self.max_iter
         return _Fit(
             X=X,
             train=tensors(train_rows),

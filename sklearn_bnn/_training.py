@@ -671,20 +671,18 @@ def auto_batch_size(n_samples: int) -> int:
     return int(min(max(power, 256), 1024, max(n_samples, 1)))
 
 
-def auto_epochs(n_samples: int, early_stopping: bool = False) -> int:
-    """``max_iter="auto"``: ``80_000 / n_samples`` epochs, clipped to [10, 20]; twice that
-    with ``early_stopping``.
+def auto_epochs(n_samples: int, factor: int = 1) -> int:
+    """``max_iter="auto"``: ``80_000 / n_samples`` epochs, clipped to [10, 20], times
+    ``factor``.
 
     The cosine schedule anneals over this many epochs: 20 on tables of up to 4,000 rows,
     fewer on larger ones (10 from 8,000 rows), which have more steps per epoch.  The
     :math:`\\pm 1` weights need steps to change sign (``binary_learning_rate``); the
     floor of 10 epochs is for the large non-linear tables of ``benchmarks/tabular.py``
-    (:ref:`tabular-benchmark`).  With ``early_stopping`` the held-out rows choose the epoch
-    that is kept, so the schedule can run longer than a fit without them should: twice as
-    long (:ref:`regression`).
+    (:ref:`tabular-benchmark`).  ``factor`` is 2 for the regressor with early stopping,
+    whose held-out rows choose the epoch that is kept (:ref:`regression`); 1 otherwise.
     """
-    epochs = int(min(max(round(80_000 / max(n_samples, 1)), 10), 20))
-    return 2 * epochs if early_stopping else epochs
+    return factor * int(min(max(round(80_000 / max(n_samples, 1)), 10), 20))
 
 
 #: Learning-rate schedules (the estimators' ``learning_rate``): factor of

@@ -167,7 +167,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         first layer is always real (``"auto"`` or ``"real"``).  See :ref:`tabular`.
     max_iter : int or "auto", default="auto"
         Number of epochs (the schedule's length); ``"auto"`` is ``80_000 / n_samples``
-        clipped to [10, 20], twice that with ``early_stopping``.
+        clipped to [10, 20].
     shuffle : bool, default=True
         Shuffle the samples in each epoch.
     tol : float, default=1e-4
@@ -176,8 +176,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data, stop when its accuracy
         (of the ``inference`` network) stops improving, and restore the best weights.
-        With the ``"auto"`` schedule (at most 40 epochs with early stopping) and
-        ``n_iter_no_change=50`` it never stops early: it selects the best epoch.
+        With the default schedule (at most 20 epochs) and ``n_iter_no_change=50`` it
+        never stops early: it selects the best epoch.
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping.
     n_iter_no_change : int, default=50

@@ -160,6 +160,22 @@ def test_default_keeps_the_best_epoch_of_a_doubled_schedule():
     assert reg.validation_scores_[-1] < reg.best_validation_score_  # a later epoch was worse
 
 
+def test_only_the_regressor_doubles_the_schedule_with_early_stopping():
+    """The classifier's validation accuracy chose worse epochs from a doubled schedule
+    (benchmarks/results/tabular_es_schedule_cpu.txt): its "auto" stays 20 epochs."""
+    from sklearn.datasets import load_iris
+
+    from sklearn_bnn import BinaryNetClassifier
+
+    X, y = load_iris(return_X_y=True)
+    clf = fit_quiet(BinaryNetClassifier((8,), early_stopping=True, random_state=0), X, y)
+    assert clf.n_iter_ == 20
+    reg = fit_quiet(small(max_iter="auto", hidden_layer_sizes=(8,)), X, y.astype(float))
+    assert reg.n_iter_ == 40
+    off = fit_quiet(small(max_iter="auto", early_stopping=False), X, y.astype(float))
+    assert off.n_iter_ == 20
+
+
 def test_early_stopping_monitors_validation_r2():
     reg = fit_quiet(small(early_stopping=True, max_iter=15), X_REG, Y_REG)
     assert len(reg.validation_scores_) == reg.n_iter_
