@@ -119,32 +119,20 @@ PLACEMENTS = {
 }
 
 
-def midpoint_thresholds(cuts: np.ndarray, column: np.ndarray) -> np.ndarray:
-    """The second placement: the middle of the gap between adjacent distinct values."""
-    values = np.unique(column)
-    if len(values) < 2:
-        return values[:0]
-    t = np.unique(cuts)
-    t = t[t > values[0]]
-    gap = np.searchsorted(values, t, side="left") if len(t) else np.array([1])
-    below, above = values[gap - 1], values[gap]
-    mid = ((below.astype(np.float64) + above) / 2).astype(np.float32)
-    return np.where(mid > below, mid, above).astype(np.float32)
-
-
 def fitted(X, y, regression: bool, placement: str | None):
     estimator = BinaryNetRegressor(random_state=0) if regression else BinaryNetClassifier(
         random_state=0)
-    original = encoding._column_thresholds
-    encoding._column_thresholds = {
-        None: original, "midpoints": midpoint_thresholds, "cuts": quantile_cut_thresholds,
-    }[placement]
+    original = encoding._column_thresholds, encoding.CUT_FRACTION
+    if placement == "cuts":
+        encoding._column_thresholds = quantile_cut_thresholds
+    elif placement == "midpoints":
+        encoding.CUT_FRACTION = 0.5  # the middle of each gap
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return pipeline(X.shape[1], estimator).fit(X, y)
     finally:
-        encoding._column_thresholds = original
+        encoding._column_thresholds, encoding.CUT_FRACTION = original
 
 
 def compare(pipe, model, X: np.ndarray, regression: bool, scale: float) -> dict:
