@@ -122,8 +122,8 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
     >>> from sklearn_bnn.encoding import ThermometerEncoder
     >>> X = np.arange(8, dtype=float).reshape(-1, 1)
     >>> enc = ThermometerEncoder(n_bins=4, keep_raw=False).fit(X)
-    >>> enc.threshold_
-    array([1.5, 3.5, 5.5], dtype=float32)
+    >>> enc.threshold_  # the cuts 1.75, 3.5, 5.25, moved into their gaps of the values
+    array([1.381966, 3.381966, 5.381966], dtype=float32)
     >>> enc.transform(X[[0, 4, 7]])
     array([[-1., -1., -1.],
            [ 1.,  1., -1.],
