@@ -105,7 +105,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from functools import partial
 
@@ -157,15 +156,10 @@ NOT_CONVERTIBLE = {
 _INSTALL_HINT = 'pip install "sklearn-bnn[onnx]" (or: pip install onnx skl2onnx onnxruntime)'
 
 
-def _require(name: str):
-    """Import an optional dependency, or fail with the install command."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError(
-            f"sklearn_bnn.onnx needs the {name!r} package, which is not installed. "
-            f"Install the [onnx] extra: {_INSTALL_HINT}."
-        ) from exc
+#: Import an optional dependency, or fail with the [onnx] extra's install command
+_require = partial(
+    _onnx_graph._require, user=__name__, install=f"install the [onnx] extra: {_INSTALL_HINT}"
+)
 
 
 def _check_inference(model) -> None:

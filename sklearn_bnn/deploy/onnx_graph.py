@@ -53,14 +53,15 @@ DTYPES = (np.float64, np.float32)
 _PACKED = (PackedBinaryNetwork, PackedResidualNetwork)
 
 
-def _require(name: str):
-    """Import an optional dependency, or fail with the install command."""
+def _require(name: str, user: str = __name__, install: str | None = None):
+    """Import an optional dependency, or fail naming the module ``user`` that needs it and
+    the install command (``install``; by default the package itself, or the extra)."""
     try:
         return importlib.import_module(name)
     except ImportError as exc:
+        install = install or f'pip install {name} (or pip install "sklearn-bnn[onnx]")'
         raise ImportError(
-            f"sklearn_bnn.deploy.onnx_graph needs the {name!r} package, which is not "
-            f'installed: pip install {name} (or pip install "sklearn-bnn[onnx]").'
+            f"{user} needs the {name!r} package, which is not installed: {install}."
         ) from exc
 
 
