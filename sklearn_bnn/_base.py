@@ -650,10 +650,14 @@ class BaseBinaryNetwork(BaseEstimator):
             ) from exc
 
     def _learning_rate(self) -> float:
-        """``learning_rate_init``, with ``"auto"`` resolved by the architecture."""
-        if isinstance(self.learning_rate_init, str):
-            return ARCHITECTURES.lookup(self.architecture).learning_rate_init
-        return self.learning_rate_init
+        """``learning_rate_init``, with ``"auto"`` resolved by the architecture and
+        ``linear``."""
+        if not isinstance(self.learning_rate_init, str):
+            return self.learning_rate_init
+        spec = ARCHITECTURES.lookup(self.architecture)
+        if self.linear and spec.linear_learning_rate_init is not None:
+            return spec.linear_learning_rate_init
+        return spec.learning_rate_init
 
     def _check_penalty(self, net: SBNNet) -> None:
         """Refuse an ``alpha`` whose L2 penalty is not a float32 number at the start."""

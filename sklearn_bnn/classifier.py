@@ -135,9 +135,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         Mini-batch size; ``"auto"`` is the power of two nearest below
         ``n_samples / 8``, clipped to [256, 1024] (all rows when fewer) (:ref:`tabular`).
     learning_rate_init : float or "auto", default="auto"
-        Adam's (initial) learning rate for the real parameters; ``"auto"`` is 3e-3 for
-        ``architecture="plain"`` and 1e-2 for ``"residual"`` (its real stream and per-block
-        scales, at depth, need the larger steps; :ref:`depth`).
+        Adam's (initial) learning rate for the real parameters; ``"auto"`` is, for
+        ``architecture="plain"``, 1e-3 with the linear term (``linear=True``: the network
+        learns what the linear term leaves, and larger steps overfit small tables) and 3e-3
+        without it; 1e-2 for ``"residual"`` (its real stream and per-block scales, at depth,
+        need the larger steps; :ref:`depth`).  See :ref:`tabular`.
     binary_learning_rate : float >= 0, default=0.03
         Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
         whose signs are the deployed 1-bit weights; every real parameter (head, biases, a

@@ -101,7 +101,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         Mini-batch size; ``"auto"`` as in the classifier.
     learning_rate_init : float or "auto", default="auto"
         Adam's (initial) learning rate for the real parameters; ``"auto"`` as in the
-        classifier (3e-3 plain, 1e-2 residual).
+        classifier (plain: 1e-3 with the linear term, 3e-3 without; 1e-2 residual).
     binary_learning_rate : float >= 0, default=0.03
         Adam's (initial) learning rate for the weight means of the :math:`\pm 1` layers,
         as in :class:`~sklearn_bnn.BinaryNetClassifier`; ``0`` freezes them at their

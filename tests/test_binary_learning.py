@@ -70,6 +70,25 @@ def test_binary_group_follows_adam_at_its_own_rate(architecture):
         np.testing.assert_allclose(p.detach().double().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "architecture, linear, rate",
+    [("plain", True, 1e-3), ("plain", False, 3e-3), ("residual", True, 1e-2),
+     ("residual", False, 1e-2)],
+)  # fmt: skip
+@pytest.mark.parametrize("Estimator", [BinaryNetClassifier, BinaryNetRegressor])
+def test_auto_rate_of_the_real_parameters(Estimator, architecture, linear, rate):
+    """``learning_rate_init="auto"``: a plain network over the linear term learns what it
+    leaves at the smaller rate; alone, and in the residual family, the architecture's."""
+    X, y = _checkerboard(64)
+    est = Estimator(
+        (8, 8), architecture=architecture, linear=linear, max_iter=1,
+        learning_rate="constant", random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert est.history_[0]["lr"] == rate
+    assert all(g["lr"] == rate for g in est.net_.optimizer_.param_groups if not g.get("binary"))
+    assert est.history_[0]["binary_lr"] == est.binary_learning_rate
+
+
 def test_schedule_anneals_both_rates():
     X, y = _checkerboard(300)
     clf = BinaryNetClassifier(

@@ -112,6 +112,11 @@ class ArchitectureSpec:
         What ``learning_rate_init="auto"`` means for it: Adam's rate for the real
         parameters (3e-3 plain; 1e-2 residual, whose deep real stream and per-block scales
         need the larger steps, ``benchmarks/network_alone.py``).
+    linear_learning_rate_init : float or None
+        The same with the linear term on (``linear=True``), where the network starts from
+        the linear term's fit and learns what it leaves: 1e-3 plain (the larger steps
+        overfit the small tables, ``benchmarks/results/tabular_lr_cpu.txt``); ``None``
+        keeps ``learning_rate_init`` (residual).
     inference : tuple of str
         The ``inference`` values that apply.
     equal_widths : bool
@@ -139,6 +144,7 @@ class ArchitectureSpec:
     first_layer: Callable[[str, str], str]
     initialize: Callable
     learning_rate_init: float = 3e-3
+    linear_learning_rate_init: float | None = 1e-3
     inference: tuple[str, ...] = ("binary", "surrogate", "mc")
     equal_widths: bool = False
     compilable: bool = True
@@ -186,6 +192,7 @@ ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
                 first_layer=_residual_first_layer,
                 initialize=_residual_init,
                 learning_rate_init=1e-2,
+                linear_learning_rate_init=None,
                 inference=("binary", "mc"),
                 equal_widths=True,
                 compilable=False,
