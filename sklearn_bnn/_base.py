@@ -650,14 +650,23 @@ class BaseBinaryNetwork(BaseEstimator):
             ) from exc
 
     def _learning_rate(self) -> float:
-        """``learning_rate_init``, with ``"auto"`` resolved by the architecture and
-        ``linear``."""
+        """``learning_rate_init``, with ``"auto"`` resolved by the architecture and by
+        whether the network learns what a linear term leaves."""
         if not isinstance(self.learning_rate_init, str):
             return self.learning_rate_init
         spec = ARCHITECTURES.lookup(self.architecture)
-        if self.linear and spec.linear_learning_rate_init is not None:
+        if self._over_linear_term() and spec.linear_learning_rate_init is not None:
             return spec.linear_learning_rate_init
         return spec.learning_rate_init
+
+    def _over_linear_term(self) -> bool:
+        """``linear=True`` with a fitted term that is not all zero (a first ``partial_fit``
+        batch of one class fits none: the network then learns alone)."""
+        if not hasattr(self, "linear_coef_"):
+            return bool(self.linear)
+        if self.linear_coef_ is None:
+            return False
+        return bool(np.any(self.linear_coef_) or np.any(self.linear_intercept_))
 
     def _check_penalty(self, net: SBNNet) -> None:
         """Refuse an ``alpha`` whose L2 penalty is not a float32 number at the start."""

@@ -89,6 +89,16 @@ def test_auto_rate_of_the_real_parameters(Estimator, architecture, linear, rate)
     assert est.history_[0]["binary_lr"] == est.binary_learning_rate
 
 
+def test_auto_rate_without_a_fitted_linear_term():
+    """A first ``partial_fit`` batch of one class fits no linear term (all zero): the
+    network learns alone, at the network alone's rate."""
+    X, y = _checkerboard(64)
+    clf = BinaryNetClassifier((8, 8), random_state=0)
+    clf.partial_fit(X[y == 0], y[y == 0], classes=[0, 1])
+    assert not np.any(clf.linear_coef_)
+    assert clf.history_[0]["lr"] == 3e-3
+
+
 def test_schedule_anneals_both_rates():
     X, y = _checkerboard(300)
     clf = BinaryNetClassifier(

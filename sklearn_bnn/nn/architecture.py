@@ -115,8 +115,9 @@ class ArchitectureSpec:
     linear_learning_rate_init : float or None
         The same with the linear term on (``linear=True``), where the network starts from
         the linear term's fit and learns what it leaves: 1e-3 plain (the larger steps
-        overfit the small tables, ``benchmarks/results/tabular_lr_cpu.txt``); ``None``
-        keeps ``learning_rate_init`` (residual).
+        overfit the small tables, ``benchmarks/results/ablation_cpu.txt``, column
+        ``BNN[rate3e-3]``); ``None`` keeps ``learning_rate_init`` (residual).  A term that
+        is all zero (a first ``partial_fit`` batch of one class) counts as none.
     inference : tuple of str
         The ``inference`` values that apply.
     equal_widths : bool
