@@ -52,7 +52,7 @@ class TrainingDivergedError(FloatingPointError):
     ...     clf.fit(X * 1e30, y)                 # far from standardised
     ... except TrainingDivergedError as exc:
     ...     print(exc)
-    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.001)
+    training diverged: the loss became nan in epoch 1. Lower learning_rate_init (now 0.003)
     or standardise the features. The largest |feature| in X is 3.09e+30.
     """
 
