@@ -808,19 +808,23 @@ class BaseBinaryNetwork(BaseEstimator):
         """The head's float64 weight and bias that predictions use."""
         return head_parameters(module.head)
 
-    def _module_outputs(self, module, X: torch.Tensor, offset=None) -> np.ndarray:
+    def _module_outputs(self, module, X: torch.Tensor, offset=None, exact=True) -> np.ndarray:
         """Float64 outputs (after ``_link``) of the ``inference`` network on tensor ``X``,
-        plus ``offset`` (the linear term, float64) before the link."""
+        plus ``offset`` (the linear term, float64) before the link (``exact``: see
+        :func:`~sklearn_bnn._training.float64_head`)."""
         mode, n = INFERENCE[self.inference]
         n = self.n_mc_samples if n is None else n
         head = self._head(module)
         return network_outputs(
-            module, X, mode, n, seed=self._seed, link=self._link, head=head, offset=offset
-        )
+            module, X, mode, n, seed=self._seed, link=self._link, head=head, offset=offset,
+            exact=exact,
+        )  # fmt: skip
 
-    def _binary_outputs(self, module, X: torch.Tensor, offset=None) -> np.ndarray:
+    def _binary_outputs(self, module, X: torch.Tensor, offset=None, exact=True) -> np.ndarray:
         head = self._head(module)
-        return network_outputs(module, X, "binary", link=self._link, head=head, offset=offset)
+        return network_outputs(
+            module, X, "binary", link=self._link, head=head, offset=offset, exact=exact
+        )
 
     def _outputs(self, X) -> np.ndarray:
         """Validated ``X`` through the fitted ``inference`` network: float64 outputs."""

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.linear_model import Ridge
-from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBinaryNetwork
 from .init import DEFAULT_SIGMA_M2
-from ._training import head_parameters
+from ._training import head_parameters, r2
 from .deploy.packed import PackedBinaryNetwork
 
 __all__ = ["BinaryNetRegressor"]
@@ -342,7 +341,7 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
 
     def _valid_score(self, outputs, y, sample_weight) -> float:
         targets = y * self.target_scale_ + self.target_mean_
-        return r2_score(targets, outputs, sample_weight=sample_weight)
+        return r2(targets, outputs, sample_weight)
 
     # --------------------------------------------------------------- prediction
     def predict(self, X):

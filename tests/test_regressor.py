@@ -240,3 +240,35 @@ def test_invalid_options_raise_clear_errors():
         small(surrogate="sampled", gradient_estimator="psa").fit(X_REG, Y_REG)
     with pytest.raises(ValueError, match="could not convert|numeric"):
         small().fit(X_REG, np.array(["a"] * len(X_REG)))
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_r2_is_sklearns(n_outputs, weighted):
+    """Early stopping's per-epoch R^2 (without r2_score's input checks) is r2_score's."""
+    from sklearn_bnn._training import r2
+
+    rng = np.random.default_rng(n_outputs)
+    y = rng.normal(size=(40, n_outputs)) * [3.0, 1.0, 0.1][:n_outputs]
+    outputs = y + rng.normal(size=y.shape)
+    w = rng.uniform(0.1, 2.0, 40) if weighted else None
+    expected = r2_score(y, outputs, sample_weight=w)
+    assert r2(y, outputs, w) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    # constant targets: 1 when fitted exactly, else 0 (r2_score's force_finite), averaged
+    constant = np.ones((5, 2))
+    outputs = constant.copy()
+    outputs[0, 1] = 2.0
+    assert r2(constant, outputs) == r2_score(constant, outputs) == 0.5
+
+
+def test_inexact_head_is_the_exact_one_to_round_off():
+    """``exact=False`` (the validation score's head, a matrix product) gives the float64
+    head of the fixed summation order to round-off."""
+    from sklearn_bnn._training import float64_head
+
+    rng = np.random.default_rng(0)
+    features = torch.from_numpy(np.sign(rng.normal(size=(50, 64))).astype(np.float32))
+    weight = rng.normal(size=(3, 64)).astype(np.float32).astype(np.float64)
+    bias = rng.normal(size=3)
+    exact = float64_head(features, weight, bias)
+    np.testing.assert_allclose(float64_head(features, weight, bias, False), exact, rtol=1e-12)
