@@ -770,6 +770,11 @@ def r2(y: np.ndarray, outputs: np.ndarray, sample_weight: np.ndarray | None = No
     epoch.
     """
     y, outputs = y.reshape(len(y), -1), outputs.reshape(len(outputs), -1)
+    # R^2 is scale-free: a power of 2 keeps the squares of targets near 1e+-300 finite
+    top = max(np.abs(y).max(initial=0.0), np.abs(outputs).max(initial=0.0))
+    if 0.0 < top < np.inf:
+        scale = np.ldexp(1.0, -np.frexp(top)[1])
+        y, outputs = y * scale, outputs * scale
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     w = w.reshape(-1, 1)
     residual = (w * (y - outputs) ** 2).sum(axis=0)

@@ -259,6 +259,9 @@ def test_validation_r2_is_sklearns(n_outputs, weighted):
     outputs = constant.copy()
     outputs[0, 1] = 2.0
     assert r2(constant, outputs) == r2_score(constant, outputs) == 0.5
+    expected = r2_score(y, y + 0.5)  # R^2 is scale-free; the squares of these over/underflow
+    for scale in (1e300, 1e-300):
+        assert r2(y * scale, (y + 0.5) * scale) == pytest.approx(expected, rel=1e-12)
 
 
 def test_inexact_head_is_the_exact_one_to_round_off():
