@@ -1,7 +1,9 @@
-"""Where the time of a default ``BinaryNetClassifier()`` fit goes, next to ``MLPClassifier()``.
+"""Where the time of a default ``BinaryNetClassifier()`` fit goes, next to ``MLPClassifier()``
+(with ``--regression``: ``BinaryNetRegressor()`` next to ``MLPRegressor()``).
 
 For each data set (the preprocessing of ``benchmarks/tabular.py``, fitted on the training
-rows of its first stratified fold), this script
+rows of its first stratified fold; ``--regression``: the tables and the first fold of
+``benchmarks/regression.py``), this script
 
 1. times ``BinaryNetClassifier()`` and ``MLPClassifier()`` (defaults, ``random_state=0``)
    interleaved in one process, ``--repeats`` times each, and reports the median fit times
@@ -21,6 +23,7 @@ Usage::
     python benchmarks/profile_fit.py --datasets wine --repeats 9
     python benchmarks/profile_fit.py --out fit_profile_cpu   # benchmarks/results/NAME.txt
     python benchmarks/profile_fit.py --reference 25a1974      # and that commit's fit, interleaved
+    python benchmarks/profile_fit.py --regression --datasets diabetes Hitters
 
 ``--reference REV`` extracts ``sklearn_bnn`` as it was at git revision ``REV`` into a temporary
 folder (as package ``sklearn_bnn_ref``) and adds its default fit to the interleaved timings:
@@ -46,8 +49,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold
-from sklearn.neural_network import MLPClassifier
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,10 +58,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 import _tables  # benchmarks/ is not a package: imported from the path above
 
 import sklearn_bnn
-from sklearn_bnn import BinaryNetClassifier, _training, encoding
+from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor, _training, encoding
 from sklearn_bnn.nn import network
 
 DATASETS = ("wine", "biopsy", "penguins", "digits", "Default")
+REGRESSION_DATASETS = ("diabetes", "Hitters", "Carseats", "Boston", "CASchools", "Diamond")
+#: The estimator timed and its baseline; ``--regression`` switches to the regressors.
+MODELS = {"BNN": BinaryNetClassifier, "MLP": MLPClassifier}
 
 
 class Timers:
@@ -123,16 +129,17 @@ def instrumented(timers: Timers):
     undo = []
     for name in ("_prepare", "_build_net", "_configure", "_run_epochs", "_finish",
                  "_check_deployable", "_collect"):
-        owner = next(c for c in BinaryNetClassifier.__mro__ if name in c.__dict__)
+        owner = next(c for c in MODELS["BNN"].__mro__ if name in c.__dict__)
         undo.append(_wrap(owner, name, timers))
-    undo.append(_wrap(BinaryNetClassifier, "fit", timers))
+    undo.append(_wrap(MODELS["BNN"], "fit", timers))
     undo.append(_wrap(encoding.ThermometerEncoder, "fit", timers, "encoder.fit"))
     undo.append(_wrap(encoding.ThermometerEncoder, "transform", timers, "encoder.transform"))
     net_cls = _training.SBNNet
     for name in ("fit_loop", "initialize", "notify", "_zero_grad_optimizer"):
         owner = next(c for c in net_cls.__mro__ if name in c.__dict__)
         undo.append(_wrap(owner, name, timers, by_arg=name == "notify"))
-    for name in ("run_single_epoch", "train_step", "train_step_single", "get_loss"):
+    for name in ("run_single_epoch", "train_step", "train_step_single", "get_loss",
+                 "validation_step"):
         owner = next(c for c in net_cls.__mro__ if name in c.__dict__)
         undo.append(_wrap(owner, name, timers))
     # the fast path's helpers (sklearn_bnn._training), where this checkout has them
@@ -165,8 +172,12 @@ def _fit(estimator, X, y) -> float:
 
 def load_fold(name: str):
     """The training rows of fold 0 of the suite's CV, preprocessed as the suite does."""
-    X, y = _tables.load(name, None, seed=0)
-    train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    if MODELS["BNN"] is BinaryNetRegressor:
+        X, y = _tables.load_regression(name)
+        train, _ = next(KFold(5, shuffle=True, random_state=0).split(X))
+    else:
+        X, y = _tables.load(name, None, seed=0)
+        train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
     prep = _tables.preprocessor(X).fit(X.iloc[train])
     return prep.transform(X.iloc[train]), y.iloc[train].to_numpy()
 
@@ -186,10 +197,10 @@ def reference_package(rev: str, folder: str):
 def side_by_side(X, y, repeats: int, reference=None) -> dict:
     """Median fit seconds of each model and median per-repeat ratios, interleaved (the
     order rotates from repeat to repeat)."""
-    makers = {"bnn": lambda: BinaryNetClassifier(random_state=0),
-              "mlp": lambda: MLPClassifier(random_state=0)}
+    makers = {"bnn": lambda: MODELS["BNN"](random_state=0),
+              "mlp": lambda: MODELS["MLP"](random_state=0)}
     if reference is not None:
-        makers["ref"] = lambda: reference.BinaryNetClassifier(random_state=0)
+        makers["ref"] = lambda: getattr(reference, MODELS["BNN"].__name__)(random_state=0)
     labels = list(makers)
     times = {label: [] for label in labels}
     for i in range(repeats):
@@ -209,7 +220,7 @@ def breakdown(X, y, repeats: int) -> tuple[dict, int, int]:
     timers = Timers()
     with instrumented(timers):
         for _ in range(repeats):
-            clf = BinaryNetClassifier(random_state=0)
+            clf = MODELS["BNN"](random_state=0)
             _fit(clf, X, y)
     n_epochs = clf.n_iter_
     n_steps = sum(row.get("train_batch_count", 0) for row in clf.net_.history)
@@ -249,6 +260,8 @@ def breakdown(X, y, repeats: int) -> tuple[dict, int, int]:
     )
     epoch["run_single_epoch own (batching, loss copies, history rows)"] = own.get(
         "run_single_epoch", 0.0)
+    if "validation_step" in per:
+        epoch["validation loss (skorch validation_step)"] = per["validation_step"]
     batch = {
         f"batch notify: {h}": per.get(f"notify:{h}", 0.0) for h in batch_hooks
         if f"notify:{h}" in per
@@ -296,13 +309,21 @@ def table(name: str, shape, sbs: dict, parts: dict, n_epochs: int, n_steps: int)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--datasets", nargs="+", default=None,
+                    help=f"default: {' '.join(DATASETS)}; with --regression "
+                    f"{' '.join(REGRESSION_DATASETS)}")
+    ap.add_argument("--regression", action="store_true",
+                    help="time BinaryNetRegressor() next to MLPRegressor()")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="write benchmarks/results/NAME.txt")
     ap.add_argument("--reference", default=None, metavar="REV",
                     help="also time the default fit of sklearn_bnn at git revision REV")
     args = ap.parse_args(argv)
+    if args.regression:
+        MODELS.update(BNN=BinaryNetRegressor, MLP=MLPRegressor)
+    datasets = args.datasets or list(REGRESSION_DATASETS if args.regression else DATASETS)
+    bnn, mlp = MODELS["BNN"].__name__, MODELS["MLP"].__name__
     folder = tempfile.TemporaryDirectory()
     reference = reference_package(args.reference, folder.name) if args.reference else None
     torch.set_num_threads(args.threads)
@@ -313,19 +334,20 @@ def main(argv=None) -> int:
         f"(load average {os.getloadavg()[0]:.1f} at start), {args.threads} torch thread(s), "
         f"BLAS/OpenMP threads {args.threads}; torch {torch.__version__}, "
         f"sklearn-bnn {sklearn_bnn.__version__}.",
-        "Data: fold 0 training rows of benchmarks/tabular.py's 5-fold CV, its preprocessing.",
-        "BNN = BinaryNetClassifier(random_state=0), MLP = MLPClassifier(random_state=0)"
+        f"Data: fold 0 training rows of benchmarks/"
+        f"{'regression' if args.regression else 'tabular'}.py's 5-fold CV, its preprocessing.",
+        f"BNN = {bnn}(random_state=0), MLP = {mlp}(random_state=0)"
         + (f"; reference = BNN at git revision {args.reference}." if args.reference else "."),
         "",
     ]
     print("\n".join(lines), flush=True)
     with threadpool_limits(args.threads):
         warm = np.random.default_rng(0).normal(size=(200, 5)), np.arange(200) % 2
-        _fit(BinaryNetClassifier(max_iter=2), *warm)
-        _fit(MLPClassifier(max_iter=2), *warm)
+        _fit(MODELS["BNN"](max_iter=2), *warm)
+        _fit(MODELS["MLP"](max_iter=2), *warm)
         if reference is not None:
-            _fit(reference.BinaryNetClassifier(max_iter=2), *warm)
-        for name in args.datasets:
+            _fit(getattr(reference, bnn)(max_iter=2), *warm)
+        for name in datasets:
             X, y = load_fold(name)
             sbs = side_by_side(X, y, args.repeats, reference)
             parts, n_epochs, n_steps = breakdown(X, y, args.repeats)
