@@ -10,7 +10,9 @@ regressor bar on Hitters).
 Per regression table of ``benchmarks/regression.py`` (same folds, same preprocessing):
 ``Ridge()`` on the features, ``RidgeCV`` (alphas 1e-2 to 1e3, efficient leave-one-out) on
 the features and their code, ``MLPRegressor`` on the standardised target, and the default
-``BinaryNetRegressor``; per classification table of ``benchmarks/tabular.py``:
+``BinaryNetRegressor``, and a prototype of that regressor whose linear term is the ridge
+of the code (``BNN[code term]``, below); per classification table of
+``benchmarks/tabular.py``:
 ``LogisticRegression`` on the features and on the features and their code, and the
 default ``BinaryNetClassifier``.  Nothing is asserted.
 
@@ -40,11 +42,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _tables  # benchmarks/ is not a package: imported from the path above
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
+from sklearn_bnn.deploy.packed import linear_term
 from sklearn_bnn.encoding import ThermometerEncoder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALPHAS = np.logspace(-2, 3, 11)
 CLASSIFICATION = ["SwissLabor", "Mroz", "spam7", "mlc_churn", "hpc_data", "Weather"]
+
+
+class CodeTermRegressor(BinaryNetRegressor):
+    """Prototype, not an estimator of the package: the default regressor with its linear
+    term fitted on the features and their 16-bin code (``RidgeCV``, alphas as above)
+    instead of the features, on the same rows (those the network trains on, not its
+    early-stopping rows), the network then learning what it leaves as in the default.
+
+    It overrides two private hooks of the estimator (``_fit_linear_term``,
+    ``_linear_offsets``); its ``predict`` is right, its exports are not (their linear term
+    reads the features).
+    """
+
+    def _fit_linear_term(self, X, y, sample_weight):
+        self.code_encoder_ = ThermometerEncoder(16).fit(X)
+        Z = self.code_encoder_.transform(X)
+        model = RidgeCV(ALPHAS).fit(Z, y, sample_weight=sample_weight)
+        return model.coef_.reshape(-1, Z.shape[1]).T, np.atleast_1d(model.intercept_)
+
+    def _linear_offsets(self, X):
+        if self.linear_coef_ is None:
+            return None, None
+        Z = np.asarray(self.code_encoder_.transform(np.asarray(X)), dtype=np.float64)
+        return (linear_term(Z, self.linear_coef_, self.linear_intercept_),
+                linear_term(Z, *self._linear()))
 
 
 def regressors(seed: int) -> dict:
@@ -55,6 +83,7 @@ def regressors(seed: int) -> dict:
             MLPRegressor(random_state=seed), transformer=StandardScaler()
         ),
         "BNN": BinaryNetRegressor(random_state=seed),
+        "BNN[code term]": CodeTermRegressor(random_state=seed),
     }
 
 
