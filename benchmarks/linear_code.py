@@ -1,19 +1,18 @@
-"""A linear model of the input code: how far it goes where the estimators' linear term stops.
+"""The regressor's linear term of the input code: each part of the default, removed.
 
-The estimators' linear term (``linear=True``) is a ridge or logistic regression of the
-features themselves; the network learns what it leaves.  This screen measures a linear
-model of the network's input instead, the features and their 16-bin thermometer code
-(:class:`sklearn_bnn.encoding.ThermometerEncoder`): per feature a step function, an
-additive model.  Not a default of anything: a measured lead for the linear term (issue 27's
-regressor bar on Hitters).
+The estimators' linear term (``linear=True``) is fitted first and kept fixed; the network
+learns what it leaves.  The regressor's default term (since issue 27) is a ridge of the
+network's input, the features and their 16-bin thermometer code (``linear_input="code"``:
+per feature a step function, an additive model), its penalty chosen by ``RidgeCV``'s
+leave-one-out (``linear_alpha="auto"``), fitted on every row given to ``fit``, early
+stopping's held-out fifth included (``linear_rows="all"``).  This ablation removes one part
+at a time, and all three (the earlier default: a ``Ridge()`` of the features on the
+training rows).
 
 Per regression table of ``benchmarks/regression.py`` (same folds, same preprocessing):
-``Ridge()`` on the features, ``RidgeCV`` (alphas 1e-2 to 1e3, efficient leave-one-out) on
-the features and their code, ``MLPRegressor`` on the standardised target, and the default
-``BinaryNetRegressor``, and prototypes of that regressor (below) whose linear term is the
-ridge of the code (``BNN[code term]``), is fitted on every training row, the early-stopping
-rows included (``BNN[all rows]``), or both (``BNN[code term, all rows]``); per
-classification table of ``benchmarks/tabular.py``:
+``Ridge()`` on the features, ``RidgeCV`` (``LINEAR_ALPHA_GRID``, efficient leave-one-out)
+on the features and their code, ``MLPRegressor`` on the standardised target, and the
+``BinaryNetRegressor`` variants; per classification table of ``benchmarks/tabular.py``:
 ``LogisticRegression`` on the features and on the features and their code, and the
 default ``BinaryNetClassifier``.  Nothing is asserted.
 
@@ -45,77 +44,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _tables  # benchmarks/ is not a package: imported from the path above
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
-from sklearn_bnn.deploy.packed import linear_term
+from sklearn_bnn._base import LINEAR_ALPHA_GRID
 from sklearn_bnn.encoding import ThermometerEncoder
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALPHAS = np.logspace(-2, 3, 11)
 CLASSIFICATION = ["SwissLabor", "Mroz", "spam7", "mlc_churn", "hpc_data", "Weather"]
-
-
-class CodeTermRegressor(BinaryNetRegressor):
-    """Prototype, not an estimator of the package: the default regressor with its linear
-    term fitted on the features and their 16-bin code (``RidgeCV``, alphas as above)
-    instead of the features, on the same rows (those the network trains on, not its
-    early-stopping rows), the network then learning what it leaves as in the default.
-
-    It overrides two private hooks of the estimator (``_fit_linear_term``,
-    ``_linear_offsets``); its ``predict`` is right, its exports are not (their linear term
-    reads the features).
-    """
-
-    def _fit_linear_term(self, X, y, sample_weight):
-        self.code_encoder_ = ThermometerEncoder(16).fit(X)
-        Z = self.code_encoder_.transform(X)
-        model = RidgeCV(ALPHAS).fit(Z, y, sample_weight=sample_weight)
-        return model.coef_.reshape(-1, Z.shape[1]).T, np.atleast_1d(model.intercept_)
-
-    def _linear_offsets(self, X):
-        if self.linear_coef_ is None:
-            return None, None
-        Z = np.asarray(self.code_encoder_.transform(np.asarray(X)), dtype=np.float64)
-        return (linear_term(Z, self.linear_coef_, self.linear_intercept_),
-                linear_term(Z, *self._linear()))
-
-
-class AllRowsRegressor(BinaryNetRegressor):
-    """Prototype: the default regressor with its linear term fitted on every training row,
-    the rows early stopping holds out included (the default fits it on the rows the
-    network trains on, so the held-out rows judge the two alike).  Overrides private hooks
-    (``_targets``, ``_fit_linear``)."""
-
-    def fit(self, X, y, sample_weight=None):
-        self._all_rows = np.asarray(X, dtype=np.float64)
-        try:
-            return super().fit(X, y, sample_weight)
-        finally:
-            del self._all_rows
-
-    def _targets(self, y, sample_weight, first, incremental):
-        Y, w = super()._targets(y, sample_weight, first, incremental)
-        self._all_targets = Y
-        return Y, w
-
-    def _fit_linear(self, X, y, sample_weight):
-        super()._fit_linear(self._all_rows, self._all_targets, None)
-        del self._all_targets
-
-
-class CodeTermAllRowsRegressor(AllRowsRegressor, CodeTermRegressor):
-    """Prototype: both changes, the ridge of the code fitted on every training row."""
+#: Each part of the default term removed, and all three (the default before issue 27).
+VARIANTS = {
+    "BNN": {},
+    "BNN[features]": dict(linear_input="features"),
+    "BNN[alpha 1]": dict(linear_alpha=1.0),
+    "BNN[train rows]": dict(linear_rows="train"),
+    "BNN[earlier default]": dict(linear_input="features", linear_alpha=1.0, linear_rows="train"),
+}
 
 
 def regressors(seed: int) -> dict:
     return {
         "Ridge": Ridge(),
-        "RidgeCV[code]": make_pipeline(ThermometerEncoder(16), RidgeCV(ALPHAS)),
+        "RidgeCV[code]": make_pipeline(ThermometerEncoder(16), RidgeCV(LINEAR_ALPHA_GRID)),
         "MLP": TransformedTargetRegressor(
             MLPRegressor(random_state=seed), transformer=StandardScaler()
         ),
-        "BNN": BinaryNetRegressor(random_state=seed),
-        "BNN[code term]": CodeTermRegressor(random_state=seed),
-        "BNN[all rows]": AllRowsRegressor(random_state=seed),
-        "BNN[code term, all rows]": CodeTermAllRowsRegressor(random_state=seed),
+        **{k: BinaryNetRegressor(random_state=seed, **v) for k, v in VARIANTS.items()},
     }
 
 

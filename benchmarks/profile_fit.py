@@ -127,8 +127,8 @@ HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
 def instrumented(timers: Timers):
     """Timers around the stages of a fit, for the duration of the block."""
     undo = []
-    for name in ("_prepare", "_build_net", "_configure", "_run_epochs", "_finish",
-                 "_check_deployable", "_collect"):
+    for name in ("_prepare", "_fit_linear", "_build_net", "_configure", "_run_epochs",
+                 "_finish", "_check_deployable", "_collect"):
         owner = next(c for c in MODELS["BNN"].__mro__ if name in c.__dict__)
         undo.append(_wrap(owner, name, timers))
     undo.append(_wrap(MODELS["BNN"], "fit", timers))
@@ -238,6 +238,7 @@ def breakdown(X, y, repeats: int) -> tuple[dict, int, int]:
         "validate + encode (_prepare)": per.get("_prepare", 0.0),
         "  of which encoder fit": per.get("encoder.fit", 0.0),
         "  of which encoder transform": per.get("encoder.transform", 0.0),
+        "  of which linear term fit": per.get("_fit_linear", 0.0),
         "build net (skorch initialize, init)": per.get("_build_net", 0.0),
         "configure (callbacks, params)": per.get("_configure", 0.0),
         "train begin/end callbacks": sum(per.get(f"notify:{h}", 0.0) for h in train_hooks),

@@ -62,7 +62,7 @@ from .encoding import ENCODINGS, ThermometerEncoder
 from .init import DEFAULT_SIGMA_M2, INITS, resolve_init
 from .nn import ESTIMATORS, INFERENCE, NOISES, FIRST_LAYERS, NoiseModel, get_noise
 from .nn.architecture import ARCHITECTURES
-from .deploy.packed import PackedBinaryNetwork, linear_term
+from .deploy.packed import LINEAR_INPUTS, PackedBinaryNetwork, linear_term
 from .nn.spec import SURROGATE_SPECS, check_compile, resolve_slope
 
 __all__ = ["BaseBinaryNetwork", "ModelSummary"]
@@ -81,6 +81,13 @@ _SPARSE_FORMATS = ("csr", "csc")
 
 
 _ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which SBNNet keeps
+
+#: Which rows given to ``fit`` the linear term is fitted on (``linear_rows``): those the
+#: network trains on, or every row, early stopping's held-out rows included.  What it reads
+#: (``linear_input``) is :data:`~sklearn_bnn.deploy.packed.LINEAR_INPUTS`.
+LINEAR_ROWS = ("train", "all")
+#: The penalties ``linear_alpha="auto"`` chooses from (by cross-validation).
+LINEAR_ALPHA_GRID = np.logspace(-2, 3, 11)
 
 
 def _check_float32_range(X: np.ndarray) -> None:
@@ -207,7 +214,9 @@ class BaseBinaryNetwork(BaseEstimator):
         "inference": [StrOptions(INFERENCE.names)],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
         "linear": ["boolean"],
-        "linear_alpha": [Interval(Real, 0, None, closed="left")],
+        "linear_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "linear_input": [StrOptions(set(LINEAR_INPUTS))],
+        "linear_rows": [StrOptions(set(LINEAR_ROWS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -243,6 +252,8 @@ class BaseBinaryNetwork(BaseEstimator):
         n_mc_samples=32,
         linear=True,
         linear_alpha=1.0,
+        linear_input="features",
+        linear_rows="train",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init="auto",
@@ -274,6 +285,8 @@ class BaseBinaryNetwork(BaseEstimator):
         self.n_mc_samples = n_mc_samples
         self.linear = linear
         self.linear_alpha = linear_alpha
+        self.linear_input = linear_input
+        self.linear_rows = linear_rows
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -341,8 +354,9 @@ class BaseBinaryNetwork(BaseEstimator):
 
         ``architecture``, ``hidden_layer_sizes``, ``noise``, ``slope``, ``first_layer``, the
         input code (``encoding``, ``n_bins``) and the linear term (``linear``,
-        ``linear_alpha``) define the network; changing them with ``set_params``
-        and fitting again would otherwise silently keep the old one.
+        ``linear_alpha``, ``linear_input``, ``linear_rows``) define the network;
+        changing them with ``set_params`` and fitting again would otherwise silently
+        keep the old one.
         """
         fitted, asked = self._fitted_network(), self._asked_network(network)
         changed = [name for name in fitted if fitted[name] != asked[name]]
@@ -370,6 +384,8 @@ class BaseBinaryNetwork(BaseEstimator):
             "n_bins": None if encoder is None else encoder.n_bins,
             "linear": self.linear_coef_ is not None,
             "linear_alpha": self._linear_alpha,
+            "linear_input": self._linear_input,
+            "linear_rows": self._linear_rows,
         }
 
     def _asked_network(self, network: _Network) -> dict:
@@ -383,6 +399,8 @@ class BaseBinaryNetwork(BaseEstimator):
             "n_bins": self.n_bins if self._encodes() else None,
             "linear": self.linear,
             "linear_alpha": self.linear_alpha if self.linear else None,
+            "linear_input": self.linear_input if self.linear else None,
+            "linear_rows": self.linear_rows if self.linear else None,
         }
 
     def _snapshot(self):
@@ -437,12 +455,15 @@ class BaseBinaryNetwork(BaseEstimator):
         seed = self._fit_seed(first)
         early_stopping = self.early_stopping and not incremental
         train_rows, valid_rows = self._split(y, seed) if early_stopping else (slice(None), None)
+        Z = None
         if first:  # placed on the training rows (not the early-stopping validation rows)
             self.encoder_ = self._make_encoder().fit(X[train_rows]) if self._encodes() else None
-            w_train = None if sample_weight is None else sample_weight[train_rows]
-            self._fit_linear(X[train_rows], y[train_rows], w_train)
-        Z = self._encode(X)
-        offset, offset64 = self._linear_offsets(X)
+            Z = self._encode(X)
+            rows = slice(None) if self.linear_rows == "all" else train_rows
+            w_rows = None if sample_weight is None else sample_weight[rows]
+            self._fit_linear(X[rows], Z[rows], y[rows], w_rows)
+        Z = self._encode(X) if Z is None else Z
+        offset, offset64 = self._linear_offsets(X, Z)
 
         def tensors(rows):
             w = None if sample_weight is None else torch.tensor(sample_weight[rows], device=device)
@@ -502,26 +523,45 @@ class BaseBinaryNetwork(BaseEstimator):
             )
         return train, valid
 
-    def _fit_linear(self, X, y, sample_weight) -> None:
-        """The linear term (``linear=True``), fitted once, before the network, on the rows
-        the network trains on; the network then learns what it leaves."""
+    def _fit_linear(self, X, Z, y, sample_weight) -> None:
+        """The linear term (``linear=True``) of ``X`` (whose code is ``Z``) as
+        :meth:`_linear_read` gives it, fitted once, before the network, on the rows
+        ``linear_rows`` names; the network then learns what it leaves."""
         self._linear_alpha = self.linear_alpha if self.linear else None
-        self.linear_coef_ = self.linear_intercept_ = None
+        self._linear_input = self.linear_input if self.linear else None
+        self._linear_rows = self.linear_rows if self.linear else None
+        self.linear_coef_ = self.linear_intercept_ = self.linear_alpha_ = None
         if self.linear:
-            term = self._fit_linear_term(_as_read(X), y, sample_weight)
-            self.linear_coef_, self.linear_intercept_ = term
+            term = self._fit_linear_term(self._linear_read(X, Z), y, sample_weight)
+            self.linear_coef_, self.linear_intercept_, self.linear_alpha_ = term
+
+    def _linear_reads(self) -> str:
+        """What the fitted linear term reads: ``"code"``, or ``"features"`` (also where
+        ``linear_input="code"`` has no code to read, ``encoding="raw"``)."""
+        if self._linear_input == "code" and self.encoder_ is not None:
+            return "code"
+        return "features"
+
+    def _linear_read(self, X, Z=None) -> np.ndarray:
+        """What the linear term reads, as float64 of float32 values: the features
+        (``linear_input="features"``) or the network's input, their code (``"code"``,
+        ``Z`` if given, else the code of ``X``)."""
+        if self._linear_reads() == "features":
+            return _as_read(X)
+        return _as_read(self._encode(X) if Z is None else Z)
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
         """The linear term's coef and intercept in the units of the outputs ``predict``
         uses (those of ``export_binary``)."""
         return self.linear_coef_, self.linear_intercept_
 
-    def _linear_offsets(self, X):
-        """The linear term of ``X``: as the training loss adds it (to the network's raw
-        outputs) and as the outputs of ``predict`` add it; ``(None, None)`` without one."""
+    def _linear_offsets(self, X, Z=None):
+        """The linear term of ``X`` (whose network input is ``Z``, if given): as the training
+        loss adds it (to the network's raw outputs) and as the outputs of ``predict`` add
+        it; ``(None, None)`` without one."""
         if self.linear_coef_ is None:
             return None, None
-        Xr = _as_read(X)
+        Xr = self._linear_read(X, Z)
         offset64 = linear_term(Xr, *self._linear())
         return linear_term(Xr, self.linear_coef_, self.linear_intercept_), offset64
 
@@ -833,7 +873,7 @@ class BaseBinaryNetwork(BaseEstimator):
         Z = self._encode(X)
         # a read-only array (pandas copy-on-write, memmaps) would make torch warn
         Z32 = Z.astype(np.float32, copy=not Z.flags.writeable)
-        _, offset = self._linear_offsets(X)
+        _, offset = self._linear_offsets(X, Z)
         Zt = torch.as_tensor(Z32, device=self.device_)
         out = self._module_outputs(self.net_.module_, Zt, offset)
         bad = ~np.isfinite(out).all(axis=1)
@@ -870,7 +910,7 @@ class BaseBinaryNetwork(BaseEstimator):
         export = ARCHITECTURES[self.architecture].export
         packed = export(self.net_.module_, code=code, **kwargs)
         if self.linear_coef_ is not None:
-            packed.set_linear(*self._linear())
+            packed.set_linear(*self._linear(), reads=self._linear_reads())
         return packed
 
     def summary(self) -> ModelSummary:
@@ -933,6 +973,10 @@ class BaseBinaryNetwork(BaseEstimator):
             # the committed CUDA fixture (tests/data/cuda_model.pkl) was pickled before
             # these parameters and attributes existed: its values
             state = {**_FIXTURE_DEFAULTS, **state}
+        if "linear_input" not in state:  # pickled before the linear term could read the code
+            state.update(linear_input="features", linear_rows="train", linear_alpha_=None)
+            state.update(_linear_input=state.get("_linear_alpha") and "features")
+            state.update(_linear_rows=state["_linear_input"] and "train")
         if "binary_learning_rate" not in state:  # pickled before the +-1 layers had a rate
             state["binary_learning_rate"] = state.get("learning_rate_init", 1e-3)
         super().__setstate__(state)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 
-from ._base import BaseBinaryNetwork, ModelSummary  # noqa: F401
+from ._base import LINEAR_ALPHA_GRID, BaseBinaryNetwork, ModelSummary  # noqa: F401
 from ._training import softmax
 from .init import DEFAULT_SIGMA_M2
 from .deploy.packed import PackedBinaryNetwork
@@ -119,14 +120,24 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         stopping the validation accuracy is weighted the same way.  ``partial_fit``
         accepts a dict only (``"balanced"`` needs the whole ``y``).
     linear : bool, default=True
-        Add a real linear term of the input to the logits: a
-        :class:`~sklearn.linear_model.LogisticRegression` fitted first (on the rows the
-        network trains on, with the sample and class weights), kept fixed, while the network
-        learns what it leaves (its logits are added to the linear ones).  It is not 1-bit:
-        ``n_features * n_classes`` float64 weights, exported with the network
-        (:ref:`tabular`).
-    linear_alpha : float, default=1.0
-        L2 penalty of the linear term, ``1 / C`` of the logistic regression (0: none).
+        Add a real linear term to the logits: a
+        :class:`~sklearn.linear_model.LogisticRegression` (of what ``linear_input`` names,
+        on the rows ``linear_rows`` names, with the sample and class weights) fitted first,
+        kept fixed, while the network learns what it leaves (its logits are added to the
+        linear ones).  It is not 1-bit: ``n_inputs * n_classes`` float64 weights, exported
+        with the network (:ref:`tabular`).
+    linear_alpha : float or "auto", default=1.0
+        L2 penalty of the linear term, ``1 / C`` of the logistic regression (0: none);
+        ``"auto"`` chooses it from ``np.logspace(-2, 3, 11)`` by
+        :class:`~sklearn.linear_model.LogisticRegressionCV` over stratified folds (5, or
+        fewer where a class has fewer rows; ``linear_alpha_`` after fit).
+    linear_input : {"features", "code"}, default="features"
+        What the linear term reads: the features, or the network's input, the features and
+        their thermometer code (``encoding``; with ``"raw"``, the features).
+    linear_rows : {"train", "all"}, default="train"
+        The rows the linear term is fitted on: those the network trains on, or every row
+        given to ``fit``, early stopping's held-out rows included (the same without early
+        stopping).
     alpha : float, default=0.0
         L2 penalty on the real weights (head, a real first layer), scaled as in
         ``MLPClassifier``; the means of the :math:`\pm 1` layers are not penalised (their
@@ -221,6 +232,11 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         Number of features seen during fit.
     encoder_ : ThermometerEncoder or None
         The fitted input code (``None`` with ``encoding="raw"``).
+    linear_coef_, linear_intercept_ : ndarray or None
+        The linear term (``linear=True``; else ``None``): one row of ``linear_coef_`` per
+        input it reads (``linear_input``), one column per class.
+    linear_alpha_ : float or None
+        Its L2 penalty, the one ``linear_alpha="auto"`` chose.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
     n_iter_ : int
@@ -311,6 +327,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         n_mc_samples=32,
         linear=True,
         linear_alpha=1.0,
+        linear_input="features",
+        linear_rows="train",
         class_weight=None,
         alpha=0.0,
         batch_size="auto",
@@ -336,7 +354,8 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
             hidden_layer_sizes, architecture=architecture, surrogate=surrogate,
             gradient_estimator=gradient_estimator,
             noise=noise, slope=slope, init=init, inference=inference,
-            n_mc_samples=n_mc_samples, linear=linear, linear_alpha=linear_alpha, alpha=alpha,
+            n_mc_samples=n_mc_samples, linear=linear, linear_alpha=linear_alpha,
+            linear_input=linear_input, linear_rows=linear_rows, alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init, binary_learning_rate=binary_learning_rate,
             learning_rate=learning_rate,
@@ -457,20 +476,39 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
         """Logistic regression logits per class of ``classes_``: 0 for a class absent from
         the fitted rows (all 0 when one class is present, as in a first ``partial_fit``
         batch); with two classes ``[0, z]``, which the softmax reads as the logistic model.
+        Also the penalty (``"auto"``: LogisticRegressionCV over ``1 / LINEAR_ALPHA_GRID``).
         """
         coef = np.zeros((X.shape[1], len(self.classes_)))
         intercept = np.zeros(len(self.classes_))
-        present = np.unique(codes)
+        present, counts = np.unique(codes, return_counts=True)
         if len(present) < 2:
-            return coef, intercept
-        C = 1.0 / self.linear_alpha if self.linear_alpha > 0 else np.inf
-        model = LogisticRegression(C=C, max_iter=_LINEAR_MAX_ITER)
+            return coef, intercept, self._fixed_alpha()
+        model = self._linear_model(counts.min())
         model.fit(X, codes, sample_weight=sample_weight)
         if len(present) == 2:
             coef[:, present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
         else:
             coef[:, present], intercept[present] = model.coef_.T, model.intercept_
-        return coef, intercept
+        alpha = 1.0 / float(np.ravel(model.C_)[0]) if hasattr(model, "C_") else self.linear_alpha
+        return coef, intercept, alpha
+
+    def _fixed_alpha(self):
+        return None if self.linear_alpha == "auto" else self.linear_alpha
+
+    def _linear_model(self, smallest: int):
+        """The logistic regression of the linear term; ``"auto"`` cross-validates its
+        penalty over stratified folds (at most 5, at least 2 rows of each class)."""
+        if self.linear_alpha != "auto":
+            C = 1.0 / self.linear_alpha if self.linear_alpha > 0 else np.inf
+            return LogisticRegression(C=C, max_iter=_LINEAR_MAX_ITER)
+        if smallest < 2:
+            raise ValueError(
+                "linear_alpha='auto' chooses the linear term's penalty by stratified "
+                f"cross-validation, which needs at least 2 rows of each class; the smallest "
+                f"class has {smallest}. Pass a number as linear_alpha."
+            )
+        folds = StratifiedKFold(min(5, smallest))
+        return LogisticRegressionCV(Cs=1.0 / LINEAR_ALPHA_GRID, cv=folds, max_iter=_LINEAR_MAX_ITER)
 
     def _n_outputs(self) -> int:
         return len(self.classes_)

@@ -37,7 +37,8 @@ operation for operation as :class:`~sklearn_bnn.deploy.packed.PackedBinaryNetwor
   parameters widened to float64 (a regressor's, with the target scaling folded in, are
   float64);
 * the linear term, when the network has one (``linear=True``): the float32 input of the
-  network (after input scaling, before the code) widened to float64, ``intercept`` plus
+  network (after input scaling, before the code; with ``linear_input="code"`` after it)
+  widened to float64, ``intercept`` plus
   ``x[:, j] * coef[j]`` for ``j = 0, 1, ...`` (``Mul``, ``Split``, a chain of ``Add``: the
   order of :func:`~sklearn_bnn.deploy.packed.linear_term`), added to the logits last;
 * ``architecture="residual"``
@@ -233,20 +234,24 @@ def _write_surrogate(g: _Graph, x: str, model) -> str:
     """
     module = model.net_.module_
     x_network = g.node("Cast", [x], "x_float32", to=_tensor_type(g, np.float32))
-    means = _s1_network(g, x_network, module, _code(model))
+    code = _code(model)
+    x_coded = x_network if code is None else _write_code(g, x_network, code, np.float32)
+    means = _s1_network(g, x_coded, module)
     units = g.node("Cast", [means], "s1_float64", to=_tensor_type(g, np.float64))
     logits = _write_head(g, units, *model._head(module))
-    return _add_linear(g, x_network, logits, _linear_of(model))
+    linear_x = x_coded if model._linear_reads() == "code" else x_network
+    return _add_linear(g, linear_x, logits, _linear_of(model))
 
 
-def _s1_network(g: _Graph, x: str, module, code=None) -> str:
-    r"""S1 mean propagation in float32 from the float32 input ``x``: the last units' means.
+def _s1_network(g: _Graph, x: str, module) -> str:
+    r"""S1 mean propagation in float32 from the float32 (coded) input ``x``: the last units'
+    means.
 
     The operations of :func:`~sklearn_bnn.nn.surrogates.deterministic` in torch's order
     (:class:`~sklearn_bnn.nn.layers.FieldMoments`, then the neuron mean
     :math:`\operatorname{erf}(k\bar h / \sqrt{2(\Sigma + \epsilon + c)})`), so the graph
-    agrees with torch to float32 rounding (not bit for bit: the kernels differ).  The
-    estimator's input ``code`` (float32, exact) comes first; a real first layer
+    agrees with torch to float32 rounding (not bit for bit: the kernels differ).  ``x`` is
+    the network's input, after the estimator's input code (float32, exact); a real first layer
     (:class:`~sklearn_bnn.nn.layers.RealLinear`) has the deterministic field
     :math:`W\bar x/\sqrt N + b`, variance :math:`\Sigma = 0`.
     """
@@ -258,8 +263,6 @@ def _s1_network(g: _Graph, x: str, module, code=None) -> str:
             "'gaussian' and 'logistic' noises have. inference='binary' converts."
         )
     mean = x
-    if code is not None:
-        mean = _write_code(g, mean, code, np.float32)
     sq_sum = None
     if not getattr(module.layers[0], "real", False):
         square = g.node("Mul", [mean, mean], "x_squared")

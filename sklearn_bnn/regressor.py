@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseBinaryNetwork
+from ._base import LINEAR_ALPHA_GRID, BaseBinaryNetwork
 from .init import DEFAULT_SIGMA_M2
 from ._training import head_parameters, r2
 from .deploy.packed import PackedBinaryNetwork
@@ -86,13 +86,23 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
     n_mc_samples : int, default=32
         Number of Monte-Carlo draws for ``inference="mc"``.
     linear : bool, default=True
-        Add a real linear term of the input to the predictions: a
-        :class:`~sklearn.linear_model.Ridge` fitted first (on the rows the network trains
-        on, to the standardised targets), kept fixed, while the network learns its
-        residuals.  It is not 1-bit: ``n_features * n_outputs`` float64 weights, exported
-        with the network (:ref:`regression`).
-    linear_alpha : float, default=1.0
-        L2 penalty of the linear term, Ridge's ``alpha`` (0: least squares).
+        Add a real linear term to the predictions: a ridge regression (of what
+        ``linear_input`` names, on the rows ``linear_rows`` names, to the standardised
+        targets) fitted first and kept fixed, while the network learns its residuals.  It
+        is not 1-bit: ``n_inputs * n_outputs`` float64 weights, exported with the network
+        (:ref:`regression`).
+    linear_alpha : float or "auto", default="auto"
+        L2 penalty of the linear term, Ridge's ``alpha`` (0: least squares); ``"auto"``
+        chooses it from ``np.logspace(-2, 3, 11)`` by :class:`~sklearn.linear_model.RidgeCV`'s
+        efficient leave-one-out (``linear_alpha_`` after fit).
+    linear_input : {"features", "code"}, default="code"
+        What the linear term reads: the features, or the network's input, the features and
+        their thermometer code (``encoding``; with ``"raw"``, the features): ``n_features``
+        plus ``n_features * (n_bins - 1)`` inputs at most, per feature a step function.
+    linear_rows : {"train", "all"}, default="all"
+        The rows the linear term is fitted on: those the network trains on, or every row
+        given to ``fit``, early stopping's held-out rows included (the same without early
+        stopping).
     alpha : float, default=0.0
         L2 penalty on the real weights (head, a real first layer), scaled as in
         ``MLPRegressor``; the means of the :math:`\pm 1` layers are not penalised.
@@ -129,7 +139,8 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         early: it keeps the epoch of the best validation :math:`R^2`.  On by default
         (unlike the classifier): a network fitted on top of the ridge term overfits the
         residual of a small table within its schedule (see :ref:`regression`).  The
-        held-out rows train neither the ridge term nor the network.
+        held-out rows do not train the network; the ridge term is fitted on them too
+        (``linear_rows="all"``).
     validation_fraction : float, default=0.2
         Held-out fraction for early stopping (twice ``MLPRegressor``'s: the :math:`R^2`
         of a tenth of a few hundred rows is too noisy to choose an epoch by).
@@ -158,6 +169,11 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         ``(y - target_mean_) / target_scale_``.
     encoder_ : ThermometerEncoder or None
         The fitted input code (``None`` with ``encoding="raw"``).
+    linear_coef_, linear_intercept_ : ndarray or None
+        The linear term (``linear=True``; else ``None``): one row of ``linear_coef_`` per
+        input it reads (``linear_input``), one column per output, on the standardised targets.
+    linear_alpha_ : float or None
+        Its L2 penalty, the one ``linear_alpha="auto"`` chose.
     n_iter_ : int
         Number of epochs run (over all fits when warm-starting).
     loss_curve_ : list of float
@@ -225,7 +241,9 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         inference="binary",
         n_mc_samples=32,
         linear=True,
-        linear_alpha=1.0,
+        linear_alpha="auto",
+        linear_input="code",
+        linear_rows="all",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init="auto",
@@ -250,7 +268,8 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
             hidden_layer_sizes, architecture=architecture, surrogate=surrogate,
             gradient_estimator=gradient_estimator,
             noise=noise, slope=slope, init=init, inference=inference,
-            n_mc_samples=n_mc_samples, linear=linear, linear_alpha=linear_alpha, alpha=alpha,
+            n_mc_samples=n_mc_samples, linear=linear, linear_alpha=linear_alpha,
+            linear_input=linear_input, linear_rows=linear_rows, alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init, binary_learning_rate=binary_learning_rate,
             learning_rate=learning_rate,
@@ -325,9 +344,15 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         return len(self.target_mean_)
 
     def _fit_linear_term(self, X, y, sample_weight):
-        """Ridge on the standardised targets: coef (n_features, n_outputs), intercept."""
-        model = Ridge(alpha=self.linear_alpha).fit(X, y, sample_weight=sample_weight)
-        return model.coef_.reshape(-1, X.shape[1]).T, np.atleast_1d(model.intercept_)
+        """Ridge on the standardised targets: coef (n_inputs, n_outputs), intercept and the
+        penalty (``"auto"``: RidgeCV's efficient leave-one-out over ``LINEAR_ALPHA_GRID``)."""
+        if self.linear_alpha == "auto":
+            model = RidgeCV(alphas=LINEAR_ALPHA_GRID).fit(X, y, sample_weight=sample_weight)
+        else:
+            model = Ridge(alpha=self.linear_alpha).fit(X, y, sample_weight=sample_weight)
+        coef = model.coef_.reshape(-1, X.shape[1]).T
+        alpha = float(getattr(model, "alpha_", self.linear_alpha))
+        return coef, np.atleast_1d(model.intercept_), alpha
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
         """The linear term with the target scale folded in (exact: a power of 2)."""

@@ -402,3 +402,36 @@ def test_linear_estimator_c_bit_for_bit(linear_pipe, tmp_path):
     compiled = CompiledRegressor(reg.export_binary(), tmp_path, flags=[*FMA_FLAGS, "-Werror"])
     np.testing.assert_array_equal(compiled.predict(Z), reg.predict(Z))
     assert "Linear term:   lin = intercept" in compiled.header
+
+
+# -------------------------------------------- a linear term of the input code (the default)
+@pytest.fixture(scope="module", params=["plain", "residual"])
+def code_term(request):
+    """The default regressor of either family, two targets: its linear term reads the
+    features and their code (``linear_input="code"``)."""
+    if request.param == "plain":
+        return fit_regressor(X_DIAB, Y_MULTI[:, :2])
+    return fit_regressor(X_DIAB, Y_MULTI[:, :2], (16, 16, 16), architecture="residual")
+
+
+def test_code_term_reads_the_code(code_term):
+    packed = code_term.export_binary()
+    assert packed.linear_input == "code"
+    assert packed.linear_coef.shape == (packed.code.n_outputs, 2) and packed.code.n_outputs > 10
+    np.testing.assert_array_equal(packed.logits(X_TEST), code_term.predict(X_TEST))
+
+
+@onnx_deps
+def test_code_term_onnx_bit_for_bit(code_term):
+    skl2onnx, bnn_onnx = _onnx()
+    pred = bnn_onnx.OnnxPredictor(skl2onnx.to_onnx(code_term, X_DIAB[:1])).predict(X_TEST)
+    np.testing.assert_array_equal(pred, code_term.predict(X_TEST))
+
+
+@needs_cc
+@pytest.mark.parametrize("flags", [CFLAGS, [*FMA_FLAGS, "-Werror"]])
+def test_code_term_c_bit_for_bit(code_term, tmp_path, flags):
+    X32 = X_TEST.astype(np.float32)
+    compiled = CompiledRegressor(code_term.export_binary(), tmp_path, flags=flags)
+    np.testing.assert_array_equal(compiled.predict(X32), code_term.predict(X32))
+    assert "(x: the coded input, features then bits)" in compiled.header

@@ -13,14 +13,17 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV, train_test_split
+import contextlib
+
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from conftest import fit_quiet
 
 from sklearn_bnn import BinaryNetClassifier, BinaryNetRegressor
+from sklearn_bnn._base import LINEAR_ALPHA_GRID
 from sklearn_bnn._training import LOSSES, SBNNet, TensorBatches, TensorData, _offset
 from sklearn_bnn.deploy.packed import PackedBinaryNetwork, linear_term
 from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
@@ -28,6 +31,9 @@ from sklearn_bnn.deploy.packed_residual import PackedResidualNetwork
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 SMALL = dict(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+#: The regressor's linear term as the classifier's default: a ridge of the features, with a
+#: fixed penalty, on the rows the network trains on.
+FEATURES = dict(linear_input="features", linear_alpha=1.0, linear_rows="train")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +50,9 @@ def diabetes():
 
 def _as_read(X):
     return X.astype(np.float32).astype(np.float64)
+
+
+_nothing = contextlib.nullcontext
 
 
 def _network_logits(est):
@@ -86,7 +95,8 @@ def test_classifier_term_uses_class_and_sample_weights(iris):
 
 def test_regressor_term_is_sklearn_ridge(diabetes):
     X, y = diabetes
-    reg = BinaryNetRegressor(linear=True, linear_alpha=3.0, early_stopping=False, **SMALL)
+    params = dict(FEATURES, linear_alpha=3.0)
+    reg = BinaryNetRegressor(linear=True, early_stopping=False, **params, **SMALL)
     reg = fit_quiet(reg, X, y)
     # Ridge on the standardised targets, folded back: Ridge on y itself
     ref = Ridge(alpha=3.0).fit(_as_read(X), y)
@@ -99,7 +109,7 @@ def test_regressor_term_fits_only_the_training_rows(diabetes):
     """With early stopping (the regressor's default) the held-out fifth trains nothing:
     the ridge term is scikit-learn's Ridge on the other rows."""
     X, y = diabetes
-    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, y)
+    reg = fit_quiet(BinaryNetRegressor(linear=True, **FEATURES, **SMALL), X, y)
     train, _ = train_test_split(np.arange(len(y)), test_size=0.2, random_state=reg._seed)
     ref = Ridge().fit(_as_read(X)[train], y[train])
     coef, intercept = reg._linear()
@@ -110,12 +120,87 @@ def test_regressor_term_fits_only_the_training_rows(diabetes):
 def test_multi_output_regressor_term(diabetes):
     X, y = diabetes
     Y = np.c_[y, -0.5 * y + 10 * X[:, 0]]
-    reg = fit_quiet(BinaryNetRegressor(linear=True, early_stopping=False, **SMALL), X, Y)
+    reg = BinaryNetRegressor(linear=True, early_stopping=False, **FEATURES, **SMALL)
+    reg = fit_quiet(reg, X, Y)
     coef, intercept = reg._linear()
     ref = Ridge().fit(_as_read(X), Y)
     np.testing.assert_allclose(coef, ref.coef_.T, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(intercept + reg.target_mean_, ref.intercept_, rtol=1e-6)
     assert reg.predict(X).shape == Y.shape
+
+
+def test_regressor_default_term_is_ridgecv_of_the_code_on_every_row(diabetes):
+    """The default: RidgeCV (efficient leave-one-out over LINEAR_ALPHA_GRID) of the
+    network's input, the features and their code, fitted on every row given to fit,
+    early stopping's held-out fifth included, to the standardised targets."""
+    X, y = diabetes
+    reg = fit_quiet(BinaryNetRegressor(**SMALL), X, y)
+    assert reg.early_stopping and reg.linear_input == "code" and reg.linear_rows == "all"
+    Z = _as_read(reg.encoder_.transform(X))
+    assert Z.shape[1] > X.shape[1]  # the features and their bits
+    ref = RidgeCV(alphas=LINEAR_ALPHA_GRID).fit(Z, (y - reg.target_mean_) / reg.target_scale_)
+    np.testing.assert_allclose(reg.linear_coef_[:, 0], ref.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(reg.linear_intercept_, [ref.intercept_], rtol=1e-6, atol=1e-9)
+    assert reg.linear_alpha_ == ref.alpha_
+
+
+def test_regressor_term_on_the_training_rows_differs(diabetes):
+    """``linear_rows="train"``: the code term of the rows the network trains on only."""
+    X, y = diabetes
+    reg = fit_quiet(BinaryNetRegressor(linear_rows="train", **SMALL), X, y)
+    train, _ = train_test_split(np.arange(len(y)), test_size=0.2, random_state=reg._seed)
+    Z = _as_read(reg.encoder_.transform(X[train]))
+    Y = (y[train] - reg.target_mean_) / reg.target_scale_
+    ref = RidgeCV(alphas=LINEAR_ALPHA_GRID).fit(Z, Y)
+    np.testing.assert_allclose(reg.linear_coef_[:, 0], ref.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_classifier_term_of_the_code_on_every_row(iris):
+    X, y = iris
+    params = dict(linear_input="code", linear_rows="all", early_stopping=True, **SMALL)
+    clf = fit_quiet(BinaryNetClassifier(**params), X, y)
+    ref = LogisticRegression(max_iter=1000).fit(_as_read(clf.encoder_.transform(X)), y)
+    np.testing.assert_allclose(clf.linear_coef_, ref.coef_.T, rtol=1e-5, atol=1e-7)
+    assert clf.linear_alpha_ == 1.0
+    packed = clf.export_binary()
+    assert packed.linear_input == "code"
+    assert np.array_equal(packed.predict_proba(X), clf.predict_proba(X))
+
+
+def test_classifier_auto_alpha_is_logistic_regression_cv(iris):
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(linear_alpha="auto", **SMALL), X, y)
+    ref = LogisticRegressionCV(
+        Cs=1.0 / LINEAR_ALPHA_GRID, cv=StratifiedKFold(5), max_iter=1000
+    ).fit(_as_read(X), y)
+    np.testing.assert_allclose(clf.linear_coef_, ref.coef_.T, rtol=1e-5, atol=1e-7)
+    assert clf.linear_alpha_ == pytest.approx(1.0 / ref.C_[0])
+    with pytest.raises(ValueError, match="smallest class has 1"):
+        fit_quiet(BinaryNetClassifier(linear_alpha="auto", **SMALL), X[:101], y[:101])
+
+
+def test_code_term_without_a_code_reads_the_features(iris):
+    """``encoding="raw"``: the network's input is the features, and so is the term's."""
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(linear_input="code", encoding="raw", **SMALL), X, y)
+    packed = clf.export_binary()
+    assert clf.linear_coef_.shape == (4, 3) and packed.linear_input == "features"
+    assert np.array_equal(packed.predict_proba(X), clf.predict_proba(X))
+
+
+def test_unpickled_before_the_code_term(iris):
+    """A model pickled before ``linear_input`` existed reads the features, on the training
+    rows, and still predicts as it did."""
+    X, y = iris
+    clf = fit_quiet(BinaryNetClassifier(**SMALL), X, y)
+    state = dict(clf.__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
+    for key in ("linear_input", "linear_rows", "linear_alpha_", "_linear_input", "_linear_rows"):
+        del state[key]
+    old = BinaryNetClassifier.__new__(BinaryNetClassifier)
+    with pytest.warns(UserWarning) if "_sklearn_bnn_version" not in state else _nothing():
+        old.__setstate__(state)
+    assert old.get_params()["linear_input"] == "features" and old.linear_rows == "train"
+    assert np.array_equal(old.predict_proba(X), clf.predict_proba(X))
 
 
 # --------------------------------------------------------------------- prediction
@@ -127,11 +212,13 @@ def test_classifier_predicts_network_plus_term(iris):
     np.testing.assert_allclose(clf.predict_proba(X), p / p.sum(1, keepdims=True), atol=1e-12)
 
 
-def test_regressor_predicts_network_plus_term(diabetes):
+@pytest.mark.parametrize("reads", ["features", "code"])
+def test_regressor_predicts_network_plus_term(diabetes, reads):
     X, y = diabetes
-    reg = fit_quiet(BinaryNetRegressor(linear=True, **SMALL), X, y)
+    reg = fit_quiet(BinaryNetRegressor(linear=True, linear_input=reads, **SMALL), X, y)
     coef, intercept = reg._linear()
-    expected = _network_logits(reg).logits(X) + _as_read(X) @ coef + intercept
+    read = X if reads == "features" else reg.encoder_.transform(X)
+    expected = _network_logits(reg).logits(X) + _as_read(read) @ coef + intercept
     np.testing.assert_allclose(reg.predict(X), expected[:, 0], rtol=1e-12, atol=1e-9)
 
 
@@ -181,7 +268,7 @@ def test_file_version_is_raised_only_by_a_linear_term(iris):
     linear = fit_quiet(BinaryNetClassifier(linear=True, **params), X, y).export_binary()
     assert _header(plain)["version"] == 1  # older readers still load it
     assert _header(linear)["version"] == 3 and _header(linear)["linear"]
-    with pytest.raises(ValueError, match="linear term needs coef of shape"):
+    with pytest.raises(ValueError, match="linear term of the features needs coef of shape"):
         plain.set_linear(np.zeros((3, 3)), np.zeros(3))
     with pytest.raises(ValueError, match="finite"):
         plain.set_linear(np.full((4, 3), np.nan), np.zeros(3))
@@ -269,7 +356,10 @@ def test_term_helps_where_the_truth_is_linear():
 
 
 # --------------------------------------------------- warm starts and parameter checks
-@pytest.mark.parametrize("change", [dict(linear=False), dict(linear_alpha=2.0)])
+@pytest.mark.parametrize("change", [
+    dict(linear=False), dict(linear_alpha=2.0), dict(linear_input="code"),
+    dict(linear_rows="all"), dict(linear_alpha="auto"),
+])
 def test_warm_start_refuses_a_changed_term(iris, change):
     X, y = iris
     clf = fit_quiet(BinaryNetClassifier(linear=True, warm_start=True, **SMALL), X, y)
@@ -284,7 +374,7 @@ def test_warm_start_refuses_a_changed_term(iris, change):
 
 def test_partial_fit_keeps_the_first_term(diabetes):
     X, y = diabetes
-    reg = BinaryNetRegressor(linear=True, **SMALL)
+    reg = BinaryNetRegressor(linear=True, **FEATURES, **SMALL)
     reg.partial_fit(X[:200], y[:200])
     coef = reg.linear_coef_.copy()
     reg.partial_fit(X[200:], y[200:])

@@ -377,13 +377,13 @@ def test_regressor_export_writes_regression_c_by_default(tmp_path):
 def test_regression_file_is_format_4_and_a_classification_keeps_the_oldest():
     net = plain_network(task="regression", target_ndim=2)
     header = json.loads(np.load(io.BytesIO(saved(net)))["header"].tobytes())
-    assert header["version"] == 4 == packed_module.FORMAT_VERSION
+    assert header["version"] == 4 == packed_module.FORMAT_VERSION - 1
     assert header["task"] == "regression" and header["target_ndim"] == 2
     header = json.loads(np.load(io.BytesIO(saved(plain_network())))["header"].tobytes())
     assert header["version"] == 3 and header["task"] == "classification"
     residual = PackedResidualNetwork(**residual_params(), task="regression")
     header = json.loads(np.load(io.BytesIO(saved(residual)))["header"].tobytes())
-    assert header["version"] == 3 == residual_module.FORMAT_VERSION
+    assert header["version"] == 3 == residual_module.FORMAT_VERSION - 1
     assert header["task"] == "regression" and header["width"] == 8
 
 
@@ -438,3 +438,76 @@ def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o600
     with pytest.raises(FileNotFoundError, match="cannot save to .*nodir"):
         net.save(tmp_path / "nodir" / "m.npz")
+
+
+# ------------------------------------------------- a linear term that reads the input code
+def code_reading(family):
+    """A network of ``family`` with an input code (5 features, kept, and 5 bits) and a
+    linear term that reads it (``linear_input="code"``: 10 inputs)."""
+    rng = np.random.default_rng(7)
+    if family == "plain":
+        net = plain_network()
+    else:
+        code = InputCode(5, np.arange(5, dtype=np.int32),
+                         rng.normal(size=5).astype(np.float32), True)
+        net = PackedResidualNetwork(**residual_params(n_in=10), code=code)
+    net.set_linear(rng.normal(size=(10, 3)), rng.normal(size=3), reads="code")
+    return net
+
+
+def header_of(data: bytes) -> dict:
+    return json.loads(np.load(io.BytesIO(data))["header"].tobytes())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_term_of_the_code_reads_the_code_and_round_trips(family):
+    net = code_reading(family)
+    data = saved(net)
+    header = header_of(data)
+    newest = (packed_module if family == "plain" else residual_module).FORMAT_VERSION
+    assert header["version"] == newest and header["linear_input"] == "code"
+    loaded = load(family, io.BytesIO(data))
+    assert loaded.linear_input == "code"
+    np.testing.assert_array_equal(loaded.logits(X), net.logits(X))
+    # reference: the code written out in numpy, then a plain product with the term
+    Xv = net._validate(X).astype(np.float64)
+    bits = np.where(Xv[:, net.code.feature] >= net.code.threshold, 1.0, -1.0)
+    coded = np.concatenate([Xv, bits], axis=1)
+    loaded.set_linear(None, None)
+    expected = loaded.logits(X) + coded @ net.linear_coef + net.linear_intercept
+    np.testing.assert_allclose(net.logits(X), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_term_of_the_features_keeps_the_older_file(family):
+    net = network(family)
+    assert "linear_input" not in header_of(saved(net))
+    assert net.linear_input == "features"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("reads", ["bogus", 3])
+def test_a_bad_linear_input_is_refused(family, reads):
+    data = rewrite(saved(code_reading(family)), fields={"linear_input": reads})
+    with pytest.raises(PackedFormatError, match="invalid linear_input"):
+        load(family, io.BytesIO(data))
+
+
+def test_a_term_of_the_code_needs_a_code():
+    net = plain_network(real_first=True)
+    with pytest.raises(ValueError, match="'code' needs an input code"):
+        net.set_linear(np.zeros((5, 3)), np.zeros(3), reads="code")
+    data = rewrite(saved(plain_network()), fields={"code": None, "linear_input": "code"})
+    with pytest.raises(PackedFormatError, match="invalid linear_input 'code'"):
+        PackedBinaryNetwork.load(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_term_of_the_code_is_shaped_as_the_code(family):
+    net = code_reading(family)
+    with pytest.raises(ValueError, match=r"linear term of the code needs coef of shape \(10, 3\)"):
+        net.set_linear(np.zeros((5, 3)), np.zeros(3), reads="code")
+    # the file's coef must be shaped as the code too
+    data = rewrite(saved(net), **{"linear.coef": np.zeros((5, 3))})
+    with pytest.raises(PackedFormatError):
+        load(family, io.BytesIO(data))

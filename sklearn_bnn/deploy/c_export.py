@@ -480,7 +480,7 @@ _LINEAR = """\
     int c, j;
     for (c = 0; c < {P}_N_OUTPUTS; ++c)
         lin[c] = {n}_lin_b[c];
-    for (j = 0; j < {P}_N_FEATURES; ++j) {{
+    for (j = 0; j < {lin_n}; ++j) {{
         double v = (double)x[j];
         for (c = 0; c < {P}_N_OUTPUTS; ++c) {{
             /* volatile: the product is rounded to double before the sum, whatever the
@@ -567,6 +567,8 @@ def _logits_code(facts: dict, fmt: dict, net) -> str:
     if net.code is not None:
         code += f"    {n}_code({source}, xc);\n"
         source = "xc"
+    if _reads_code(net):
+        network_input = source
     code += f"    {n}_first({source}, a);\n"
     buffers = ["a", "b"]
     sizes = facts["sizes"]
@@ -590,6 +592,17 @@ def _linear_of(net):
     if coef is None:
         return None
     return np.asarray(coef, np.float64), np.asarray(net.linear_intercept, np.float64)
+
+
+def _reads_code(net) -> bool:
+    """Whether the linear term reads the coded input (``linear_input="code"``)."""
+    return _linear_of(net) is not None and net.linear_input == "code"
+
+
+def _linear_function(net, fmt: dict) -> str:
+    """``<name>_linear`` over the inputs it reads: the features or the coded input."""
+    return _LINEAR.format(lin_n=f"{fmt['P']}_N_INPUTS" if _reads_code(net) else
+                          f"{fmt['P']}_N_FEATURES", **fmt)
 
 
 def _linear_arrays(net, name: str, arrays: _Arrays) -> None:
@@ -643,9 +656,11 @@ def _linear_line(net) -> str:
     """The header's description of the linear term."""
     if _linear_of(net) is None:
         return "none"
+    reads = "the coded input, features then bits" if _reads_code(net) else (
+        "the scaled input, before the code")
     return (
         "lin = intercept, then lin += x[j] * coef[j] for j = 0, 1, ... in double\n"
-        " *                (x: the scaled input, before the code), added to the logits last;\n"
+        f" *                (x: {reads}), added to the logits last;\n"
         " *                each product rounded before it is added: no fused multiply-add\n"
         " *                (turned off for GCC and clang in the source; other compilers:\n"
         " *                compile with contraction off, e.g. -ffp-contract=off)"
@@ -738,6 +753,8 @@ def _output_stack(net, task: str, n_inputs: int, real_bytes: int) -> int:
         stack += 8 * n_outputs  # lin
     if net.code is not None:
         stack += n_inputs * real_bytes  # xc, the coded input
+    if _reads_code(net) and hasattr(net, "signs"):  # the residual codes it again
+        stack += n_inputs * real_bytes
     return stack
 
 
@@ -861,7 +878,7 @@ def _residual_functions(net, fmt: dict) -> str:
     if blocks:
         parts += ["\n", _BLOCK.format(**fmt)]
     if _linear_of(net) is not None:
-        parts += ["\n", _LINEAR.format(**fmt)]
+        parts += ["\n", _linear_function(net, fmt)]
     stream = "void {n}_stream(const float *x, float *h)\n{{\n"
     if blocks:
         stream += "    {word} u[{P}_N_WORDS];\n    int b;\n"
@@ -875,7 +892,10 @@ def _residual_functions(net, fmt: dict) -> str:
     parts += ["\n", stream.format(**fmt) + "}\n", "\n"]
     logits = _RESIDUAL_LOGITS_HEAD.format(**fmt)
     logits += _HEAD_SUM.format(last="a", n_units=f"{P}_WIDTH", **fmt)
-    if _linear_of(net) is not None:
+    if _reads_code(net):  # the coded input again (the stream's is gone)
+        logits += f"    {{\n        float xc[{P}_N_INPUTS];\n        {n}_code(x, xc);\n"
+        logits += f"        {n}_linear(xc, logits);\n    }}\n"
+    elif _linear_of(net) is not None:
         logits += f"    {n}_linear(x, logits);\n"
     return "".join(parts) + logits + "}\n"
 
@@ -1030,7 +1050,7 @@ def generate(
     if len(facts["sizes"]) > 2:  # layers with +-1 inputs (only they count bits)
         parts += ["\n", _POPCOUNT.format(**fmt), "\n", _BINARY.format(**fmt)]
     if linear:
-        parts += ["\n", _NO_FMA.format(**fmt), "\n", _LINEAR.format(**fmt)]
+        parts += ["\n", _NO_FMA.format(**fmt), "\n", _linear_function(net, fmt)]
     parts += ["\n", _logits_code(facts, fmt, net)]
     parts += ["\n", (_CLASSIFY if task == "classification" else _REGRESS).format(**fmt)]
     header = _header(net, fmt, _plain_rows(net, fmt, facts), declarations, arrays.nbytes,

@@ -290,26 +290,28 @@ def _write_packed(g: _Graph, x: str, packed) -> str:
 
 
 def _first_dot(g: _Graph, x: str, packed, matrix: np.ndarray, dtype) -> tuple[str, str]:
-    """The network's input ``x_network`` (``x`` cast to ``dtype``) and the first layer's dot
-    products with ``matrix`` (n_out, n_in): the (coded) input widened to float64, a
-    float64 ``MatMul``, rounded once to ``dtype``.  Returns ``(x_network, dot)``."""
+    """What the linear term reads (``x`` cast to ``dtype``, or with ``linear_input="code"``
+    its code) and the first layer's dot products with ``matrix`` (n_out, n_in): the (coded)
+    input widened to float64, a float64 ``MatMul``, rounded once to ``dtype``.  Returns
+    ``(linear_x, dot)``."""
     f64 = np.float64
     x = x_network = g.node("Cast", [x], "x_network", to=_tensor_type(g, dtype))
     if packed.code is not None:
         x = _write_code(g, x, packed.code, dtype)
+    linear_x = x if packed.linear_input == "code" else x_network
     x = g.node("Cast", [x], "x_float64", to=_tensor_type(g, f64))
     dot = g.node("MatMul", [x, _matrix(g, "layer0_weight", matrix.T, f64)], "layer0_dot")
-    return x_network, g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
+    return linear_x, g.node("Cast", [dot], "layer0_dot_rounded", to=_tensor_type(g, dtype))
 
 
-def _write_readout(g: _Graph, on: str, packed, x_network: str) -> str:
+def _write_readout(g: _Graph, on: str, packed, linear_x: str) -> str:
     """The head on the last units (``on``, boolean: +1 where true) and the linear term of
-    the network's input ``x_network``; returns the float64 logits."""
+    ``linear_x`` (what it reads, from :func:`_first_dot`); returns the float64 logits."""
     f64 = np.float64
     plus, minus = g.const("plus_one_f64", f64(1)), g.const("minus_one_f64", f64(-1))
     units = g.node("Where", [on, plus, minus], "head_input")
     logits = _write_head(g, units, packed.head_weight, packed.head_bias)
-    return _add_linear(g, x_network, logits, _linear_of(packed))
+    return _add_linear(g, linear_x, logits, _linear_of(packed))
 
 
 def _write_binary(g: _Graph, x: str, packed: PackedBinaryNetwork) -> str:
@@ -392,7 +394,8 @@ def _linear_of(packed: LinearTerm) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _add_linear(g: _Graph, x: str, logits: str, linear) -> str:
-    """``logits + lin``, the linear term of the network's input ``x`` (float32) added last.
+    """``logits + lin``, the linear term of ``x`` (float32: the network's input or its
+    code) added last.
 
     ``lin = intercept``, then ``lin += x[:, j] * coef[j]`` for ``j = 0, 1, ...`` in float64,
     as :func:`~sklearn_bnn.deploy.packed.linear_term`: one ``Mul`` gives every rounded product,

@@ -83,26 +83,30 @@ float32 numbers.  With ``encoding`` the estimator's thermometer code (:class:`In
 :func:`thermometer_code`) is applied after input scaling and before the first layer;
 its comparisons are in float32, exact.  Every hidden layer after the first stays 1-bit.
 
-**Linear term.**  A network exported from an estimator fitted with ``linear=True`` carries
-a real linear model of its input (:class:`LinearTerm`): :func:`linear_term` of the input as
+**Linear term.** A network exported from an estimator fitted with ``linear=True`` carries a
+real linear model of its input (:class:`LinearTerm`): :func:`linear_term` of the input as
 the network reads it (float32, widened to float64), summed feature by feature in a fixed
-order, is added to the head's float64 logits.  The estimator computes the same function on
-the same values, so the two agree bit for bit.
+order, is added to the head's float64 logits. With ``linear_input="code"`` it reads the
+first layer's input instead: the scaled features and their code (:class:`InputCode`), one
+coefficient per raw feature and per bit (a step function of each feature). The estimator
+computes the same function on the same values, so the two agree bit for bit.
 
-**File format** (:data:`FORMAT_VERSION` 4, written only when the task is regression; 3
-when a linear term needs it; 2 when a real first layer or an input code needs it; else 1;
-all load): one ``.npz`` archive (deflate-compressed zip of ``.npy`` arrays).  ``header`` is
-UTF-8 JSON stored as a uint8 array (format name, version, sizes, the task, for a regression
-the number of dimensions of its target, how to restore the class labels, the first layer's
-kind, whether an input code keeps the raw features); a header without a task (versions 1
-to 3) is a classification.
-``layer{k}.bits`` is ``np.packbits`` of the row-major :math:`(N_\text{out}, N_\text{in})`
-sign matrix (1 for :math:`+1`), flattened (empty for a real first layer, whose matrix is
-``layer0.weight``); ``layer0.threshold`` holds :math:`v_i`, ``layer{k}.threshold`` for
-:math:`k \ge 1` holds :math:`P_i` (int16 where it fits); ``code.feature`` and
-``code.threshold`` for an input code; ``head.weight``, ``head.bias``; ``classes``
-(numbers, or strings as a fixed-width unicode array); ``input.offset`` and ``input.scale``
-when present; ``linear.coef`` and ``linear.intercept`` (float64) for a linear term.
+**File format** (:data:`FORMAT_VERSION` 5, written only when a linear term reads the input
+code; 4 when the task is regression; 3 when a linear term needs it; 2 when a real first
+layer or an input code needs it; else 1; all load): one ``.npz`` archive (deflate-compressed
+zip of ``.npy`` arrays). ``header`` is UTF-8 JSON stored as a uint8 array (format name,
+version, sizes, the task, for a regression the number of dimensions of its target, how to
+restore the class labels, the first layer's kind, whether an input code keeps the raw
+features, ``linear_input`` when the linear term reads the code); a header without a task
+(versions 1 to 3) is a classification. ``layer{k}.bits`` is ``np.packbits`` of the row-major
+:math:`(N_\text{out}, N_\text{in})` sign matrix (1 for :math:`+1`), flattened (empty for a
+real first layer, whose matrix is ``layer0.weight``); ``layer0.threshold`` holds
+:math:`v_i`, ``layer{k}.threshold`` for :math:`k \ge 1` holds :math:`P_i` (int16 where it
+fits); ``code.feature`` and ``code.threshold`` for an input code; ``head.weight``,
+``head.bias``; ``classes`` (numbers, or strings as a fixed-width unicode array);
+``input.offset`` and ``input.scale`` when present; ``linear.coef`` (one row per feature, or
+per input of the first layer when the term reads the code) and ``linear.intercept``
+(float64) for a linear term.
 
 **Saving and loading.**  :meth:`~PackedBinaryNetwork.save` to a path writes a temporary
 file in the same directory, flushes it to disk and renames it onto the path, so that an
@@ -138,6 +142,7 @@ __all__ = [
     "DEFAULT_BACKEND",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "LINEAR_INPUTS",
     "InputCode",
     "LinearTerm",
     "PackedBinaryNetwork",
@@ -152,8 +157,11 @@ __all__ = [
 FORMAT_NAME = "sklearn-bnn-packed"
 #: Version of the file layout written by :meth:`PackedBinaryNetwork.save`; files of a
 #: newer version are refused with a :class:`PackedFormatError`.  4: the task is recorded
-#: (written as the oldest version that holds the network, 4 for a regression).
-FORMAT_VERSION = 4
+#: (written as the oldest version that holds the network, 4 for a regression); 5: the
+#: linear term may read the input code.
+FORMAT_VERSION = 5
+#: What a linear term reads: the (scaled) features, or the first layer's input (their code).
+LINEAR_INPUTS = ("features", "code")
 #: What a network's outputs are: logits of classes, or the predicted targets themselves.
 TASKS = ("classification", "regression")
 
@@ -506,8 +514,11 @@ def linear_term(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.nd
 class LinearTerm:
     """An optional real linear term of the input, added to a packed network's logits.
 
-    ``linear_coef`` (float64, ``(n_features_in, n_outputs)``) and ``linear_intercept``
+    ``linear_coef`` (float64, ``(n_inputs, n_outputs)``) and ``linear_intercept``
     (float64, ``(n_outputs,)``), both ``None`` when absent; set with :meth:`set_linear`.
+    ``linear_input`` (:data:`LINEAR_INPUTS`) says what the term reads: the (scaled) input,
+    ``n_inputs = n_features_in_``, or with ``"code"`` the first layer's input, the features
+    and their code, ``n_inputs = code.n_outputs``.
     The estimators' ``linear=True`` fits it (a ridge or logistic regression) before the
     network, which learns what the linear model leaves.  Shared by
     :class:`PackedBinaryNetwork` and
@@ -530,36 +541,60 @@ class LinearTerm:
 
     linear_coef: np.ndarray | None = None
     linear_intercept: np.ndarray | None = None
+    linear_input: str = "features"
+    code: InputCode | None = None
 
-    def set_linear(self, coef, intercept) -> None:
+    def set_linear(self, coef, intercept, reads: str = "features") -> None:
         """Set (or, with ``None``, remove) the linear term; shapes and values are checked.
 
         Parameters
         ----------
-        coef : array-like of shape (n_features_in, n_outputs) or None
+        coef : array-like of shape (n_inputs, n_outputs) or None
+            ``n_inputs`` is ``n_features_in_``, or ``code.n_outputs`` when ``reads="code"``.
         intercept : array-like of shape (n_outputs,) or None
+        reads : {"features", "code"}, default="features"
+            What the term reads (:data:`LINEAR_INPUTS`); ``"code"`` needs an input code.
         """
+        if reads not in LINEAR_INPUTS or (reads == "code" and self.code is None):
+            raise ValueError(
+                f"reads={reads!r} is not valid for this network; use one of "
+                f"{', '.join(map(repr, LINEAR_INPUTS))} ('code' needs an input code)."
+            )
         if coef is None and intercept is None:
             self.linear_coef = self.linear_intercept = None
+            self.linear_input = "features"
             return
         coef = np.asarray(coef, dtype=np.float64)
         intercept = np.asarray(intercept, dtype=np.float64)
         n_outputs = len(self.head_bias)
-        if coef.shape != (self.n_features_in_, n_outputs) or intercept.shape != (n_outputs,):
+        n_inputs = self.code.n_outputs if reads == "code" else self.n_features_in_
+        if coef.shape != (n_inputs, n_outputs) or intercept.shape != (n_outputs,):
             raise ValueError(
-                f"the linear term needs coef of shape ({self.n_features_in_}, {n_outputs}) "
-                f"and intercept of shape ({n_outputs},); got {coef.shape} and "
+                f"the linear term of the {reads} needs coef of shape ({n_inputs}, "
+                f"{n_outputs}) and intercept of shape ({n_outputs},); got {coef.shape} and "
                 f"{intercept.shape}."
             )
         _check_finite("linear_coef", coef)
         _check_finite("linear_intercept", intercept)
         self.linear_coef, self.linear_intercept = coef, intercept
+        self.linear_input = reads
+
+    def linear_inputs(self, X: np.ndarray) -> np.ndarray:
+        """What the linear term reads of validated rows ``X``: ``X``, or its code."""
+        return self.code.apply(X) if self.linear_input == "code" else X
 
     def _add_linear(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out`` (float64 logits of validated rows ``X``) plus the linear term, in place."""
         if self.linear_coef is not None:
-            out += linear_term(X, self.linear_coef, self.linear_intercept)
+            out += linear_term(self.linear_inputs(X), self.linear_coef, self.linear_intercept)
         return out
+
+    def _linear_header(self) -> dict:
+        """The header entries of the linear term: whether there is one, what it reads."""
+        header = {"linear": self.linear_coef is not None}
+        if self.linear_coef is not None and self.linear_input != "features":
+            header["linear_input"] = self.linear_input
+        return header
 
     def _linear_nbytes(self) -> int:
         if self.linear_coef is None:
@@ -786,6 +821,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         backend: str = DEFAULT_BACKEND,
         linear_coef: np.ndarray | None = None,
         linear_intercept: np.ndarray | None = None,
+        linear_input: str = "features",
         task: str = "classification",
         target_ndim: int | None = None,
     ) -> None:
@@ -802,7 +838,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         self.backend = backend
         self._check()
         self.task, self.target_ndim = _check_task(task, target_ndim, n_outputs)
-        self.set_linear(linear_coef, linear_intercept)
+        self.set_linear(linear_coef, linear_intercept, linear_input)
         self._kernels: dict[str, list] = {}
         self._first = None
 
@@ -1121,7 +1157,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             "n_network_inputs": self.layers[0].shape[1],
             "first_layer": "binary" if self.layers[0].weight is None else "real",
             "code": None if self.code is None else {"keep_raw": bool(self.code.keep_raw)},
-            "linear": self.linear_coef is not None,
+            **self._linear_header(),
             "task": self.task,
             "target_ndim": self.target_ndim,
         }
@@ -1145,6 +1181,8 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
 
     def _format_version(self) -> int:
         """The oldest layout that holds this network, so that older readers load it."""
+        if self.linear_coef is not None and self.linear_input != "features":
+            return 5
         if self.task != "classification":
             return 4
         if self.linear_coef is not None:
@@ -1234,6 +1272,7 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             backend=backend,
             linear_coef=arrays.get("linear.coef"),
             linear_intercept=arrays.get("linear.intercept"),
+            linear_input=header.get("linear_input", "features"),
             task=header.get("task", "classification"),
             target_ndim=header.get("target_ndim"),
         )
@@ -1546,7 +1585,15 @@ def _check_header(header, bad: str) -> None:
         raise PackedFormatError(f"{bad}: invalid input code in the header")
     if header.get("first_layer", "binary") not in ("binary", "real"):
         raise PackedFormatError(f"{bad}: invalid first layer kind in the header")
+    _check_header_linear(header, bad)
     _check_header_task(header, bad)
+
+
+def _check_header_linear(header: dict, bad: str) -> None:
+    """What the linear term reads (absent: the features): the code only where there is one."""
+    reads = header.get("linear_input", "features")
+    if reads not in LINEAR_INPUTS or (reads == "code" and not header.get("code")):
+        raise PackedFormatError(f"{bad}: invalid linear_input {reads!r} in the header")
 
 
 def _check_header_task(header: dict, bad: str) -> None:
@@ -1581,7 +1628,8 @@ def _expected_arrays(header: dict, bad: str) -> dict[str, tuple[tuple[int, ...],
     if header.get("input_scaling"):
         out["input.offset"] = out["input.scale"] = ((n_features,), "f")
     if header.get("linear"):
-        out["linear.coef"] = ((n_features, n_outputs), "f")
+        n_read = sizes[0] if header.get("linear_input") == "code" else n_features
+        out["linear.coef"] = ((n_read, n_outputs), "f")
         out["linear.intercept"] = ((n_outputs,), "f")
     return out
 

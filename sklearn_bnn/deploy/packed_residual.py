@@ -29,17 +29,20 @@ exact float32 products in float64 and round once to float32, in BLAS orders that
 and the head (float64 here, float32 in torch: logits agree to about 1e-6, labels differ only
 where the two largest logits are that close).
 
-**File format** (:data:`FORMAT_VERSION` 3, written only for a regression; 2 with a linear
-term; else 1; all load): one ``.npz`` archive: ``header`` (UTF-8 JSON as uint8: format name
-and version, sizes, class dtype, input code flag, the task and, for a regression, the
-target's number of dimensions; no task, as before version 3, is a classification),
-``first.weight``, ``first.bias``, ``first.scale``, ``blocks.bits`` (``np.packbits`` of the
-``(n_blocks, N, N)`` signs, 1 for +1), ``blocks.coef``, ``blocks.offset``, ``head.weight``,
-``head.bias``, ``classes``, ``code.feature``/``code.threshold`` for an input code and
-``linear.coef``/``linear.intercept`` for a linear term.  Saving and loading are those of
-:mod:`sklearn_bnn.deploy.packed`: a path is written atomically under its exact name, and
-every array's declared shape and size is checked before it is read; a malformed file or a
-non-finite parameter raises :class:`~sklearn_bnn.deploy.packed.PackedFormatError`.
+**File format** (:data:`FORMAT_VERSION` 4, written only when the linear term reads the input
+code; 3 for a regression; 2 with a linear term; else 1; all load): one ``.npz`` archive:
+``header`` (UTF-8 JSON as uint8: format name and version, sizes, class dtype, input code
+flag, the task and, for a regression, the target's number of dimensions; no task, as before
+version 3, is a classification), ``first.weight``, ``first.bias``, ``first.scale``,
+``blocks.bits`` (``np.packbits`` of the ``(n_blocks, N, N)`` signs, 1 for +1),
+``blocks.coef``, ``blocks.offset``, ``head.weight``, ``head.bias``, ``classes``,
+``code.feature``/``code.threshold`` for an input code and
+``linear.coef``/``linear.intercept`` for a linear term (``linear_input`` in the header when
+it reads the code: one row of ``linear.coef`` per input of the first layer). Saving and
+loading are those of :mod:`sklearn_bnn.deploy.packed`: a path is written atomically under
+its exact name, and every array's declared shape and size is checked before it is read; a
+malformed file or a non-finite parameter raises
+:class:`~sklearn_bnn.deploy.packed.PackedFormatError`.
 
 This module imports numpy only (the torch module is read by :mod:`sklearn_bnn.nn.bridge`).
 """
@@ -63,6 +66,7 @@ from .packed import (
     _check_finite,
     _check_finite_arrays,
     _check_format,
+    _check_header_linear,
     _check_header_task,
     _check_task,
     _is_count,
@@ -78,7 +82,7 @@ __all__ = ["BACKENDS", "FORMAT_NAME", "FORMAT_VERSION", "PackedResidualNetwork"]
 
 FORMAT_NAME = "sklearn-bnn-packed-residual"
 #: 2: an optional linear term; 3: the task recorded (each written only when needed).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _BLOCK_ROWS = 4096
 
 
@@ -357,7 +361,7 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
             "keep_raw": bool(self.code.keep_raw) if self.code is not None else None,
             "code_n_features": self.code.n_features if self.code is not None else None,
             "width": len(self.first_bias), "n_inputs": int(self.first_weight.shape[1]),
-            "n_outputs": len(self.head_bias), "linear": self.linear_coef is not None,
+            "n_outputs": len(self.head_bias), **self._linear_header(),
             "task": self.task, "target_ndim": self.target_ndim,
         }
         arrays = {
@@ -377,6 +381,8 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     def _format_version(self) -> int:
         """The oldest layout that holds this network, so that older readers load it."""
+        if self.linear_coef is not None and self.linear_input != "features":
+            return 4
         if self.task != "classification":
             return 3
         return 1 if self.linear_coef is None else 2
@@ -445,7 +451,8 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
             classes.astype(object) if header["classes"] == "str" else classes, code, backend,
             task=header.get("task", "classification"), target_ndim=header.get("target_ndim"),
         )
-        packed.set_linear(arrays.get("linear.coef"), arrays.get("linear.intercept"))
+        packed.set_linear(arrays.get("linear.coef"), arrays.get("linear.intercept"),
+                          header.get("linear_input", "features"))
         return packed
 
 
@@ -464,6 +471,7 @@ def _check_header(header: dict, bad: str) -> None:
     )
     if not valid:
         raise PackedFormatError(f"{bad}: invalid fields in the header")
+    _check_header_linear(header, bad)
     _check_header_task(header, bad)
 
 
@@ -504,6 +512,8 @@ def _expected_arrays(header: dict, archive, bad: str) -> dict:
     # before version 3 the header did not say; version 2 was written for a linear term only
     if header.get("linear", header["version"] == 2):
         n_features = header["code_n_features"] if header["code"] else n_inputs
+        if header.get("linear_input") == "code":
+            n_features = n_inputs
         out["linear.coef"] = ((n_features, n_outputs), "f")
         out["linear.intercept"] = ((n_outputs,), "f")
     return out
