@@ -347,7 +347,11 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         """Ridge on the standardised targets: coef (n_inputs, n_outputs), intercept and the
         penalty (``"auto"``: RidgeCV's efficient leave-one-out over ``LINEAR_ALPHA_GRID``)."""
         if self.linear_alpha == "auto":
-            model = RidgeCV(alphas=LINEAR_ALPHA_GRID).fit(X, y, sample_weight=sample_weight)
+            # one SVD of X serves every alpha's leave-one-out when rows outnumber columns
+            # (the covariance's eigendecomposition redoes an O(n p^2) product per alpha)
+            mode = "svd" if X.shape[0] > X.shape[1] else None
+            model = RidgeCV(alphas=LINEAR_ALPHA_GRID, gcv_mode=mode)
+            model.fit(X, y, sample_weight=sample_weight)
         else:
             model = Ridge(alpha=self.linear_alpha).fit(X, y, sample_weight=sample_weight)
         coef = model.coef_.reshape(-1, X.shape[1]).T

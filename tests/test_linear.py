@@ -144,6 +144,18 @@ def test_regressor_default_term_is_ridgecv_of_the_code_on_every_row(diabetes):
     assert reg.linear_alpha_ == ref.alpha_
 
 
+def test_regressor_default_term_uses_the_sample_weights(diabetes):
+    """The weighted leave-one-out of the default term is RidgeCV's (its default mode)."""
+    X, y = diabetes
+    w = np.random.default_rng(1).uniform(0.2, 3.0, len(y))
+    reg = fit_quiet(BinaryNetRegressor(**SMALL), X, y, sample_weight=w)
+    Z = _as_read(reg.encoder_.transform(X))
+    Y = (y - reg.target_mean_) / reg.target_scale_
+    ref = RidgeCV(alphas=LINEAR_ALPHA_GRID).fit(Z, Y, sample_weight=w)
+    np.testing.assert_allclose(reg.linear_coef_[:, 0], ref.coef_, rtol=1e-6, atol=1e-9)
+    assert reg.linear_alpha_ == ref.alpha_
+
+
 def test_regressor_term_on_the_training_rows_differs(diabetes):
     """``linear_rows="train"``: the code term of the rows the network trains on only."""
     X, y = diabetes
