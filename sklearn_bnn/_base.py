@@ -974,9 +974,10 @@ class BaseBinaryNetwork(BaseEstimator):
             # these parameters and attributes existed: its values
             state = {**_FIXTURE_DEFAULTS, **state}
         if "linear_input" not in state:  # pickled before the linear term could read the code
+            fitted = state.get("linear_coef_") is not None
             state.update(linear_input="features", linear_rows="train", linear_alpha_=None)
-            state.update(_linear_input=state.get("_linear_alpha") and "features")
-            state.update(_linear_rows=state["_linear_input"] and "train")
+            state.update(_linear_input="features" if fitted else None)
+            state.update(_linear_rows="train" if fitted else None)
         if "binary_learning_rate" not in state:  # pickled before the +-1 layers had a rate
             state["binary_learning_rate"] = state.get("learning_rate_init", 1e-3)
         super().__setstate__(state)

@@ -200,11 +200,13 @@ def test_code_term_without_a_code_reads_the_features(iris):
     assert np.array_equal(packed.predict_proba(X), clf.predict_proba(X))
 
 
-def test_unpickled_before_the_code_term(iris):
+@pytest.mark.parametrize("linear_alpha", [1.0, 0.0])
+def test_unpickled_before_the_code_term(iris, linear_alpha):
     """A model pickled before ``linear_input`` existed reads the features, on the training
-    rows, and still predicts as it did."""
+    rows, and still predicts as it did; a warm start continues it (nothing "changed")."""
     X, y = iris
-    clf = fit_quiet(BinaryNetClassifier(**SMALL), X, y)
+    params = dict(SMALL, linear_alpha=linear_alpha, warm_start=True)
+    clf = fit_quiet(BinaryNetClassifier(**params), X, y)
     state = dict(clf.__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
     for key in ("linear_input", "linear_rows", "linear_alpha_", "_linear_input", "_linear_rows"):
         del state[key]
@@ -213,6 +215,7 @@ def test_unpickled_before_the_code_term(iris):
         old.__setstate__(state)
     assert old.get_params()["linear_input"] == "features" and old.linear_rows == "train"
     assert np.array_equal(old.predict_proba(X), clf.predict_proba(X))
+    fit_quiet(old, X, y)  # the fitted term is the one asked for: no ValueError
 
 
 # --------------------------------------------------------------------- prediction
