@@ -47,6 +47,7 @@ from ._training import (
     TensorBatches,
     TensorData,
     TrainingDivergedError,
+    VALID_LOSSES,
     ValidScore,
     auto_batch_size,
     auto_epochs,
@@ -751,14 +752,24 @@ class BaseBinaryNetwork(BaseEstimator):
         return [*callbacks, ("early_stopping", stopper)]
 
     def _score_callbacks(self) -> list:
-        """Validation score of the ``inference`` network and of the 1-bit one (once if same)."""
+        """Validation score of the ``inference`` network and of the 1-bit one (once if same).
+
+        Each records the validation loss too when its network is the one the training
+        mode computes that loss with (a single forward pass; ``mc`` draws never are)."""
         key, binary_key = self._valid_key, f"{self._valid_key}_binary"
-        score = self._valid_score
-        if INFERENCE[self.inference] == INFERENCE["binary"]:
-            return [(key, ValidScore(self._module_outputs, score, (key, binary_key)))]
+        mode, n = INFERENCE[self.inference]
+
+        def scorer(outputs, keys, mode):
+            return ValidScore(
+                outputs, self._valid_score, keys, loss=self._valid_loss, link=self._link,
+                mode=mode,
+            )  # fmt: skip
+
+        if (mode, n) == INFERENCE["binary"]:
+            return [(key, scorer(self._module_outputs, (key, binary_key), mode))]
         return [
-            (key, ValidScore(self._module_outputs, score, (key,))),
-            (binary_key, ValidScore(self._binary_outputs, score, (binary_key,))),
+            (key, scorer(self._module_outputs, (key,), mode if n == 1 else None)),
+            (binary_key, scorer(self._binary_outputs, (binary_key,), INFERENCE["binary"][0])),
         ]
 
     def _finish(self, net: SBNNet, fit: _Fit) -> None:
@@ -848,23 +859,33 @@ class BaseBinaryNetwork(BaseEstimator):
         """The head's float64 weight and bias that predictions use."""
         return head_parameters(module.head)
 
-    def _module_outputs(self, module, X: torch.Tensor, offset=None, exact=True) -> np.ndarray:
-        """Float64 outputs (after ``_link``) of the ``inference`` network on tensor ``X``,
-        plus ``offset`` (the linear term, float64) before the link (``exact``: see
-        :func:`~sklearn_bnn._training.float64_head`)."""
+    def _module_outputs(
+        self, module, X: torch.Tensor, offset=None, exact=True, link=True
+    ) -> np.ndarray:
+        """Float64 outputs (after ``_link``; ``link=False``: before) of the ``inference``
+        network on tensor ``X``, plus ``offset`` (the linear term, float64) before the link
+        (``exact``: see :func:`~sklearn_bnn._training.float64_head`)."""
         mode, n = INFERENCE[self.inference]
         n = self.n_mc_samples if n is None else n
         head = self._head(module)
         return network_outputs(
-            module, X, mode, n, seed=self._seed, link=self._link, head=head, offset=offset,
+            module, X, mode, n, seed=self._seed, link=self._link if link else None,
+            head=head, offset=offset, exact=exact,
+        )  # fmt: skip
+
+    def _binary_outputs(
+        self, module, X: torch.Tensor, offset=None, exact=True, link=True
+    ) -> np.ndarray:
+        head = self._head(module)
+        return network_outputs(
+            module, X, "binary", link=self._link if link else None, head=head, offset=offset,
             exact=exact,
         )  # fmt: skip
 
-    def _binary_outputs(self, module, X: torch.Tensor, offset=None, exact=True) -> np.ndarray:
-        head = self._head(module)
-        return network_outputs(
-            module, X, "binary", link=self._link, head=head, offset=offset, exact=exact
-        )
+    def _valid_loss(self, outputs: np.ndarray, y: np.ndarray, sample_weight) -> float:
+        """The training loss (no penalty) of float64 outputs before the link, the linear
+        term added, on validation targets ``y`` as ``_targets`` encodes them."""
+        return VALID_LOSSES[self._loss](outputs, y, sample_weight)
 
     def _outputs(self, X) -> np.ndarray:
         """Validated ``X`` through the fitted ``inference`` network: float64 outputs."""

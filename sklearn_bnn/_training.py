@@ -310,9 +310,11 @@ class SBNNet(NeuralNet):
         device and are copied once, at the end of the epoch, into the same history entries
         (``<prefix>_loss``, ``<prefix>_batch_size`` per batch, ``<prefix>_batch_count``).
         Batch callbacks therefore see no loss in the history; :class:`FiniteLoss` checks
-        the epoch's losses at its end.
+        the epoch's losses at its end.  The validation pass is skipped when a
+        :class:`ValidScore` records the validation loss from the same network's outputs
+        (:meth:`ValidScore.records_loss`): the epoch then has no validation batches.
         """
-        if iterator is None:
+        if iterator is None or (not training and self._valid_loss_recorded()):
             return
         rows = self.history[-1]["batches"]
         first = len(rows)
@@ -334,6 +336,14 @@ class SBNNet(NeuralNet):
         for row, value in zip(rows[first:], values):
             row[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", len(values))
+
+    def _valid_loss_recorded(self) -> bool:
+        """Whether a callback (:class:`ValidScore`) records ``valid_loss`` from its own
+        forward pass over the validation rows, which skorch's pass would repeat."""
+        return any(
+            callable(getattr(cb, "records_loss", None)) and cb.records_loss(self)
+            for _, cb in self.callbacks_
+        )
 
     def __getstate__(self):
         # The classifier sets the validation split for each fit; it holds the validation
@@ -368,6 +378,35 @@ def squared_loss(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _softmax_cross_entropy(logits, y):
     return F.cross_entropy(logits, y, reduction="none")
+
+
+def _weighted_mean(losses: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    return float(np.average(losses, weights=sample_weight))
+
+
+def mean_squared_loss(
+    outputs: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """:func:`squared_loss` of float64 numpy ``outputs`` (the linear term added), averaged
+    over the rows with ``sample_weight`` (``None``: equal weights)."""
+    y, outputs = y.reshape(len(y), -1), outputs.reshape(len(outputs), -1)
+    return _weighted_mean(0.5 * ((outputs - y) ** 2).mean(axis=1), sample_weight)
+
+
+def mean_cross_entropy(
+    logits: np.ndarray, codes: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """Softmax cross-entropy of float64 numpy ``logits`` (the linear term added) on class
+    codes, averaged over the rows with ``sample_weight`` (``None``: equal weights)."""
+    top = logits.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+    picked = np.take_along_axis(logits, codes.reshape(-1, 1).astype(np.intp), axis=1)[:, 0]
+    return _weighted_mean(log_total - picked, sample_weight)
+
+
+#: The same losses in float64 numpy, averaged over the rows (weighted): the validation
+#: loss that :class:`ValidScore` records from its own forward pass.
+VALID_LOSSES = {"cross_entropy": mean_cross_entropy, "squared": mean_squared_loss}
 
 
 #: Losses by name (``SBNNet``'s ``loss``): the per-sample loss of the exact-autograd modes
@@ -726,27 +765,63 @@ class LearningRateSchedule(Callback):
 class ValidScore(Callback):
     """Record, under each of ``keys``, a validation score of the network ``outputs`` runs.
 
-    ``outputs(module, X, offset, exact=False)`` gives the network's float64 outputs
-    (numpy; ``offset`` the data's float64 linear term, or ``None``; ``exact=False``: the
-    head as a matrix product, see :func:`float64_head`) and
-    ``score(outputs, y, sample_weight)`` the score (numpy arrays; weights may be ``None``).
-    Several keys when two recorded scores are the same network's (computed once).
+    ``outputs(module, X, offset, exact=False, link=True)`` gives the network's float64
+    outputs (numpy; ``offset`` the data's float64 linear term, or ``None``; ``exact=False``:
+    the head as a matrix product, see :func:`float64_head`; ``link=False``: before the
+    link) and ``score(outputs, y, sample_weight)`` the score (numpy arrays; weights may be
+    ``None``).  Several keys when two recorded scores are the same network's (computed
+    once).
+
+    With ``loss`` (``loss(raw_outputs, y, sample_weight)``, e.g. of :data:`VALID_LOSSES`),
+    ``link`` (the estimator's, or ``None``) and ``mode`` (the forward pass ``outputs``
+    runs), the callback also records ``valid_loss`` and ``valid_loss_best`` when ``mode``
+    is the forward pass the net computes its validation loss with
+    (:meth:`records_loss`): one forward pass over the validation rows then gives both,
+    and :meth:`SBNNet.run_single_epoch` skips skorch's own, which would repeat it (in
+    float32, batch by batch).
     """
 
-    def __init__(self, outputs, score, keys: tuple[str, ...]) -> None:
+    def __init__(
+        self, outputs, score, keys: tuple[str, ...], loss=None, link=None, mode=None
+    ) -> None:
         self.outputs, self.score, self.keys = outputs, score, tuple(keys)
+        self.loss, self.link, self.mode = loss, link, mode
+
+    def records_loss(self, net) -> bool:
+        """Whether this callback records the validation loss of ``net`` (see above)."""
+        mode = getattr(self, "mode", None)  # None in pickles from before it
+        return mode is not None and getattr(self, "loss", None) is not None and (
+            net._forward_mode() == mode
+        )
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_loss_ = np.inf
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
             return
         w = dataset_valid.sample_weight
-        value = self.score(
-            self.outputs(net.module_, dataset_valid.X, dataset_valid.offset64, exact=False),
-            to_numpy(dataset_valid.y),
-            None if w is None else to_numpy(w),
-        )
+        w = None if w is None else to_numpy(w)
+        y = to_numpy(dataset_valid.y)
+        X, offset = dataset_valid.X, dataset_valid.offset64
+        if self.records_loss(net):
+            outputs = self.outputs(net.module_, X, offset, exact=False, link=False)
+            self._record_loss(net, self.loss(outputs, y, w))
+            if self.link is not None:
+                outputs = self.link(outputs)
+        else:
+            outputs = self.outputs(net.module_, X, offset, exact=False)
+        value = self.score(outputs, y, w)
         for key in self.keys:
             net.history.record(key, float(value))
+
+    def _record_loss(self, net, loss: float) -> None:
+        """``valid_loss`` and ``valid_loss_best`` as skorch's ``PassthroughScoring`` would."""
+        best = loss < getattr(self, "best_loss_", np.inf)
+        if best:
+            self.best_loss_ = loss
+        net.history.record("valid_loss", loss)
+        net.history.record("valid_loss_best", bool(best))
 
 
 #: The name of :class:`ValidScore` in the committed CUDA fixture (tests/data/cuda_model.pkl).

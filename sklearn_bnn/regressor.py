@@ -368,6 +368,11 @@ class BinaryNetRegressor(RegressorMixin, BaseBinaryNetwork):
         weight, bias = head_parameters(module.head)
         return weight * self.target_scale_[:, None], bias * self.target_scale_ + self.target_mean_
 
+    def _valid_loss(self, outputs, y, sample_weight) -> float:
+        # outputs in the units of predict; the training loss is on standardised targets
+        standardised = (outputs - self.target_mean_) / self.target_scale_
+        return super()._valid_loss(standardised, y, sample_weight)
+
     def _valid_score(self, outputs, y, sample_weight) -> float:
         targets = y * self.target_scale_ + self.target_mean_
         return r2(targets, outputs, sample_weight)
