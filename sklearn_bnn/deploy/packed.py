@@ -583,10 +583,21 @@ class LinearTerm:
         """What the linear term reads of validated rows ``X``: ``X``, or its code."""
         return self.code.apply(X) if self.linear_input == "code" else X
 
-    def _add_linear(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out`` (float64 logits of validated rows ``X``) plus the linear term, in place."""
+    def _coded(self, X: np.ndarray) -> np.ndarray:
+        """The first layer's input for validated rows ``X``: ``X``, or its code."""
+        return X if self.code is None else self.code.apply(X)
+
+    def _add_linear(
+        self, X: np.ndarray, out: np.ndarray, coded: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``out`` (float64 logits of validated rows ``X``) plus the linear term, in place.
+
+        ``coded``: ``X``'s code when the caller has it (:meth:`_coded`), so that a term
+        that reads the code does not compute it again."""
         if self.linear_coef is not None:
-            out += linear_term(self.linear_inputs(X), self.linear_coef, self.linear_intercept)
+            reads = coded if coded is not None and self.linear_input == "code" else None
+            reads = self.linear_inputs(X) if reads is None else reads
+            out += linear_term(reads, self.linear_coef, self.linear_intercept)
         return out
 
     def _linear_header(self) -> dict:
@@ -1087,14 +1098,13 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
             raise ValueError("Input X contains NaN or infinity.")
         return X
 
-    def _units(self, X: np.ndarray) -> np.ndarray:
-        """Last binary layer's units as bool (True is +1) for validated X."""
+    def _units(self, coded: np.ndarray) -> np.ndarray:
+        """Last binary layer's units as bool (True is +1) for the first layer's input
+        ``coded`` (:meth:`_coded` of validated rows)."""
         backend = _resolve_backend(self.backend)
         (weight_t, threshold, _, _), kernels = self._prepared(backend)
         run = BACKENDS[backend][1]
-        if self.code is not None:
-            X = self.code.apply(X)
-        on = (X.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
+        on = (coded.astype(np.float64) @ weight_t).astype(threshold.dtype) >= threshold
         for kernel in kernels:
             on = run(on, kernel)
         return on
@@ -1111,7 +1121,9 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         units : ndarray of int8, shape (n_samples, hidden_layer_sizes[-1])
         """
         X = self._validate(X)
-        blocks = [self._units(X[i : i + _BLOCK_ROWS]) for i in range(0, len(X), _BLOCK_ROWS)]
+        blocks = [
+            self._units(self._coded(X[i : i + _BLOCK_ROWS])) for i in range(0, len(X), _BLOCK_ROWS)
+        ]
         on = np.concatenate(blocks) if blocks else np.empty((0, self.hidden_layer_sizes[-1]), bool)
         return _plus_minus(on, np.int8)
 
@@ -1122,9 +1134,11 @@ class PackedBinaryNetwork(LinearTerm, LogitReadout):
         (_, _, head_t, bias), _ = self._prepared(_resolve_backend(self.backend))
         out = np.empty((len(X), len(bias)))
         for i in range(0, len(X), _BLOCK_ROWS):
-            units = _plus_minus(self._units(X[i : i + _BLOCK_ROWS]), np.float64)
-            out[i : i + _BLOCK_ROWS] = units @ head_t + bias
-        return self._add_linear(X, out)
+            rows = X[i : i + _BLOCK_ROWS]
+            coded = self._coded(rows)  # once, for the first layer and the linear term
+            units = _plus_minus(self._units(coded), np.float64)
+            out[i : i + _BLOCK_ROWS] = self._add_linear(rows, units @ head_t + bias, coded)
+        return out
 
     # ------------------------------------------------------------------ files
     @classmethod

@@ -131,6 +131,11 @@ BACKENDS = {
 }
 
 
+def _blocks(X: np.ndarray) -> range:
+    """Start rows of the blocks of ``_BLOCK_ROWS`` rows that ``X`` is computed in."""
+    return range(0, len(X), _BLOCK_ROWS)
+
+
 class PackedResidualNetwork(LinearTerm, LogitReadout):
     r"""The deployed residual 1-bit network, numpy only, exact (see the module docstring).
 
@@ -274,14 +279,17 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
     def stream(self, X) -> np.ndarray:
         """The last residual stream :math:`h^L`, float32, shape (n_samples, N)."""
         X = self._validate(X)
-        return np.concatenate(
-            [self._stream(X[i : i + _BLOCK_ROWS]) for i in range(0, len(X), _BLOCK_ROWS)]
-        ) if len(X) else np.empty((0, len(self.first_bias)), np.float32)
+        return self._streams([self._coded(X[i : i + _BLOCK_ROWS]) for i in _blocks(X)])
 
-    def _stream(self, X):
-        if self.code is not None:
-            X = self.code.apply(X)
-        dot = (X.astype(np.float64) @ self.first_weight.astype(np.float64).T).astype(np.float32)
+    def _streams(self, coded: list[np.ndarray]) -> np.ndarray:
+        """The last streams of blocks of first-layer inputs (:meth:`_coded`), stacked."""
+        if not coded:
+            return np.empty((0, len(self.first_bias)), np.float32)
+        return np.concatenate([self._stream(block) for block in coded])
+
+    def _stream(self, coded):
+        weight_t = self.first_weight.astype(np.float64).T
+        dot = (coded.astype(np.float64) @ weight_t).astype(np.float32)
         h = dot * self.first_scale + self.first_bias
         backend = _resolve_backend(self.backend)
         run = BACKENDS[backend][1]
@@ -293,16 +301,18 @@ class PackedResidualNetwork(LinearTerm, LogitReadout):
 
     def transform(self, X) -> np.ndarray:
         r"""Units read by the head, :math:`\operatorname{sign}(h^L) \in \{-1, +1\}` (int8)."""
-        on = self.stream(X) >= 0
-        return on.astype(np.int8) * 2 - 1
+        return _plus_minus(self.stream(X) >= 0, np.int8)
 
     def logits(self, X) -> np.ndarray:
         """Head output accumulated in float64 (plus the linear term, if any), shape
         (n_samples, n_outputs)."""
         X = self._validate(X)
-        units = self.transform(X).astype(np.float64)
+        coded = [self._coded(X[i : i + _BLOCK_ROWS]) for i in _blocks(X)]  # once for both
+        units = _plus_minus(self._streams(coded) >= 0, np.float64)
         out = units @ self.head_weight.astype(np.float64).T + self.head_bias.astype(np.float64)
-        return self._add_linear(X, out)
+        for i, block in zip(_blocks(X), coded):
+            self._add_linear(X[i : i + _BLOCK_ROWS], out[i : i + _BLOCK_ROWS], block)
+        return out
 
     def layer_nbytes(self) -> list[int]:
         """Bytes of the exported arrays: first layer, each block (packed signs, coef,
