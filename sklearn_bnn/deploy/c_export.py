@@ -753,7 +753,7 @@ def _output_stack(net, task: str, n_inputs: int, real_bytes: int) -> int:
         stack += 8 * n_outputs  # lin
     if net.code is not None:
         stack += n_inputs * real_bytes  # xc, the coded input
-    if _reads_code(net) and hasattr(net, "signs"):  # the residual codes it again
+    if _reads_code(net) and isinstance(net, PackedResidualNetwork):  # it codes x again
         stack += n_inputs * real_bytes
     return stack
 
