@@ -13,8 +13,10 @@ from sklearn_bnn.nn.noise import (
     LogisticNoise,
     SignNoise,
     UniformNoise,
+    _sign,
     get_noise,
 )
+from sklearn_bnn.nn.layers import StochasticBinaryLinear
 
 A = torch.linspace(-3.0, 3.0, 61, dtype=torch.float64)
 
@@ -98,3 +100,29 @@ def test_get_noise_resolves_names_and_instances():
     assert get_noise(custom) is custom
     with pytest.raises(ValueError, match="Did you mean 'gaussian'"):
         get_noise("gausian")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sign_is_plus_minus_one_with_sign_of_zero_plus_one(dtype):
+    # the reference is numpy's comparison, independent of the torch implementation
+    info = torch.finfo(dtype)
+    special = [0.0, -0.0, info.tiny / 4, -info.tiny / 4, info.tiny, -info.tiny, info.max,
+               -info.max, math.inf, -math.inf, 1.0, -1.0]  # fmt: skip
+    rng = np.random.default_rng(0)
+    values = np.concatenate([special, rng.normal(size=500), rng.normal(size=500) * 1e-40])
+    x = torch.tensor(values, dtype=dtype, requires_grad=True)
+    s = _sign(x)
+    expected = np.where(x.detach().numpy() >= 0, 1.0, -1.0)
+    assert s.dtype == dtype and s.grad_fn is None
+    np.testing.assert_array_equal(s.numpy(), expected)
+
+
+def test_sign_matrix_is_the_signs_of_binary_parameters():
+    layer = StochasticBinaryLinear(7, 5)
+    with torch.no_grad():
+        layer.weight.normal_()
+        layer.weight[0, :3] = torch.tensor([0.0, -0.0, -1e-42])
+    signs, _ = layer.binary_parameters()
+    w = layer.sign_matrix()
+    np.testing.assert_array_equal(w.numpy(), np.where(signs.numpy(), 1.0, -1.0))
+    assert w[0, 1] == 1.0 and w[0, 2] == -1.0  # -0.0 is a zero: +1

@@ -259,8 +259,8 @@ class BinaryST(torch.autograd.Function):
     def forward(ctx, x, weight, bias, layer, noise):
         # the values: the layer's own definition of its 1-bit form (binary_parameters,
         # binary_field), as the exporter reads it; ``weight`` and ``bias`` are its parameters
-        signs, offset, alpha_raw = layer._binary_parts()  # binary_parameters, and alpha
-        w = _pm1(signs, weight.dtype)
+        offset, alpha_raw = layer._binary_offset()  # binary_parameters' offset, and alpha
+        w = layer.sign_matrix()  # binary_parameters' signs as +-1
         a = layer.binary_field(F.linear(x, w), offset)
         ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha_raw)
         ctx.scale = layer.scale

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .noise import _pm1
+from .noise import _pm1, _sign
 
 __all__ = [
     "RealLinear",
@@ -110,16 +110,22 @@ class StochasticBinaryLinear(nn.Module):
         offset : torch.Tensor of shape (out_features,)
             :math:`\theta_i = b_i / \alpha_i` (:math:`\alpha_i` clamped at 1e-12).
         """
-        signs, offset, _ = self._binary_parts()
-        return signs, offset
+        offset, _ = self._binary_offset()
+        return self.weight >= 0, offset
 
-    def _binary_parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        r""":meth:`binary_parameters` and the unclamped :math:`\alpha_i = \operatorname{mean}_j
-        |M_{ij}|` they are computed from (which the fused straight-through backward,
-        :class:`~sklearn_bnn.nn.estimators.BinaryST`, differentiates), in one pass.  A
-        subclass that redefines :meth:`binary_parameters` redefines this too."""
+    def _binary_offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The offset :math:`\theta` of :meth:`binary_parameters` and the unclamped
+        :math:`\alpha_i = \operatorname{mean}_j |M_{ij}|` it is computed from (which the
+        fused straight-through backward, :class:`~sklearn_bnn.nn.estimators.BinaryST`,
+        differentiates).  A subclass that redefines :meth:`binary_parameters` redefines
+        this too."""
         alpha = self.weight.abs().mean(dim=1)
-        return self.weight >= 0, self.bias / alpha.clamp_min(1e-12), alpha
+        return self.bias / alpha.clamp_min(1e-12), alpha
+
+    def sign_matrix(self) -> torch.Tensor:
+        r"""The signs of :meth:`binary_parameters` as :math:`\pm 1` of the weights' dtype
+        (no gradient): the matrix the 1-bit forward passes multiply by."""
+        return _sign(self.weight)
 
     def binary_field(self, dot: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         r"""Field :math:`d_i/\sqrt N + \theta_i` of the dot product ``dot`` :math:`= d_i`.
@@ -147,9 +153,8 @@ class StochasticBinaryLinear(nn.Module):
         :math:`\sum_j \operatorname{sign}(M_{ij}) x_j/\sqrt N + b_i/\alpha_i`: binary weights
         and one real threshold per unit (see :meth:`binary_parameters`).
         """
-        signs, offset = self.binary_parameters()
-        weight = _pm1(signs, self.weight.dtype)
-        return self.binary_field(F.linear(x, weight), offset)
+        offset, _ = self._binary_offset()
+        return self.binary_field(F.linear(x, self.sign_matrix()), offset)
 
     def sample_forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         r"""Field with one Bernoulli draw :math:`S \sim P(S=+1) = (1+M)/2` of the weights."""

@@ -252,8 +252,7 @@ class ResidualBinaryNetwork(nn.Module):
 
 
 def _signs(layer) -> torch.Tensor:
-    m = layer.weight
-    return _pm1(m.detach() >= 0, m.dtype)
+    return layer.sign_matrix()
 
 
 @dataclass(frozen=True)
