@@ -171,9 +171,15 @@ class SBNNet(NeuralNet):
         return self
 
     def get_default_callbacks(self):
-        # skorch's PrintLog formats a table every epoch even when it prints nothing
-        callbacks = super().get_default_callbacks()
-        return callbacks if self.verbose else [c for c in callbacks if c[0] != "print_log"]
+        # skorch's PrintLog formats a table every epoch even when it prints nothing; its
+        # PassthroughScoring callbacks ("train_loss", "valid_loss") average the batch losses
+        # by slicing the history, which run_single_epoch records directly
+        drop = {"train_loss", "valid_loss"} | (set() if self.verbose else {"print_log"})
+        return [c for c in super().get_default_callbacks() if c[0] not in drop]
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self._best_losses = {}  # per prefix, the lowest epoch loss of this fit
 
     def _set_training(self, training=True):
         # skorch calls this on every batch, and Module.train() walks every submodule each
@@ -336,6 +342,20 @@ class SBNNet(NeuralNet):
         for row, value in zip(rows[first:], values):
             row[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", len(values))
+        if values:
+            self._record_epoch_loss(prefix, values, [row[key] for row in rows[first:]])
+
+    def _record_epoch_loss(self, prefix: str, values: list, sizes: list) -> None:
+        """``<prefix>_loss``, the batch losses' mean weighted by batch size, and
+        ``<prefix>_loss_best``, whether it is the lowest of this fit: what skorch's
+        ``PassthroughScoring`` records from the history."""
+        loss = np.average(values, weights=sizes)
+        best = self.__dict__.setdefault("_best_losses", {})
+        is_best = loss < best.get(prefix, np.inf)
+        if is_best:
+            best[prefix] = loss
+        self.history.record(prefix + "_loss", loss)
+        self.history.record(prefix + "_loss_best", bool(is_best))
 
     def _valid_loss_recorded(self) -> bool:
         """Whether a callback (:class:`ValidScore`) records ``valid_loss`` from its own
@@ -352,6 +372,7 @@ class SBNNet(NeuralNet):
         state = super().__getstate__()
         state["train_split"] = None
         state.pop("_compiled_cache", None)  # compiled code is rebuilt on the next training step
+        state.pop("_best_losses", None)  # within a fit only
         return state
 
     def __setstate__(self, state):

@@ -48,6 +48,15 @@ def test_history_keeps_every_batch_loss_and_size(surrogate, skorch_pass):
         assert sum(b["valid_batch_size"] for b in valid) == (n_valid if skorch_pass else 0)
         assert ("valid_batch_count" in epoch) == skorch_pass
         assert math.isfinite(epoch["valid_loss"]) and "valid_loss_best" in epoch
+    # the flags of skorch's PassthroughScoring: lowest of this fit so far; a second fit
+    # (warm start) starts its own record
+    clf.set_params(warm_start=True)
+    _fit(clf, X, Y)
+    for key in ("train_loss", "valid_loss"):
+        for fit_rows in (clf.history_[:3], clf.history_[3:]):
+            losses = [row[key] for row in fit_rows]
+            best = [loss < min(losses[:i], default=np.inf) for i, loss in enumerate(losses)]
+            assert [row[key + "_best"] for row in fit_rows] == best
         losses = [b["train_loss"] for b in train]
         assert all(isinstance(loss, float) and math.isfinite(loss) for loss in losses)
         mean = np.average(losses, weights=[b["train_batch_size"] for b in train])
