@@ -346,10 +346,12 @@ class SBNNet(NeuralNet):
             self._record_epoch_loss(prefix, values, [row[key] for row in rows[first:]])
 
     def _record_epoch_loss(self, prefix: str, values: list, sizes: list) -> None:
-        """``<prefix>_loss``, the batch losses' mean weighted by batch size, and
-        ``<prefix>_loss_best``, whether it is the lowest of this fit: what skorch's
-        ``PassthroughScoring`` records from the history."""
-        loss = np.average(values, weights=sizes)
+        """:meth:`record_loss` of the batch losses' mean weighted by batch size."""
+        self.record_loss(prefix, np.average(values, weights=sizes))
+
+    def record_loss(self, prefix: str, loss) -> None:
+        """Record the epoch's ``<prefix>_loss`` and ``<prefix>_loss_best``, whether it is
+        the lowest of this fit: what skorch's ``PassthroughScoring`` records."""
         best = self.__dict__.setdefault("_best_losses", {})
         is_best = loss < best.get(prefix, np.inf)
         if is_best:
@@ -815,9 +817,6 @@ class ValidScore(Callback):
             net._forward_mode() == mode
         )
 
-    def on_train_begin(self, net, **kwargs):
-        self.best_loss_ = np.inf
-
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
             return
@@ -827,7 +826,7 @@ class ValidScore(Callback):
         X, offset = dataset_valid.X, dataset_valid.offset64
         if self.records_loss(net):
             outputs = self.outputs(net.module_, X, offset, exact=False, link=False)
-            self._record_loss(net, self.loss(outputs, y, w))
+            net.record_loss("valid", self.loss(outputs, y, w))
             if self.link is not None:
                 outputs = self.link(outputs)
         else:
@@ -835,14 +834,6 @@ class ValidScore(Callback):
         value = self.score(outputs, y, w)
         for key in self.keys:
             net.history.record(key, float(value))
-
-    def _record_loss(self, net, loss: float) -> None:
-        """``valid_loss`` and ``valid_loss_best`` as skorch's ``PassthroughScoring`` would."""
-        best = loss < getattr(self, "best_loss_", np.inf)
-        if best:
-            self.best_loss_ = loss
-        net.history.record("valid_loss", loss)
-        net.history.record("valid_loss_best", bool(best))
 
 
 #: The name of :class:`ValidScore` in the committed CUDA fixture (tests/data/cuda_model.pkl).

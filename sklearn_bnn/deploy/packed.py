@@ -595,8 +595,8 @@ class LinearTerm:
         ``coded``: ``X``'s code when the caller has it (:meth:`_coded`), so that a term
         that reads the code does not compute it again."""
         if self.linear_coef is not None:
-            reads = coded if coded is not None and self.linear_input == "code" else None
-            reads = self.linear_inputs(X) if reads is None else reads
+            code_known = coded is not None and self.linear_input == "code"
+            reads = coded if code_known else self.linear_inputs(X)
             out += linear_term(reads, self.linear_coef, self.linear_intercept)
         return out
 
