@@ -9,8 +9,8 @@ mean-propagation network S1 evaluated on the trained weight means
 (``inference="surrogate"``), and the stochastic network averaged over samples
 (``inference="mc"``).
 
-The defaults here are hidden layers (128, 128) of +-1 weights, a logistic-regression
-term under the network, and 20 epochs on a table of this size; ``make demo`` fits
+The defaults here are one hidden layer of 384 sign units with +-1 weights, a
+logistic-regression term under the network, and 20 epochs on a table of this size; ``make demo`` fits
 (256, 256) and its table, with logistic regression, gradient boosting and an MLP beside
 it, is on the benchmarks page.
 """
@@ -56,7 +56,9 @@ print(clf.summary())
 # regression alone is strong, so with the default linear term under the network, freezing
 # every sign at its initial draw (``binary_learning_rate=0``) changes little here; the
 # network alone (``linear=False``) is where the signs carry the model: frozen, it is a
-# random 1-bit projection with a trained head.  (On the non-linear tables of the benchmark
+# random 1-bit projection with a trained head, and on digits such a wide random projection
+# is already a fair classifier, so learning the signs adds a few points, not the whole
+# model.  (On the non-linear tables of the benchmark
 # suite the frozen signs cost accuracy with the linear term on too:
 # ``benchmarks/ablation.py``.)
 def fit_score(**params):
@@ -75,11 +77,11 @@ for name, score in controls.items():
     print(f"{name:>13}: test accuracy {score:.3f}")
 print(f"sum of flip_ratio_: {clf.flip_ratio_.sum():.3f} (per layer "
       f"{clf.layer_flip_ratio_.sum(axis=0).round(3)})")
-# what this example shows, checked: the signs move, and learning them is what makes the
-# network alone a classifier
+# what this example shows, checked: the signs move, and learning them is worth points to
+# the network alone
 assert clf.flip_ratio_.sum() >= 0.05, clf.flip_ratio_
-assert controls["network alone"] >= 0.93, controls
-assert controls["network alone"] >= controls["alone, frozen"] + 0.05, controls
+assert controls["network alone"] >= 0.95, controls
+assert controls["network alone"] >= controls["alone, frozen"] + 0.02, controls
 
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(12, 3.5))
 ax1.plot(clf.loss_curve_)

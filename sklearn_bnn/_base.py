@@ -241,7 +241,7 @@ class BaseBinaryNetwork(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128, 128),
+        hidden_layer_sizes=(384,),
         *,
         architecture="plain",
         surrogate="binary",

@@ -44,8 +44,12 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(128, 128)
-        Width of each hidden layer of sign units (at least one).
+    hidden_layer_sizes : array-like of int, default=(384,)
+        Width of each hidden layer of sign units (at least one).  The default is one wide
+        layer of :math:`\pm 1` weights on the features and their code (``first_layer``),
+        chosen against ``(128, 128)`` on the benchmark suite and checked on tables that
+        chose no default (:ref:`tabular-benchmark`); deeper plain networks need care with
+        the initialisation (:ref:`depth`).
     architecture : {"plain", "residual"}, default="plain"
         The deployed network's shape (:mod:`sklearn_bnn.nn.architecture`).  ``"plain"``:
         stacked sign layers.  ``"residual"``: a real first layer opens a real stream, and
@@ -315,7 +319,7 @@ class BinaryNetClassifier(ClassifierMixin, BaseBinaryNetwork):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128, 128),
+        hidden_layer_sizes=(384,),
         *,
         architecture="plain",
         surrogate="binary",

@@ -118,7 +118,7 @@ def test_signs_flip_at_defaults_and_beat_frozen_signs():
     learned = BinaryNetClassifier(random_state=0).fit(Xtr, ytr)
     frozen = BinaryNetClassifier(binary_learning_rate=0.0, random_state=0).fit(Xtr, ytr)
     assert learned.flip_ratio_.sum() >= 0.05
-    assert learned.layer_flip_ratio_.shape == (learned.n_iter_, 2)
+    assert learned.layer_flip_ratio_.shape == (learned.n_iter_, len(learned.hidden_layer_sizes))
     assert np.all(learned.layer_flip_ratio_.sum(axis=0) > 0.01)  # every +-1 layer
     assert learned.score(Xte, yte) >= frozen.score(Xte, yte) + 0.05
 

@@ -1,7 +1,7 @@
 """scikit-learn's own estimator checks for both estimators, over every surrogate x inference
 mode, at the default hidden size and on two torch threads.
 
-Every estimator runs with its defaults (hidden (128, 128) for the classifier, (256,) for the
+Every estimator runs with its defaults (hidden (384,) for the classifier, (256,) for the
 regressor; linear=True; the ``"auto"`` epochs and batch
 size, the cosine schedule) except ``surrogate``, ``gradient_estimator`` (and the logistic
 noise PSA needs), ``inference``, ``n_mc_samples`` (8, for time) and ``random_state``.

@@ -95,7 +95,7 @@ def test_default_size_predictions_equal_those_of_subsets(two_threads, cls, infer
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X[:600], y[:600].astype(float) if cls is BinaryNetRegressor else y[:600])
-    default = (128, 128) if cls is BinaryNetClassifier else (256,)
+    default = (384,) if cls is BinaryNetClassifier else (256,)
     assert est.hidden_layer_sizes == default and torch.get_num_threads() == 2
     predict = est.predict_proba if cls is BinaryNetClassifier else est.predict
     full = predict(X)
