@@ -10,9 +10,9 @@ mean-propagation network S1 evaluated on the trained weight means
 (``inference="mc"``).
 
 The defaults here are one hidden layer of 384 sign units with +-1 weights, a
-logistic-regression term under the network, and 20 epochs on a table of this size; ``make demo`` fits
-(256, 256) and its table, with logistic regression, gradient boosting and an MLP beside
-it, is on the benchmarks page.
+logistic-regression term under the network, and 20 epochs on a table of this size;
+``make demo`` fits (256, 256) and its table, with logistic regression, gradient boosting
+and an MLP beside it, is on the benchmarks page.
 """
 
 import matplotlib.pyplot as plt
