@@ -38,9 +38,26 @@ import tabular  # benchmarks/ is not a package: imported from the path above
 CONTROLS = ["--config", "frozen:binary_learning_rate=0.0", "--config", "alone:linear=False"]
 
 
+def controls(argv: list[str]) -> list[str]:
+    """:data:`CONTROLS` less those whose column name ``argv`` gives a ``--config`` of its own
+    (the caller's settings replace the control's, and the command line lists each once).
+
+    >>> controls(["--config", "frozen:binary_learning_rate=0.01", "--threads", "1"])
+    ['--config', 'alone:linear=False']
+    """
+    given = {value.split(":", 1)[0] for flag, value in zip(argv, argv[1:]) if flag == "--config"}
+    pairs = zip(CONTROLS[::2], CONTROLS[1::2])
+    return [
+        item
+        for flag, value in pairs
+        if value.split(":", 1)[0] not in given
+        for item in (flag, value)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return tabular.main([*CONTROLS, *argv], command="python benchmarks/ablation.py")
+    return tabular.main([*controls(argv), *argv], command="python benchmarks/ablation.py")
 
 
 if __name__ == "__main__":
