@@ -30,6 +30,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
+from scipy.special import logsumexp
 from torch.nn import functional as F
 
 from . import _fast_step
@@ -342,12 +343,8 @@ class SBNNet(NeuralNet):
         for row, value in zip(rows[first:], values):
             row[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", len(values))
-        if values:
-            self._record_epoch_loss(prefix, values, [row[key] for row in rows[first:]])
-
-    def _record_epoch_loss(self, prefix: str, values: list, sizes: list) -> None:
-        """:meth:`record_loss` of the batch losses' mean weighted by batch size."""
-        self.record_loss(prefix, np.average(values, weights=sizes))
+        if values:  # the epoch's loss: the batch losses' mean weighted by batch size
+            self.record_loss(prefix, np.average(values, weights=[row[key] for row in rows[first:]]))
 
     def record_loss(self, prefix: str, loss) -> None:
         """Record the epoch's ``<prefix>_loss`` and ``<prefix>_loss_best``, whether it is
@@ -421,8 +418,7 @@ def mean_cross_entropy(
 ) -> float:
     """Softmax cross-entropy of float64 numpy ``logits`` (the linear term added) on class
     codes, averaged over the rows with ``sample_weight`` (``None``: equal weights)."""
-    top = logits.max(axis=1, keepdims=True)
-    log_total = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+    log_total = logsumexp(logits, axis=1)
     picked = np.take_along_axis(logits, codes.reshape(-1, 1).astype(np.intp), axis=1)[:, 0]
     return _weighted_mean(log_total - picked, sample_weight)
 

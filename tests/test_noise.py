@@ -124,5 +124,7 @@ def test_sign_matrix_is_the_signs_of_binary_parameters():
         layer.weight[0, :3] = torch.tensor([0.0, -0.0, -1e-42])
     signs, _ = layer.binary_parameters()
     w = layer.sign_matrix()
-    np.testing.assert_array_equal(w.numpy(), np.where(signs.numpy(), 1.0, -1.0))
+    expected = np.where(layer.weight.detach().numpy() >= 0, 1.0, -1.0)  # numpy's comparison
+    np.testing.assert_array_equal(w.numpy(), expected)
+    np.testing.assert_array_equal(signs.numpy(), expected > 0)
     assert w[0, 1] == 1.0 and w[0, 2] == -1.0  # -0.0 is a zero: +1

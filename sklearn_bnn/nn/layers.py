@@ -111,7 +111,7 @@ class StochasticBinaryLinear(nn.Module):
             :math:`\theta_i = b_i / \alpha_i` (:math:`\alpha_i` clamped at 1e-12).
         """
         offset, _ = self._binary_offset()
-        return self.weight >= 0, offset
+        return self.sign_matrix() > 0, offset
 
     def _binary_offset(self) -> tuple[torch.Tensor, torch.Tensor]:
         r"""The offset :math:`\theta` of :meth:`binary_parameters` and the unclamped
