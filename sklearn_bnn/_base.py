@@ -595,8 +595,9 @@ class BaseBinaryNetwork(BaseEstimator):
 
     def _module_kwargs(self, network: _Network) -> dict:
         """Arguments of :class:`~sklearn_bnn.nn.BinaryNetwork`: the one place they are built."""
-        n_inputs = self.n_features_in_ if self.encoder_ is None else self.encoder_.n_features_out_
-        return dict(
+        encoder = self.encoder_
+        n_inputs = self.n_features_in_ if encoder is None else encoder.n_features_out_
+        kwargs = dict(
             n_features=n_inputs,
             hidden_layer_sizes=network.sizes,
             n_outputs=self._n_outputs(),
@@ -604,6 +605,9 @@ class BaseBinaryNetwork(BaseEstimator):
             slope=network.slope,
             first_layer=network.first_layer,
         )
+        if ARCHITECTURES[network.architecture].reads_code and encoder is not None:
+            kwargs["code_start"] = encoder.n_features_in_ if encoder.keep_raw else 0
+        return kwargs
 
     def _build_net(self, network: _Network) -> SBNNet:
         module_kwargs = {f"module__{k}": v for k, v in self._module_kwargs(network).items()}

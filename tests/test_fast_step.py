@@ -14,6 +14,7 @@ fit too, and must not reach the private calls.
 """
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def plain_binary_st_backward(ctx, g_out):
         grad_w = torch.mm(g_a.t(), x).mul_(s).sub_(coef[:, None] * torch.sign(weight))
     if need[2]:
         grad_b = g_sum / alpha
-    return grad_x, grad_w, grad_b, None, None
+    return grad_x, grad_w, grad_b, None, None, None
 
 
 def plain_flip_begin(self, net, **kwargs):
@@ -491,3 +492,62 @@ def test_a_fit_on_an_old_torch_takes_the_plain_path(monkeypatch):
         fast = fit()
         _assert_same_fit(fast, old)
         assert len(calls) == sum(row["train_batch_count"] for row in fast.history_)
+
+
+# ------------------------------------------------------- the +-1 columns' product (int8)
+def _pm1(shape, gen):
+    return torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0)
+
+
+@pytest.mark.parametrize("n_code", [0, 1, 2, 17, 31, 32, 64, 823])
+@pytest.mark.parametrize("rows", [1, 2, 37, 300])
+def test_pm1_linear_same_bits_on_both_paths(monkeypatch, threads, n_code, rows):
+    """pm1_linear: the fast path (torch._int_mm on the CPU, from INT8_MIN_COLUMNS +-1
+    columns) gives the plain path's bits, the +-1 columns' product is the exact integer,
+    and the whole is F.linear to round-off."""
+    start = 5  # real columns, then the code
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(rows + n_code)
+        x = torch.cat([torch.randn(rows, start, generator=gen) * 3, _pm1((rows, n_code), gen)], 1)
+        w = _pm1((11, start + n_code), gen)
+        calls = []
+        int_mm = torch._int_mm
+        monkeypatch.setattr(torch, "_int_mm", lambda *a: calls.append(1) or int_mm(*a))
+        monkeypatch.setattr(fast_step, "FAST_STEP", True)
+        fast = fast_step.pm1_linear(x, w, start)
+        used = n_code >= fast_step.INT8_MIN_COLUMNS and torch.backends.mkldnn.is_available()
+        assert len(calls) == (used and fast_step.enabled())
+        monkeypatch.setattr(fast_step, "FAST_STEP", False)
+        plain = fast_step.pm1_linear(x, w, start)
+        assert len(calls) <= 1  # the plain path never calls it
+        assert torch.equal(fast, plain)
+        exact = x[:, start:].double() @ w[:, start:].double().t()
+        for flag in (True, False):
+            monkeypatch.setattr(fast_step, "FAST_STEP", flag)
+            code = fast_step.pm1_linear(x[:, start:], w[:, start:], 0)
+            assert torch.equal(code.double(), exact)
+        reference = x.double() @ w.double().t()
+        torch.testing.assert_close(fast.double(), reference, rtol=1e-6, atol=1e-5)
+        assert torch.equal(fast_step.pm1_linear(x, w, None), torch.nn.functional.linear(x, w))
+
+
+def test_code_start_follows_the_fitted_code():
+    """The estimators tell the network where the +-1 bits of their code start: after the
+    raw features, at 0 without them, nowhere without a code or in the residual family."""
+    X = np.random.default_rng(0).standard_normal((60, 4))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    expected = {"raw+thermometer": 4, "thermometer": 0, "raw": None}
+    for encoding, start in expected.items():
+        clf = BinaryNetClassifier((8,), encoding=encoding, max_iter=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = clf.fit(X, y).net_.module_
+        assert module.code_start == start, encoding
+        if start is not None:
+            assert module.layers[0].in_features == clf.encoder_.n_features_out_ > start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        residual = BinaryNetClassifier((8, 8), architecture="residual", max_iter=1).fit(X, y)
+    assert not hasattr(residual.net_.module_, "code_start")
+    with pytest.raises(ValueError, match="code_start=5 must lie in"):
+        BinaryNetwork(4, (8,), 2, code_start=5)

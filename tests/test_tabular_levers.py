@@ -32,18 +32,25 @@ def _fit(**params):
 # ------------------------------------------------------------------ fused ST step
 @pytest.mark.parametrize("noise", ["gaussian", "logistic", "uniform"])
 @pytest.mark.parametrize("first_layer", ["binary", "real"])
-def test_fused_binary_st_equals_autograd(noise, first_layer):
+@pytest.mark.parametrize("code_start", [None, 0, 3])
+def test_fused_binary_st_equals_autograd(noise, first_layer, code_start):
     """BinaryST's hand-written backward == autograd through the unfused graph (float64),
-    including the gradient through alpha = mean|M| and a row with a zero mean."""
+    including the gradient through alpha = mean|M| and a row with a zero mean; with
+    ``code_start``, the input's +-1 columns from there on multiplied apart (in integers)."""
     torch.manual_seed(0)
-    net = BinaryNetwork(7, (33, 17), 3, noise=noise, first_layer=first_layer).double()
+    net = BinaryNetwork(
+        7, (33, 17), 3, noise=noise, first_layer=first_layer, code_start=code_start
+    ).double()
     initialize_network(net, 0.3)
     with torch.no_grad():
         for layer in net.layers:
             layer.weight.add_(0.2 * torch.randn_like(layer.weight)).clamp_(-1, 1)
             layer.bias.normal_()
         net.layers[1].weight[0, 0] = 0.0  # sign(0) = +1 forward, sgn(0) = 0 in d|M|
-    x = torch.randn(20, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(20, 7, dtype=torch.float64)
+    if code_start is not None:  # a thermometer code's bits from there on
+        x[:, code_start:] = torch.where(x[:, code_start:] < 0.3, -1.0, 1.0)
+    x.requires_grad_()
     g = torch.randn(20, 17, dtype=torch.float64)
     results = []
     for forward in (_st_binary, _st_binary_autograd):

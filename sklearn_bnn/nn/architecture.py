@@ -124,6 +124,10 @@ class ArchitectureSpec:
         Whether every hidden layer must have the same width.
     compilable : bool
         Whether ``compile=True`` may apply (then the surrogate's spec decides).
+    reads_code : bool
+        Whether ``module`` takes ``code_start=``, the first column of the input code's
+        :math:`\\pm 1` bits (:class:`~sklearn_bnn.nn.BinaryNetwork`), which its first
+        :math:`\\pm 1` layer multiplies exactly in integers during training.
 
     Examples
     --------
@@ -149,6 +153,7 @@ class ArchitectureSpec:
     inference: tuple[str, ...] = ("binary", "surrogate", "mc")
     equal_widths: bool = False
     compilable: bool = True
+    reads_code: bool = False
 
     def check(self, sizes, inference: str, compile: bool) -> None:
         """Reject hidden sizes, ``inference`` or ``compile`` that do not apply."""
@@ -183,6 +188,7 @@ ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
                 train_mode=lambda s, e, noise: training_forward(s, e, noise=noise),
                 first_layer=resolve_first_layer,
                 initialize=_plain_init,
+                reads_code=True,
             ),
             ArchitectureSpec(
                 name="residual",

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from .. import _fast_step
 from .._constants import VARIANCE_EPS
 from .._registry import Registry
 from .exact import cross_entropy_loss
@@ -256,12 +257,12 @@ class BinaryST(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, layer, noise):
+    def forward(ctx, x, weight, bias, layer, noise, code_start=None):
         # the values: the layer's own definition of its 1-bit form (binary_parameters,
         # binary_field), as the exporter reads it; ``weight`` and ``bias`` are its parameters
         offset, alpha_raw = layer._binary_offset()  # binary_parameters' offset, and alpha
         w = layer.sign_matrix()  # binary_parameters' signs as +-1
-        a = layer.binary_field(F.linear(x, w), offset)
+        a = layer.binary_field(_fast_step.pm1_linear(x, w, code_start), offset)
         ctx.save_for_backward(x, w, noise.dphi(a), weight, bias, alpha_raw)
         ctx.scale = layer.scale
         return _sign(a)
@@ -284,7 +285,7 @@ class BinaryST(torch.autograd.Function):
             grad_w.addcmul_(coef[:, None], torch.sign(weight), value=-1.0)
         if need[2]:
             grad_b = g_sum / alpha
-        return grad_x, grad_w, grad_b, None, None
+        return grad_x, grad_w, grad_b, None, None, None
 
 
 class RealST(torch.autograd.Function):
@@ -324,13 +325,20 @@ def _st_binary(net, x, proxy, generator):
     \operatorname{stopgrad} M)`, and the proxy's derivative for the units.  Nothing is
     sampled: ``generator`` is unused.  With the matched proxy each layer is one
     :class:`BinaryST` (or :class:`RealST` for a real first layer: the same gradients,
-    fused); other proxies run :func:`_st_binary_autograd`.
+    fused); other proxies run :func:`_st_binary_autograd`.  A :math:`\pm 1` layer's
+    product with its input's :math:`\pm 1` columns is exact in integers
+    (:func:`sklearn_bnn._fast_step.pm1_linear`): from the network's ``code_start`` in the
+    first layer (the input code's bits), every column in the later ones (sign units).
     """
     if proxy != "matched":
         return _st_binary_autograd(net, x, proxy, generator)
+    start = getattr(net, "code_start", None)  # None in a network pickled before it existed
     for layer in net.layers:
-        fused = RealST if layer.real else BinaryST
-        x = fused.apply(x, layer.weight, layer.bias, layer, net.noise)
+        if layer.real:
+            x = RealST.apply(x, layer.weight, layer.bias, layer, net.noise)
+        else:
+            x = BinaryST.apply(x, layer.weight, layer.bias, layer, net.noise, start)
+        start = 0  # the next layer reads this one's sign units
     return x
 
 

@@ -45,6 +45,14 @@ class BinaryNetwork(nn.Module):
     first_layer : {"binary", "real"}, default="binary"
         The layer that reads the input: binary weights like the others, or real weights
         (:class:`~sklearn_bnn.nn.layers.RealLinear`) followed by the same sign units.
+    code_start : int or None, default=None
+        The first input column from which every input value is exactly :math:`\pm 1`
+        (the bits of a :class:`~sklearn_bnn.encoding.ThermometerEncoder`, which follow
+        its ``keep_raw`` features), or ``None``.  The straight-through training of the
+        1-bit network then computes those columns' product with the first layer's
+        :math:`\pm 1` weights exactly in integers
+        (:func:`sklearn_bnn._fast_step.pm1_linear`); a value that is not :math:`\pm 1`
+        there would be truncated, so the estimators set it from their fitted code only.
 
     Examples
     --------
@@ -64,9 +72,13 @@ class BinaryNetwork(nn.Module):
         noise: str | NoiseModel = "gaussian",
         slope: float = 1.0,
         first_layer: str = "binary",
+        code_start: int | None = None,
     ) -> None:
         super().__init__()
         sizes = [int(n_features), *map(int, hidden_layer_sizes)]
+        if code_start is not None and not 0 <= int(code_start) <= sizes[0]:
+            raise ValueError(f"code_start={code_start!r} must lie in [0, n_features={sizes[0]}].")
+        self.code_start = None if code_start is None else int(code_start)
         if len(sizes) < 2:
             raise ValueError("a BinaryNetwork needs at least one hidden layer")
         self.noise = get_noise(noise)
