@@ -124,39 +124,35 @@ def enabled() -> bool:
     return bool(flag) and first <= TORCH_VERSION < end
 
 
+#: Fewest :math:`\pm 1` columns multiplied apart (in int8 on the fast path): below this
+#: many the float32 product is as fast (the conversions cost more than the int8 kernel
+#: saves), and torch 2.13's CPU ``_int_mm`` returns wrong sums for a single column
+#: (``tests/test_fast_step.py`` checks both paths from 1 to 823 columns).
+INT8_MIN_COLUMNS = 32
+#: Whether this torch has oneDNN, whose int8 kernel ``torch._int_mm`` calls on the CPU.
+_HAS_INT8 = torch.backends.mkldnn.is_available()
+
+
 def pm1_linear(x: torch.Tensor, w: torch.Tensor, start: int | None) -> torch.Tensor:
     """``F.linear(x, w)`` for a :math:`\\pm 1` weight matrix ``w`` whose input ``x`` is
     exactly :math:`\\pm 1` from column ``start`` on (``None``: no such columns).
 
-    The :math:`\\pm 1` columns' product first, an exact integer in float32 (fast path on
-    the CPU: in int8 by ``torch._int_mm``, about three times faster than the float32 GEMM
-    at the default classifier's first layer), then ``addmm`` adds the product of the
-    columns before ``start``.  Both paths give the same bits; against one ``F.linear``
-    over all columns only the real columns' rounding differs.
+    On the CPU, from :data:`INT8_MIN_COLUMNS` such columns on: their product first, an
+    exact integer in float32 (fast path: in int8 by ``torch._int_mm``, several times
+    faster than the float32 GEMM at the default classifier's first layer), then ``addmm``
+    adds the product of the columns before ``start``.  Both paths give the same bits;
+    against one ``F.linear`` over all columns only the real columns' rounding differs.
+    Otherwise one ``F.linear``, as without ``start``.
     """
-    if start is None:
+    n_code = 0 if start is None else x.shape[1] - start
+    if n_code < INT8_MIN_COLUMNS or x.device.type != "cpu" or not _HAS_INT8:
         return F.linear(x, w)
-    code = _pm1_product(x[:, start:], w[:, start:])
+    xc, wc = x[:, start:], w[:, start:]
+    if enabled():
+        code = torch._int_mm(xc.to(torch.int8), wc.to(torch.int8).t()).to(x.dtype)
+    else:
+        code = F.linear(xc, wc)
     return torch.addmm(code, x[:, :start], w[:, :start].t()) if start else code
-
-
-#: Fewest :math:`\pm 1` columns multiplied in int8: below this many the float32 product is
-#: as fast (its conversions cost more than the int8 kernel saves), and torch 2.13's CPU
-#: ``_int_mm`` returns wrong sums for a single column (``tests/test_fast_step.py`` checks
-#: both paths from 1 to 823 columns).
-INT8_MIN_COLUMNS = 32
-
-
-def _pm1_product(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    if (
-        x.shape[1] >= INT8_MIN_COLUMNS
-        and x.device.type == "cpu"
-        and enabled()
-        and torch.backends.mkldnn.is_available()
-    ):
-        product = torch._int_mm(x.to(torch.int8), w.to(torch.int8).t())
-        return product.to(x.dtype)
-    return F.linear(x, w)
 
 
 def zero_grad(optimizer: torch.optim.Optimizer) -> None:

@@ -502,9 +502,9 @@ def _pm1(shape, gen):
 @pytest.mark.parametrize("n_code", [0, 1, 2, 17, 31, 32, 64, 823])
 @pytest.mark.parametrize("rows", [1, 2, 37, 300])
 def test_pm1_linear_same_bits_on_both_paths(monkeypatch, threads, n_code, rows):
-    """pm1_linear: the fast path (torch._int_mm on the CPU, from INT8_MIN_COLUMNS +-1
-    columns) gives the plain path's bits, the +-1 columns' product is the exact integer,
-    and the whole is F.linear to round-off."""
+    """pm1_linear: from INT8_MIN_COLUMNS +-1 columns on, the fast path (torch._int_mm on
+    the CPU) gives the plain path's bits, the +-1 columns' product is the exact integer,
+    and the whole is F.linear to round-off; with fewer, F.linear itself."""
     start = 5  # real columns, then the code
     with torch.no_grad():
         gen = torch.Generator().manual_seed(rows + n_code)
@@ -515,8 +515,10 @@ def test_pm1_linear_same_bits_on_both_paths(monkeypatch, threads, n_code, rows):
         monkeypatch.setattr(torch, "_int_mm", lambda *a: calls.append(1) or int_mm(*a))
         monkeypatch.setattr(fast_step, "FAST_STEP", True)
         fast = fast_step.pm1_linear(x, w, start)
-        used = n_code >= fast_step.INT8_MIN_COLUMNS and torch.backends.mkldnn.is_available()
-        assert len(calls) == (used and fast_step.enabled())
+        split = n_code >= fast_step.INT8_MIN_COLUMNS and torch.backends.mkldnn.is_available()
+        assert len(calls) == (split and fast_step.enabled())
+        if not split:  # one F.linear over all columns, as without a code
+            assert torch.equal(fast, torch.nn.functional.linear(x, w))
         monkeypatch.setattr(fast_step, "FAST_STEP", False)
         plain = fast_step.pm1_linear(x, w, start)
         assert len(calls) <= 1  # the plain path never calls it

@@ -38,8 +38,9 @@ def test_fused_binary_st_equals_autograd(noise, first_layer, code_start):
     including the gradient through alpha = mean|M| and a row with a zero mean; with
     ``code_start``, the input's +-1 columns from there on multiplied apart (in integers)."""
     torch.manual_seed(0)
+    n_in = 40  # with a code: at least INT8_MIN_COLUMNS +-1 columns, multiplied apart
     net = BinaryNetwork(
-        7, (33, 17), 3, noise=noise, first_layer=first_layer, code_start=code_start
+        n_in, (33, 17), 3, noise=noise, first_layer=first_layer, code_start=code_start
     ).double()
     initialize_network(net, 0.3)
     with torch.no_grad():
@@ -47,7 +48,7 @@ def test_fused_binary_st_equals_autograd(noise, first_layer, code_start):
             layer.weight.add_(0.2 * torch.randn_like(layer.weight)).clamp_(-1, 1)
             layer.bias.normal_()
         net.layers[1].weight[0, 0] = 0.0  # sign(0) = +1 forward, sgn(0) = 0 in d|M|
-    x = torch.randn(20, 7, dtype=torch.float64)
+    x = torch.randn(20, n_in, dtype=torch.float64)
     if code_start is not None:  # a thermometer code's bits from there on
         x[:, code_start:] = torch.where(x[:, code_start:] < 0.3, -1.0, 1.0)
     x.requires_grad_()
