@@ -606,7 +606,7 @@ class BaseBinaryNetwork(BaseEstimator):
             first_layer=network.first_layer,
         )
         if ARCHITECTURES[network.architecture].reads_code and encoder is not None:
-            kwargs["code_start"] = encoder.n_features_in_ if encoder.keep_raw else 0
+            kwargs["code_start"] = encoder.first_bit_
         return kwargs
 
     def _build_net(self, network: _Network) -> SBNNet:

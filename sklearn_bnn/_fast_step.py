@@ -88,8 +88,8 @@ import re
 
 import torch
 from skorch import NeuralNet
-from torch.nn import functional as F
 from skorch.callbacks import Callback
+from torch.nn import functional as F
 from torch.optim import optimizer as torch_optimizer
 
 #: The environment variable of the switch: ``"0"`` turns the fast path off.
@@ -138,9 +138,9 @@ def pm1_linear(x: torch.Tensor, w: torch.Tensor, start: int | None) -> torch.Ten
     exactly :math:`\\pm 1` from column ``start`` on (``None``: no such columns).
 
     On the CPU, from :data:`INT8_MIN_COLUMNS` such columns on: their product first, an
-    exact integer in float32 (fast path: in int8 by ``torch._int_mm``, several times
-    faster than the float32 GEMM at the default classifier's first layer), then ``addmm``
-    adds the product of the columns before ``start``.  Both paths give the same bits;
+    exact integer in float32 (fast path: in int8 by ``torch._int_mm``, cheaper than the
+    float32 GEMM on a wide code; measured on the benchmarks page), then ``addmm`` adds the
+    product of the columns before ``start``.  Both paths give the same bits;
     against one ``F.linear`` over all columns only the real columns' rounding differs.
     Otherwise one ``F.linear``, as without ``start``.
     """

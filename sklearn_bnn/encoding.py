@@ -115,6 +115,8 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         :data:`CUT_FRACTION` (the golden section) of the gap from the lower one.
     n_features_in_ : int
     n_features_out_ : int
+    first_bit_ : int
+        Output column of the first bit: ``n_features_in_`` with ``keep_raw``, else 0.
 
     Examples
     --------
@@ -176,6 +178,12 @@ class ThermometerEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return thermometer_code(X, self.feature_, self.threshold_, self.keep_raw)
+
+    @property
+    def first_bit_(self) -> int:
+        """Output column of the first bit: the raw features come first when kept."""
+        check_is_fitted(self)
+        return self.n_features_in_ if self.keep_raw else 0
 
     def input_code(self) -> InputCode:
         """The fitted code as the packed network stores it."""

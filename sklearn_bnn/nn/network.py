@@ -51,8 +51,9 @@ class BinaryNetwork(nn.Module):
         its ``keep_raw`` features), or ``None``.  The straight-through training of the
         1-bit network then computes those columns' product with the first layer's
         :math:`\pm 1` weights exactly in integers
-        (:func:`sklearn_bnn._fast_step.pm1_linear`); a value that is not :math:`\pm 1`
-        there would be truncated, so the estimators set it from their fitted code only.
+        (:func:`sklearn_bnn._fast_step.pm1_linear`); on its fast path a value that is not
+        :math:`\pm 1` there would be truncated to an integer, so the estimators set it
+        from their fitted code only.
 
     Examples
     --------
