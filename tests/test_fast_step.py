@@ -515,7 +515,7 @@ def test_pm1_linear_same_bits_on_both_paths(monkeypatch, threads, n_code, rows):
         monkeypatch.setattr(torch, "_int_mm", lambda *a: calls.append(1) or int_mm(*a))
         monkeypatch.setattr(fast_step, "FAST_STEP", True)
         fast = fast_step.pm1_linear(x, w, start)
-        split = n_code >= fast_step.INT8_MIN_COLUMNS and torch.backends.mkldnn.is_available()
+        split = n_code >= fast_step.INT8_MIN_COLUMNS and fast_step._HAS_INT8
         assert len(calls) == (split and fast_step.enabled())
         if not split:  # one F.linear over all columns, as without a code
             assert torch.equal(fast, torch.nn.functional.linear(x, w))
@@ -531,6 +531,25 @@ def test_pm1_linear_same_bits_on_both_paths(monkeypatch, threads, n_code, rows):
         reference = x.double() @ w.double().t()
         torch.testing.assert_close(fast.double(), reference, rtol=1e-6, atol=1e-5)
         assert torch.equal(fast_step.pm1_linear(x, w, None), torch.nn.functional.linear(x, w))
+
+
+@pytest.mark.skipif(not fast_step._HAS_INT8, reason="torch without oneDNN")
+def test_default_fit_multiplies_the_code_and_the_sign_units_in_int8(monkeypatch):
+    """Every training step of a default-style fit takes the int8 product in each +-1
+    layer: the first (the code's bits after the raw features) and the next (sign units)."""
+    X = np.random.default_rng(0).standard_normal((300, 6))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    calls = []
+    int_mm = torch._int_mm
+    monkeypatch.setattr(torch, "_int_mm", lambda a, b: calls.append(a.shape[1]) or int_mm(a, b))
+    monkeypatch.setattr(fast_step, "FAST_STEP", True)
+    clf = BinaryNetClassifier((40, 40), max_iter=2, batch_size=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    n_bits = clf.encoder_.n_features_out_ - clf.encoder_.first_bit_
+    assert n_bits >= fast_step.INT8_MIN_COLUMNS
+    assert calls == [n_bits, 40] * 6  # 2 epochs of 3 steps, two layers each
 
 
 def test_code_start_follows_the_fitted_code():
