@@ -18,8 +18,11 @@ one-hot encoded).  5-fold ``KFold`` (shuffled, seed 0).  Models:
 
 Every model gets ``random_state=--seed`` where it has one; warnings (MLPRegressor's
 ``ConvergenceWarning`` after its 200 epochs) are silenced.  Models are fitted one after
-another in one process on the same arrays.  Reported per table: R^2 mean (sd) over folds
-and the median fit seconds; the gap BNN - MLP in R^2; and the mean gap over tables.
+another in one process on the same arrays, with ``--threads`` torch, BLAS and OpenMP threads
+(threadpoolctl; the header names the BLAS kernel).  Reported per table: R^2 mean (sd) over
+folds and the median fit seconds; the gap BNN - MLP in R^2; the fit-time ratio BNN / MLP
+(the median over folds of the per-fold ratio, both fitted on the same fold one after the
+other); and the mean gap and the largest time ratio over tables.
 
 Usage::
 
@@ -35,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import platform
 import sys
 import time
 import warnings
@@ -51,6 +53,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _tables import (  # noqa: E402
@@ -59,6 +62,8 @@ from _tables import (  # noqa: E402
     load_regression,
     preprocessor,
 )
+
+from tabular import machine  # noqa: E402
 
 from sklearn_bnn import BinaryNetRegressor  # noqa: E402
 
@@ -103,27 +108,40 @@ def _nonlinear(name: str, res: dict) -> bool:
     return bool(best - np.mean(res["Ridge"]["r2"]) >= 0.05)
 
 
+def time_ratio(res: dict) -> float:
+    """Median over folds of the per-fold fit-time ratio BNN / MLP."""
+    return float(np.median(np.array(res["BNN"]["fit_s"]) / np.array(res["MLP"]["fit_s"])))
+
+
 def table_text(results: dict) -> list[str]:
     labels = list(next(iter(results.values())))
-    head = f"{'data set':<11}" + "".join(f"{m + ' R^2':>16}{'s':>7}" for m in labels)
-    lines = [head + f"{'BNN-MLP':>9}  non-linear", "-" * (len(head) + 21)]
-    gaps, nonlinear = [], []
+    head = f"{'data set':<11}" + "".join(f"{m + ' R^2':>16}{'s':>8}" for m in labels)
+    lines = [head + f"{'BNN-MLP':>9}{'BNN/MLP s':>11}  non-linear", "-" * (len(head) + 32)]
+    gaps, ratios, nonlinear = [], [], []
     for name, res in results.items():
         row = f"{name:<11}"
         for m in labels:
             r2 = np.array(res[m]["r2"])
-            row += f"{r2.mean():>9.3f} ({r2.std():.3f}){np.median(res[m]['fit_s']):>7.2f}"
+            row += f"{r2.mean():>9.3f} ({r2.std():.3f}){np.median(res[m]['fit_s']):>8.3f}"
         gap = np.mean(res["BNN"]["r2"]) - np.mean(res["MLP"]["r2"])
         gaps.append(gap)
+        ratios.append(time_ratio(res))
         nonlinear.append(_nonlinear(name, res))
-        lines.append(row + f"{gap:>+9.3f}" + ("  yes" if nonlinear[-1] else ""))
+        lines.append(
+            row + f"{gap:>+9.3f}{ratios[-1]:>11.2f}" + ("  yes" if nonlinear[-1] else "")
+        )
     means = {m: np.mean([np.mean(r[m]["r2"]) for r in results.values()]) for m in labels}
-    lines.append("-" * (len(head) + 9))
+    lines.append("-" * (len(head) + 20))
     lines.append(
-        f"{'mean':<11}" + "".join(f"{means[m]:>9.3f}{'':>14}" for m in labels)
+        f"{'mean':<11}" + "".join(f"{means[m]:>9.3f}{'':>15}" for m in labels)
         + f"{np.mean(gaps):>+9.3f}"
     )
     lines.append(f"mean gap BNN - MLP: {np.mean(gaps):+.3f} R^2; worst: {min(gaps):+.3f}")
+    slowest = int(np.argmax(ratios))
+    lines.append(
+        f"fit time BNN / MLP (median over folds of the per-fold ratio): median "
+        f"{np.median(ratios):.2f}, largest {ratios[slowest]:.2f} ({list(results)[slowest]})"
+    )
     nl = [g for g, n in zip(gaps, nonlinear) if n]
     if nl:
         lines.append(
@@ -158,6 +176,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", help="write benchmarks/results/OUT.txt")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
     bnn = parse_bnn(args.bnn)
     suite = HOLDOUT_REGRESSION_TABLES if args.holdout else REGRESSION_TABLES
     results = {}
@@ -166,10 +185,11 @@ def main(argv=None) -> None:
         print(name, {m: round(float(np.mean(r["r2"])), 3) for m, r in results[name].items()})
     lines = [
         f"# benchmarks/regression.py {' '.join(sys.argv[1:])}",
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{args.threads} torch thread(s); {args.folds}-fold KFold, seed {args.seed}; "
-        f"BinaryNetRegressor params: {bnn or 'defaults'}",
-        "# R^2 mean (sd) over folds, median fit seconds",
+        f"# {machine(args)}",
+        f"# {args.folds}-fold KFold, seed {args.seed}; BinaryNetRegressor params: "
+        f"{bnn or 'defaults'}",
+        "# R^2 mean (sd) over folds, median fit seconds over folds; BNN/MLP s: median over "
+        "folds of the per-fold fit-time ratio",
         *table_text(results),
     ]
     print("\n".join(lines))

@@ -146,18 +146,33 @@ def test_default_early_stopping_needs_two_validation_rows():
     assert len(six.validation_scores_) == 2 and np.isfinite(six.validation_scores_).all()
 
 
+def _schedule_length(est) -> int:
+    """The number of epochs the cosine schedule of a fit was laid out over, read from the
+    learning rates its history records (epoch e runs at lr0 * (1 + cos(pi e / E)) / 2)."""
+    lr = [row["lr"] for row in est.history_]
+    return int(round(np.pi / np.arccos(2 * lr[1] / lr[0] - 1)))
+
+
 def test_default_keeps_the_best_epoch_of_a_doubled_schedule():
-    """The default regressor holds out a fifth, runs twice the "auto" epochs (n < 4,000:
-    40) and keeps the epoch of the best validation R^2."""
+    """The default regressor holds out a fifth, lays its cosine schedule over twice the
+    "auto" epochs (n < 4,000: 40), stops n_iter_no_change=20 epochs after the best
+    validation R^2 and keeps that epoch."""
     reg = fit_quiet(BinaryNetRegressor(random_state=0), X_REG, Y_REG)
     assert reg.early_stopping and reg.validation_fraction == 0.2
-    assert reg.n_iter_ == 40 == len(reg.validation_scores_)
+    assert reg.n_iter_no_change == 20 and _schedule_length(reg) == 40
+    scores = reg.validation_scores_
+    best = int(np.argmax(scores))
+    assert reg.n_iter_ == len(scores) == best + 1 + 20 < 40  # stopped early on this table
     # the held-out rows (the split the fit drew) score the kept weights at the best R^2
     _, valid = train_test_split(np.arange(len(Y_REG)), test_size=0.2, random_state=reg._seed)
     score = r2_score(Y_REG[valid], reg.predict(X_REG[valid]))
     assert score == pytest.approx(reg.best_validation_score_, rel=1e-9)
-    assert score == pytest.approx(max(reg.validation_scores_), rel=1e-9)
-    assert reg.validation_scores_[-1] < reg.best_validation_score_  # a later epoch was worse
+    assert score == pytest.approx(max(scores), rel=1e-9)
+    assert scores[-1] < reg.best_validation_score_  # a later epoch was worse
+    # without the patience the fit runs the whole schedule and keeps the same best epoch
+    full = fit_quiet(BinaryNetRegressor(n_iter_no_change=50, random_state=0), X_REG, Y_REG)
+    assert full.n_iter_ == 40 and full.validation_scores_[: len(scores)] == scores
+    assert full.best_validation_score_ >= reg.best_validation_score_
 
 
 def test_only_the_regressor_doubles_the_schedule_with_early_stopping():
@@ -169,11 +184,11 @@ def test_only_the_regressor_doubles_the_schedule_with_early_stopping():
 
     X, y = load_iris(return_X_y=True)
     clf = fit_quiet(BinaryNetClassifier((8,), early_stopping=True, random_state=0), X, y)
-    assert clf.n_iter_ == 20
+    assert clf.n_iter_ == 20 == _schedule_length(clf)
     reg = fit_quiet(small(max_iter="auto", hidden_layer_sizes=(8,)), X, y.astype(float))
-    assert reg.n_iter_ == 40
+    assert _schedule_length(reg) == 40 and reg.n_iter_ <= 40
     off = fit_quiet(small(max_iter="auto", early_stopping=False), X, y.astype(float))
-    assert off.n_iter_ == 20
+    assert off.n_iter_ == 20 == _schedule_length(off)
 
 
 def test_early_stopping_monitors_validation_r2():
